@@ -1,0 +1,293 @@
+"""The Spotify Web API client: spotipy underneath, with this project's own retry, quota and budget policy in `_call`.
+
+Development Mode in 2026 allows one item per read and a few hundred calls per endpoint group per day, so every
+call is counted (`calls_made`, the injected recorder), a short 429 is waited out, and a quota wall stops the job at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Iterator, Protocol
+
+import requests
+import spotipy
+from spotipy.exceptions import SpotifyException, SpotifyOauthError
+
+from spotify_modeling.auth import (LOGIN_HINT, AuthManager, cached_token_or_raise, login_expired,
+                                   make_auth_manager, silence_spotipy_logging)
+from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
+from spotify_modeling.home import Home
+from spotify_modeling.sources.endpoints import endpoint_group
+from spotify_modeling.sources.errors import ApiError, Forbidden, NotFound
+
+DEFAULT_API_URL = "https://api.spotify.com/v1/"
+SEARCH_LIMIT_MAX = 10
+SEARCH_OFFSET_MAX = 1000
+PAGE = 50
+WRITE_CHUNK = 100
+NO_RESPONSE = 0  # status recorded for a timeout or a connection error
+
+
+class CallRecorder(Protocol):
+    def record_call(self, group: str, status: int) -> None: ...
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = (headers or {}).get("Retry-After")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return "later"
+    if seconds < 90 * 60:
+        return f"in about {max(1, round(seconds / 60))} minutes"
+    return f"in about {round(seconds / 3600, 1):g} hours"
+
+
+def _item_kind(obj: dict | None, is_local: bool) -> str:
+    if obj is None:
+        return "missing"
+    if is_local or obj.get("is_local") or not obj.get("id"):
+        return "local"
+    if obj.get("type", "track") != "track":
+        return "episode" if obj.get("type") == "episode" else str(obj.get("type"))
+    return "track"
+
+
+class SpotifyClient:
+    """One-item-per-call Spotify client with a call budget, bounded retries and user-actionable errors."""
+
+    def __init__(self, auth_manager: AuthManager | Any, *, api_url: str | None = None,
+                 recorder: CallRecorder | None = None, max_calls: int | None = None, max_wait: float = 60.0,
+                 sleep: Callable[[float], Any] = time.sleep, max_retries: int = 3, max_rate_waits: int = 3,
+                 backoff: float = 1.0, requests_timeout: float = 15.0,
+                 session: requests.Session | None = None):
+        silence_spotipy_logging()
+        self.auth_manager = auth_manager
+        self.api_url = (api_url or os.environ.get("SPOTIFY_MODEL_API_URL", "").strip() or DEFAULT_API_URL)
+        if not self.api_url.endswith("/"):
+            self.api_url += "/"
+        self.recorder = recorder
+        self.max_calls = max_calls
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self.max_retries = max_retries
+        self.max_rate_waits = max_rate_waits
+        self.backoff = backoff
+        self.calls_made = 0
+        self._session = session if session is not None else requests.Session()
+        self._last_status: int | None = None
+        self._session.hooks["response"].append(self._remember_status)
+        # Passing our own Session makes spotipy mount no urllib3 Retry adapter: this class owns all retrying.
+        self.sp = spotipy.Spotify(auth_manager=auth_manager, requests_session=self._session, retries=0,
+                                  status_retries=0, requests_timeout=requests_timeout)
+        self.sp.prefix = self.api_url
+
+    @classmethod
+    def from_env(cls, home: Home | None = None, **kwargs: Any) -> "SpotifyClient":
+        """A client for non-interactive commands: fails with `NeedsLogin` up front when there is no usable login."""
+        auth = make_auth_manager(home, open_browser=False, interactive=False)
+        cached_token_or_raise(auth)
+        return cls(auth, **kwargs)
+
+    def _remember_status(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        self._last_status = response.status_code
+        return response
+
+    # ---------------------------------------------------------------- the one place with a retry policy
+    def _record(self, group: str, status: int) -> None:
+        if self.recorder is not None:
+            self.recorder.record_call(group, status)
+
+    def _call(self, method: str, path: str, params: dict | None = None, payload: Any = None) -> Any:
+        group = endpoint_group(method, path)
+        send = {"GET": self.sp._get, "POST": self.sp._post, "DELETE": self.sp._delete, "PUT": self.sp._put}[method]
+        failures = rate_waits = 0
+        refreshed = False
+        while True:
+            if self.max_calls is not None and self.calls_made >= self.max_calls:
+                raise CallBudgetSpent(f"This run's budget of {self.max_calls} Spotify calls is spent.",
+                                      "Everything fetched so far is kept; run again to continue.", group=group)
+            self._last_status = None
+            try:
+                result = send(path, args=dict(params or {}), payload=payload)
+            except SpotifyException as err:
+                self.calls_made += 1
+                self._record(group, err.http_status)
+                action = self._on_http_error(err, group, failures, rate_waits, refreshed)
+                if action == "refreshed":
+                    refreshed = True
+                elif action == "waited":
+                    rate_waits += 1
+                else:
+                    failures += 1
+                continue
+            except SpotifyOauthError as err:  # the token refresh before sending failed: no API call went out
+                raise login_expired(err) from None
+            except (requests.Timeout, requests.ConnectionError) as err:
+                self.calls_made += 1
+                self._record(group, NO_RESPONSE)
+                self._backoff_or_raise(group, failures, f"Spotify did not answer ({type(err).__name__}).")
+                failures += 1
+                continue
+            self.calls_made += 1
+            self._record(group, self._last_status or 200)
+            return result
+
+    def _backoff_or_raise(self, group: str, failures: int, message: str) -> None:
+        if failures >= self.max_retries:
+            raise ServiceUnavailable(f"{message} Gave up after {failures + 1} tries ({group} calls).",
+                                     "Everything fetched so far is kept; try again later.")
+        self.sleep(self.backoff * 2 ** failures)
+
+    def _on_http_error(self, err: SpotifyException, group: str, failures: int, rate_waits: int,
+                       refreshed: bool) -> str:
+        """Sleep or refresh and say how to retry, or raise the error the user should see."""
+        status = err.http_status
+        message = str(err.msg or "").split("\n", 1)[-1].strip()
+        lowered = message.lower()
+        if status == 429:
+            wait = _retry_after(err.headers)
+            if err.reason == "QUOTA_EXCEEDED" or wait is None or wait > self.max_wait or rate_waits >= self.max_rate_waits:
+                raise QuotaExhausted(f"Spotify's daily limit for {group} calls is reached.",
+                                     f"Everything fetched so far is kept; run again {_hours(wait)}.",
+                                     retry_after=wait, group=group)
+            self.sleep(wait)
+            return "waited"
+        if status >= 500:
+            self._backoff_or_raise(group, failures, f"Spotify answered {status}.")
+            return "failed"
+        if status == 401:
+            if refreshed:
+                raise NeedsLogin("Spotify keeps rejecting the saved login.", LOGIN_HINT)
+            self._force_refresh()
+            return "refreshed"
+        if status == 403:
+            if "premium" in lowered:
+                raise NeedsLogin("Spotify requires the app's owner to have Spotify Premium.",
+                                 "Use an app created by a Premium account (developer.spotify.com/dashboard).")
+            if "not registered" in lowered or "allow" in lowered:
+                raise NeedsLogin("This Spotify account is not on the app's allow-list.",
+                                 "Add yourself under User Management in your app's Developer Dashboard.")
+            raise Forbidden(f"Spotify refused {group} access: {message or 'forbidden'}", status=403, group=group,
+                            reason=err.reason)
+        if status == 404:
+            raise NotFound(f"Spotify has no such item ({group}).", status=404, group=group, reason=err.reason)
+        raise ApiError(f"Spotify answered {status} to a {group} call: {message}", status=status, group=group,
+                       reason=err.reason)
+
+    def _force_refresh(self) -> None:
+        token = self.auth_manager.cache_handler.get_cached_token() if self.auth_manager else None
+        if not token or not token.get("refresh_token"):
+            raise NeedsLogin("Spotify rejected the saved login.", LOGIN_HINT)
+        try:
+            self.auth_manager.refresh_access_token(token["refresh_token"])
+        except SpotifyOauthError as err:
+            raise login_expired(err) from None
+        except requests.RequestException:
+            raise ServiceUnavailable("Could not reach Spotify's login service.", "Try again later.") from None
+
+    def _pages(self, path: str, params: dict | None = None, page: int = PAGE) -> Iterator[dict]:
+        offset = 0
+        while True:
+            data = self._call("GET", path, {**(params or {}), "limit": page, "offset": offset}) or {}
+            items = data.get("items") or []
+            yield from items
+            offset += len(items)
+            total = data.get("total")
+            if (not items or (total is not None and offset >= total)
+                    or ("next" in data and not data["next"]) or (total is None and len(items) < page)):
+                return
+
+    # ---------------------------------------------------------------- endpoints (one item per call)
+    def me(self) -> dict:
+        return self._call("GET", "me")
+
+    def search_tracks(self, query: str, limit: int = 10, offset: int = 0) -> tuple[list[dict], int]:
+        """One search page; Spotify refuses limit > 10 and offset > 1000, so limit is clamped and offset checked."""
+        limit = max(1, min(SEARCH_LIMIT_MAX, int(limit)))
+        if not 0 <= offset <= SEARCH_OFFSET_MAX:
+            raise ValueError(f"search offset must be within 0..{SEARCH_OFFSET_MAX}, got {offset}")
+        data = self._call("GET", "search", {"q": query, "type": "track", "limit": limit, "offset": offset,
+                                            "market": "from_token"}) or {}
+        tracks = data.get("tracks") or {}
+        return list(tracks.get("items") or []), int(tracks.get("total") or 0)
+
+    def _one(self, kind: str, item_id: str) -> dict | None:
+        try:
+            return self._call("GET", f"{kind}/{item_id}")
+        except NotFound:
+            return None
+
+    def track(self, track_id: str) -> dict | None:
+        """Full track object, or None when Spotify no longer has it."""
+        return self._one("tracks", track_id)
+
+    def artist(self, artist_id: str) -> dict | None:
+        """Full artist object (with its possibly empty `genres`), or None when unknown."""
+        return self._one("artists", artist_id)
+
+    def album(self, album_id: str) -> dict | None:
+        return self._one("albums", album_id)
+
+    def top_artists(self, time_range: str = "long_term") -> list[dict]:
+        return list(self._pages("me/top/artists", {"time_range": time_range}))
+
+    def top_tracks(self, time_range: str = "long_term") -> list[dict]:
+        return list(self._pages("me/top/tracks", {"time_range": time_range}))
+
+    def saved_tracks(self) -> list[dict]:
+        """Rows {"added_at", "track"} of the user's saved tracks."""
+        return list(self._pages("me/tracks"))
+
+    def saved_track_ids(self) -> list[str]:
+        return [row["track"]["id"] for row in self.saved_tracks() if (row.get("track") or {}).get("id")]
+
+    def my_playlists(self) -> list[dict]:
+        """Simplified playlists the user owns or follows; compare `owner.id` with `me()["id"]`."""
+        return list(self._pages("me/playlists"))
+
+    def playlist(self, playlist_id: str, fields: str | None = None) -> dict:
+        return self._call("GET", f"playlists/{playlist_id}", {"fields": fields} if fields else None)
+
+    def playlist_items(self, playlist_id: str) -> list[dict]:
+        """Rows {"id", "uri", "added_at", "kind", "track"}; kind is "track", or "missing"/"local"/"episode" to skip."""
+        rows = []
+        for row in self._pages(f"playlists/{playlist_id}/items"):
+            row = row or {}
+            obj = row.get("item") if row.get("item") is not None else row.get("track")
+            kind = _item_kind(obj, bool(row.get("is_local")))
+            rows.append({"id": obj.get("id") if kind == "track" else None,
+                         "uri": (obj or {}).get("uri"), "added_at": row.get("added_at"), "kind": kind,
+                         "track": obj})
+        return rows
+
+    def create_playlist(self, name: str, description: str = "") -> dict:
+        """A new private playlist owned by the user (spotipy's helper would make it public)."""
+        return self._call("POST", "me/playlists", payload={"name": name, "public": False, "description": description})
+
+    def add_items(self, playlist_id: str, uris: list[str]) -> str | None:
+        """Append URIs in chunks of 100; returns the last snapshot_id. A retried POST may duplicate: read first."""
+        snapshot = None
+        for i in range(0, len(uris), WRITE_CHUNK):
+            data = self._call("POST", f"playlists/{playlist_id}/items", payload={"uris": list(uris[i:i + WRITE_CHUNK])})
+            snapshot = (data or {}).get("snapshot_id", snapshot)
+        return snapshot
+
+    def remove_items(self, playlist_id: str, uris: list[str]) -> str | None:
+        """Remove every occurrence of the URIs, 100 per call; returns the last snapshot_id."""
+        snapshot = None
+        for i in range(0, len(uris), WRITE_CHUNK):
+            items = [{"uri": u} for u in uris[i:i + WRITE_CHUNK]]
+            data = self._call("DELETE", f"playlists/{playlist_id}/items", payload={"items": items})
+            snapshot = (data or {}).get("snapshot_id", snapshot)
+        return snapshot
+
+    def audio_features(self, track_id: str) -> dict | None:
+        """Spotify's own audio features; closed to new apps, so expect `Forbidden` and stop asking."""
+        return self._call("GET", f"audio-features/{track_id}")

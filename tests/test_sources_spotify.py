@@ -1,0 +1,351 @@
+"""SpotifyClient against mocked HTTP: the requests that go out, and the retry/quota/login policy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+
+from spotify_modeling.auth import SCOPES, make_auth_manager
+from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
+from spotify_modeling.home import Home
+from spotify_modeling.sources.endpoints import endpoint_group
+from spotify_modeling.sources.errors import Forbidden, NotFound
+from spotify_modeling.sources.spotify import SpotifyClient
+
+API = "https://api.test/v1/"
+TOKEN_URL = "https://accounts.test/api/token"
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: list[tuple[str, int]] = []
+
+    def record_call(self, group: str, status: int) -> None:
+        self.calls.append((group, status))
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    cache = tmp_path / "token.json"
+    cache.write_text(json.dumps({"access_token": "AT-1", "token_type": "Bearer", "expires_in": 3600,
+                                 "scope": SCOPES, "expires_at": int(time.time()) + 3600,
+                                 "refresh_token": "RT-1"}))
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", "cid")
+    monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", "csecret")
+    monkeypatch.setenv("SPOTIFY_MODEL_API_URL", API)
+    monkeypatch.setenv("SPOTIFY_MODEL_ACCOUNTS_URL", "https://accounts.test")
+    monkeypatch.setenv("SPOTIFY_MODEL_TOKEN_CACHE", str(cache))
+    return Home(tmp_path)
+
+
+@pytest.fixture
+def sleeps():
+    return []
+
+
+@pytest.fixture
+def client(env, sleeps):
+    auth = make_auth_manager(env, open_browser=False)
+    return SpotifyClient(auth, recorder=Recorder(), sleep=sleeps.append)
+
+
+def query(call) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+
+
+def path(call) -> str:
+    return urlsplit(call.request.url).path
+
+
+def err(status, message, reason=None):
+    body = {"error": {"status": status, "message": message}}
+    if reason:
+        body["error"]["reason"] = reason
+    return body
+
+
+def track(tid):
+    return {"id": tid, "uri": f"spotify:track:{tid}", "type": "track", "name": tid}
+
+
+# ------------------------------------------------------------------ requests that go out
+@responses.activate
+def test_search_clamps_limit_and_sends_market_from_token(client):
+    responses.get(API + "search", json={"tracks": {"items": [track("a")], "total": 4321}})
+    items, total = client.search_tracks('year:1990 love', limit=50, offset=30)
+    assert [t["id"] for t in items] == ["a"] and total == 4321
+    call = responses.calls[0]
+    assert path(call) == "/v1/search"
+    assert query(call) == {"q": "year:1990 love", "type": "track", "limit": "10", "offset": "30",
+                           "market": "from_token"}
+    assert call.request.headers["Authorization"] == "Bearer AT-1"
+    assert client.recorder.calls == [("search", 200)]
+    with pytest.raises(ValueError):
+        client.search_tracks("x", offset=1001)
+
+
+@responses.activate
+def test_one_item_endpoints_never_batch(client):
+    responses.get(API + "tracks/t1", json=track("t1"))
+    responses.get(API + "artists/a1", json={"id": "a1", "genres": []})
+    responses.get(API + "tracks/gone", status=404, json=err(404, "Non existing id"))
+    assert client.track("t1")["id"] == "t1"
+    assert client.artist("a1")["id"] == "a1"
+    assert client.track("gone") is None
+    assert [path(c) for c in responses.calls] == ["/v1/tracks/t1", "/v1/artists/a1", "/v1/tracks/gone"]
+    assert all("ids" not in query(c) for c in responses.calls)
+    assert client.recorder.calls == [("tracks", 200), ("artists", 200), ("tracks", 404)]
+    assert client.calls_made == 3
+
+
+@responses.activate
+def test_playlist_items_pages_and_fallback_and_unusable_rows(client):
+    page1 = [{"added_at": "2026-01-01T00:00:00Z", "is_local": False, "item": track(f"t{i}")} for i in range(50)]
+    page2 = [
+        {"added_at": "x", "is_local": False, "track": track("old")},  # older shape: track under `track`
+        {"added_at": "x", "is_local": False, "item": None},
+        {"added_at": "x", "is_local": True, "item": {"id": None, "uri": "spotify:local:a:b:c:1", "type": "track"}},
+        {"added_at": "x", "is_local": False, "item": {"id": "ep1", "uri": "spotify:episode:ep1", "type": "episode"}},
+    ]
+    responses.get(API + "playlists/P/items", json={"items": page1, "total": 54, "next": "n"})
+    responses.get(API + "playlists/P/items", json={"items": page2, "total": 54, "next": None})
+    rows = client.playlist_items("P")
+    assert [query(c) for c in responses.calls] == [{"limit": "50", "offset": "0"}, {"limit": "50", "offset": "50"}]
+    assert len(rows) == 54
+    assert rows[50]["id"] == "old" and rows[50]["kind"] == "track"
+    assert [r["kind"] for r in rows[51:]] == ["missing", "local", "episode"]
+    assert [r["id"] for r in rows[51:]] == [None, None, None]
+
+
+@responses.activate
+def test_my_playlists_and_top_artists_iterate_all_pages(client):
+    responses.get(API + "me/playlists", json={"items": [{"id": str(i)} for i in range(50)], "total": 51,
+                                              "next": "n"})
+    responses.get(API + "me/playlists", json={"items": [{"id": "50", "owner": {"id": "u"}}], "total": 51,
+                                              "next": None})
+    responses.get(API + "me/top/artists", json={"items": [{"id": "a", "genres": ["x"]}], "total": 1, "next": None})
+    assert len(client.my_playlists()) == 51
+    assert client.top_artists("short_term") == [{"id": "a", "genres": ["x"]}]
+    assert query(responses.calls[2]) == {"time_range": "short_term", "limit": "50", "offset": "0"}
+    assert [g for g, _ in client.recorder.calls] == ["playlists", "playlists", "me"]
+
+
+@responses.activate
+def test_create_playlist_is_private_post_to_me_playlists(client):
+    responses.post(API + "me/playlists", status=201, json={"id": "new", "snapshot_id": "s0"})
+    assert client.create_playlist("data_candidates", "picked for you")["id"] == "new"
+    call = responses.calls[0]
+    assert call.request.method == "POST" and path(call) == "/v1/me/playlists"
+    assert json.loads(call.request.body) == {"name": "data_candidates", "public": False,
+                                             "description": "picked for you"}
+    assert client.recorder.calls == [("playlists", 201)]
+
+
+@responses.activate
+def test_add_items_chunks_of_100(client):
+    responses.post(API + "playlists/P/items", status=201, json={"snapshot_id": "s1"})
+    responses.post(API + "playlists/P/items", status=201, json={"snapshot_id": "s2"})
+    responses.post(API + "playlists/P/items", status=201, json={"snapshot_id": "s3"})
+    uris = [f"spotify:track:{i:022d}" for i in range(250)]
+    assert client.add_items("P", uris) == "s3"
+    bodies = [json.loads(c.request.body)["uris"] for c in responses.calls]
+    assert [len(b) for b in bodies] == [100, 100, 50]
+    assert sum(bodies, []) == uris
+
+
+@responses.activate
+def test_remove_items_sends_items_body(client):
+    responses.delete(API + "playlists/P/items", json={"snapshot_id": "s9"})
+    assert client.remove_items("P", ["spotify:track:a", "spotify:track:b"]) == "s9"
+    call = responses.calls[0]
+    assert call.request.method == "DELETE"
+    assert json.loads(call.request.body) == {"items": [{"uri": "spotify:track:a"}, {"uri": "spotify:track:b"}]}
+
+
+# ------------------------------------------------------------------ rate limits, quotas, outages
+@responses.activate
+def test_short_429_is_slept_then_succeeds(client, sleeps):
+    responses.get(API + "artists/a", status=429, headers={"Retry-After": "3"}, json=err(429, "rate limited"))
+    responses.get(API + "artists/a", json={"id": "a"})
+    assert client.artist("a") == {"id": "a"}
+    assert sleeps == [3.0]
+    assert client.recorder.calls == [("artists", 429), ("artists", 200)]
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_quota_exceeded_raises_at_once_without_sleeping(client, sleeps):
+    responses.get(API + "search", status=429, headers={"Retry-After": "61389"},
+                  json=err(429, "API rate limit exceeded", "QUOTA_EXCEEDED"))
+    with pytest.raises(QuotaExhausted) as info:
+        client.search_tracks("a")
+    assert info.value.retry_after == 61389 and info.value.group == "search"
+    assert info.value.exit_code == 75
+    assert sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_quota_exceeded_reason_wins_even_with_short_retry_after(client, sleeps):
+    responses.get(API + "search", status=429, headers={"Retry-After": "5"},
+                  json=err(429, "API rate limit exceeded", "QUOTA_EXCEEDED"))
+    with pytest.raises(QuotaExhausted):
+        client.search_tracks("a")
+    assert sleeps == []
+
+
+@responses.activate
+def test_long_retry_after_raises_quota_exhausted(client, sleeps):
+    responses.get(API + "tracks/t", status=429, headers={"Retry-After": "600"}, json=err(429, "slow down"))
+    with pytest.raises(QuotaExhausted) as info:
+        client.track("t")
+    assert info.value.retry_after == 600 and info.value.group == "tracks"
+    assert sleeps == []
+
+
+@responses.activate
+def test_503_retried_with_backoff_then_service_unavailable(client, sleeps):
+    responses.get(API + "me", status=503, json=err(503, "Service unavailable"))
+    with pytest.raises(ServiceUnavailable) as info:
+        client.me()
+    assert info.value.exit_code == 69
+    assert len(responses.calls) == 4  # one try + max_retries=3
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert client.recorder.calls == [("me", 503)] * 4
+
+
+@responses.activate
+def test_timeout_is_retried(client, sleeps):
+    responses.get(API + "me", body=requests.exceptions.ReadTimeout("slow"))
+    responses.get(API + "me", json={"id": "u"})
+    assert client.me() == {"id": "u"}
+    assert sleeps == [1.0]
+    assert client.recorder.calls == [("me", 0), ("me", 200)]
+
+
+@responses.activate
+def test_connection_errors_end_in_service_unavailable(client, sleeps):
+    responses.get(API + "me", body=requests.exceptions.ConnectionError("down"))
+    with pytest.raises(ServiceUnavailable):
+        client.me()
+    assert len(responses.calls) == 4 and len(sleeps) == 3
+
+
+# ------------------------------------------------------------------ login problems
+@responses.activate
+def test_401_forces_one_refresh_then_retries(client):
+    responses.get(API + "me", status=401, json=err(401, "The access token expired"))
+    responses.get(API + "me", json={"id": "u"})
+    responses.post(TOKEN_URL, json={"access_token": "AT-2", "token_type": "Bearer", "expires_in": 3600,
+                                    "scope": SCOPES})
+    assert client.me() == {"id": "u"}
+    methods = [(c.request.method, urlsplit(c.request.url).path) for c in responses.calls]
+    assert methods == [("GET", "/v1/me"), ("POST", "/api/token"), ("GET", "/v1/me")]
+    assert parse_qs(responses.calls[1].request.body) == {"refresh_token": ["RT-1"], "grant_type": ["refresh_token"]}
+    assert responses.calls[2].request.headers["Authorization"] == "Bearer AT-2"
+    assert client.recorder.calls == [("me", 401), ("me", 200)]
+
+
+@responses.activate
+def test_401_twice_needs_login(client):
+    responses.get(API + "me", status=401, json=err(401, "Invalid access token"))
+    responses.post(TOKEN_URL, json={"access_token": "AT-2", "expires_in": 3600, "scope": SCOPES})
+    with pytest.raises(NeedsLogin):
+        client.me()
+    assert len([c for c in responses.calls if "/v1/me" in c.request.url]) == 2
+
+
+@responses.activate
+def test_invalid_grant_on_refresh_needs_login(client, env):
+    cached = json.loads(env.token_cache.read_text())
+    cached["expires_at"] = int(time.time()) - 10
+    env.token_cache.write_text(json.dumps(cached))
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "Refresh token revoked"})
+    with pytest.raises(NeedsLogin) as info:
+        client.me()
+    assert "six months" in str(info.value) and "spotify-model login" in str(info.value)
+    assert [urlsplit(c.request.url).path for c in responses.calls] == ["/api/token"]
+    assert client.recorder.calls == []
+
+
+@responses.activate
+def test_premium_403_needs_login(client):
+    responses.get(API + "me", status=403,
+                  json=err(403, "Active premium subscription required for the owner of the app."))
+    with pytest.raises(NeedsLogin) as info:
+        client.me()
+    assert "Premium" in str(info.value) and info.value.exit_code == 77
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_not_registered_403_needs_login(client):
+    responses.get(API + "me", status=403, json=err(403, "User not registered in the Developer Dashboard"))
+    with pytest.raises(NeedsLogin) as info:
+        client.me()
+    assert "User Management" in str(info.value)
+
+
+@responses.activate
+def test_other_403_is_forbidden_and_404_not_found(client):
+    responses.get(API + "audio-features/t", status=403, json=err(403, "Forbidden"))
+    responses.get(API + "playlists/theirs/items", status=403, json=err(403, "Forbidden"))
+    responses.get(API + "playlists/nope", status=404, json=err(404, "Not found"))
+    with pytest.raises(Forbidden) as info:
+        client.audio_features("t")
+    assert info.value.group == "audio_features" and info.value.status == 403
+    with pytest.raises(Forbidden):
+        client.playlist_items("theirs")
+    with pytest.raises(NotFound):
+        client.playlist("nope")
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_call_budget_spent_before_sending(env, sleeps):
+    client = SpotifyClient(make_auth_manager(env, open_browser=False), max_calls=2, sleep=sleeps.append)
+    responses.get(API + "artists/a", json={"id": "a"})
+    client.artist("a")
+    client.artist("a")
+    with pytest.raises(CallBudgetSpent) as info:
+        client.artist("a")
+    assert info.value.exit_code == 75 and info.value.group == "artists"
+    assert len(responses.calls) == 2 and client.calls_made == 2
+
+
+@responses.activate
+def test_no_spotipy_logs_reach_stderr(client, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.get(API + "me", status=403, json=err(403, "Active premium subscription required for the owner of the app."))
+    responses.get(API + "tracks/t", status=400, json=err(400, "bad"))
+    with pytest.raises(NeedsLogin):
+        client.me()
+    with pytest.raises(Exception):
+        client.track("t")
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert not [r for r in caplog.records if r.name.startswith("spotipy")]
+    assert "AT-1" not in caplog.text
+
+
+def test_spotipy_session_has_no_retry_adapter(client):
+    assert client.sp._session is client._session
+    for adapter in client.sp._session.adapters.values():
+        assert adapter.max_retries.total == 0
+    assert client.sp.prefix == API
+
+
+def test_endpoint_groups():
+    cases = {
+        ("GET", "search"): "search", ("GET", "/v1/tracks/abc"): "tracks", ("GET", "artists/abc"): "artists",
+        ("GET", "albums/x"): "albums", ("GET", "playlists/p/items"): "playlists", ("POST", "me/playlists"): "playlists",
+        ("GET", "me"): "me", ("GET", "me/tracks"): "me", ("GET", "me/top/artists"): "me",
+        ("GET", "audio-features/x"): "audio_features", ("GET", "https://api.spotify.com/v1/me/playlists?limit=50"): "playlists",
+    }
+    for (method, p), group in cases.items():
+        assert endpoint_group(method, p) == group, p
