@@ -125,3 +125,34 @@ def test_timeout_then_success(client, sleeps):
     responses.get(BASE + "/track", json={"content": []})
     assert client.tracks([sid(1)]) == {}
     assert sleeps == [1.0]
+
+
+def test_against_standin_maps_covered_ids_and_batches():
+    mod = pytest.importorskip("spotify_modeling.standin")
+    state = mod.StandInState()
+    ids = []
+    for i in range(45):
+        tid = f"rb{i:020d}"
+        state.add_track({"id": tid, "name": f"T{i}", "duration_ms": 1000 + i, "external_ids": {"isrc": f"ISRC{i:08d}"},
+                         "album": {"id": "al" + "0" * 20, "name": "A", "release_date": "2001"}},
+                        [{"id": f"ar{i % 2:020d}", "name": f"Ar{i % 2}", "genres": []}],
+                        features=None if i % 5 == 0 else {k: 0.5 for k in
+                                                          ("acousticness", "danceability", "energy",
+                                                           "instrumentalness", "liveness", "loudness", "mode",
+                                                           "speechiness", "tempo", "valence")} | {"key": -1})
+        ids.append(tid)
+    with mod.StandInServer(state) as server:
+        sleeps = []
+        state.burst_429["reccobeats"] = 1
+        client = ReccoBeatsClient(server.reccobeats_url, sleep=sleeps.append)
+        feats = client.audio_features(ids + ["unknown0000000000000000"])
+        assert set(feats) == {t for i, t in enumerate(ids) if i % 5}
+        assert feats[ids[1]]["key"] is None and feats[ids[1]]["isrc"] == "ISRC00000001"
+        assert [len(c.query["ids"].split(",")) for c in server.calls] == [40, 40, 6]  # 429, retry, rest
+        assert sleeps == [1.0]
+        facts = client.tracks(ids[1:3])
+        assert facts[ids[1]] == {"name": "T1", "duration_ms": 1001, "isrc": "ISRC00000001",
+                                 "artists": [{"id": f"ar{1:020d}", "name": "Ar1"}]}
+        recs = client.recommendations(ids[1:8], size=5)
+        assert len(recs) == 5 and not {r["track_id"] for r in recs} & set(ids[1:6])
+        assert server.calls[-1].query == {"seeds": ",".join(ids[1:6]), "size": "5"}

@@ -349,3 +349,131 @@ def test_endpoint_groups():
     }
     for (method, p), group in cases.items():
         assert endpoint_group(method, p) == group, p
+
+
+# ------------------------------------------------------------------ integration through the local stand-in server
+def _standin_module():
+    return pytest.importorskip("spotify_modeling.standin")
+
+
+def _catalog(state, n: int = 12) -> list[str]:
+    ids = []
+    for i in range(n):
+        tid = f"trk{i:019d}"
+        artist = {"id": f"art{i % 3:019d}", "name": f"Artist {i % 3}", "genres": ["indie rock"]}
+        state.add_track({"id": tid, "name": f"Love song {i}", "duration_ms": 200000 + i,
+                         "album": {"id": f"alb{i:019d}", "name": "Album", "release_date": "1999-01-01",
+                                   "release_date_precision": "day", "album_type": "album"},
+                         "external_ids": {"isrc": f"QZ{i:010d}"}},
+                        [artist],
+                        features={"acousticness": 0.1 * (i % 10), "danceability": 0.5, "energy": 0.6,
+                                  "instrumentalness": 0.0, "key": -1 if i == 0 else i % 12, "liveness": 0.1,
+                                  "loudness": -7.0, "mode": 1, "speechiness": 0.04, "tempo": 100.0 + i,
+                                  "valence": 0.3} if i % 4 != 3 else None,
+                        popularity=float(n - i))
+        ids.append(tid)
+    return ids
+
+
+@pytest.fixture
+def live(tmp_path, monkeypatch):
+    """A started stand-in with a small catalogue, env pointing at it and a valid cached login."""
+    mod = _standin_module()
+    state = mod.StandInState()
+    ids = _catalog(state)
+    server = mod.StandInServer(state).start()
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", "cid")
+    monkeypatch.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("SPOTIFY_MODEL_TOKEN_CACHE", str(tmp_path / "token.json"))
+    home = Home(tmp_path)
+    token = server.issue_token(SCOPES)
+    (tmp_path / "token.json").write_text(json.dumps(token))
+    yield server, state, ids, home
+    server.stop()
+
+
+def test_standin_playlist_round_trip_and_recorder(live):
+    server, state, ids, home = live
+    rec, sleeps = Recorder(), []
+    client = SpotifyClient.from_env(home, recorder=rec, sleep=sleeps.append)
+    assert client.me()["id"] == "standin-user"
+    items, total = client.search_tracks("love", limit=50)
+    assert len(items) == 10 and total == 12
+    assert items[0]["id"] == ids[0]  # ordered by the hidden popularity
+    pid = client.create_playlist("data_candidates", "test")["id"]
+    assert state.playlists[pid]["public"] is False
+    client.add_items(pid, [f"spotify:track:{t}" for t in ids] * 21)  # 252 URIs -> 3 POSTs
+    rows = client.playlist_items(pid)
+    assert len(rows) == 252 and {r["kind"] for r in rows} == {"track"}
+    client.remove_items(pid, [f"spotify:track:{ids[0]}"])
+    assert len(client.playlist_items(pid)) == 231
+    assert [p["id"] for p in client.my_playlists()] == [pid]
+    assert client.track(ids[1])["id"] == ids[1] and client.track("nosuchtrack000000000000") is None
+    web = [c for c in server.calls if c.group not in ("token", "reccobeats")]
+    assert rec.calls == [(c.group, c.status) for c in web]
+    assert all("ids" not in c.query for c in web)
+    assert client.calls_made == len(web) and sleeps == []
+
+
+def test_standin_legacy_rows_local_files_and_nulls(live):
+    server, state, ids, home = live
+    pid = state.create_playlist("mixed", items=[f"spotify:track:{ids[0]}", "spotify:local:A:B:C:100"])
+    state.playlists[pid]["items"].append({"added_at": "2026-01-01T00:00:00Z", "is_local": False, "item": None})
+    state.legacy_track_key = True
+    rows = SpotifyClient.from_env(home).playlist_items(pid)
+    assert [r["kind"] for r in rows] == ["track", "local", "missing"] and rows[0]["id"] == ids[0]
+
+
+def test_standin_quota_burst_outage_and_premium(live):
+    server, state, ids, home = live
+    sleeps = []
+    client = SpotifyClient.from_env(home, sleep=sleeps.append)
+    state.burst_429["artists"] = 1
+    state.fail_5xx["artists"] = 2
+    assert client.artist("art" + "0" * 19)["name"] == "Artist 0"
+    assert sleeps == [1.0, 1.0, 2.0]  # burst Retry-After, then two backoffs
+    state.quotas["search"] = 1
+    client.search_tracks("love")
+    with pytest.raises(QuotaExhausted) as info:
+        client.search_tracks("love")
+    assert info.value.retry_after == state.quota_retry_after and info.value.group == "search"
+    assert len(sleeps) == 3
+    state.premium_required = True
+    with pytest.raises(NeedsLogin, match="Premium"):
+        client.me()
+    state.premium_required = False
+    with pytest.raises(Forbidden):
+        client.audio_features(ids[0])
+
+
+def test_standin_expired_access_token_refreshes_and_revoked_needs_login(live):
+    server, state, ids, home = live
+    client = SpotifyClient.from_env(home)
+    server.expire_access_tokens()  # the server says 401 although the cache still thinks it is valid
+    assert client.me()["id"] == "standin-user"
+    assert [c.status for c in server.calls if c.path == "/v1/me"] == [401, 200]
+    assert [c.json for c in server.calls if c.group == "token"] == [{"grant_type": "refresh_token"}]
+    state.refresh_tokens_revoked = True
+    server.expire_access_tokens()
+    with pytest.raises(NeedsLogin, match="six months"):
+        client.me()
+
+
+def test_standin_login_no_browser(live, monkeypatch):
+    from spotify_modeling.auth import login
+
+    server, state, ids, home = live
+    home.token_cache.unlink()
+    shown = []
+
+    def paste(prompt):
+        answer = requests.get(shown[0], allow_redirects=False, timeout=5)  # the browser's visit to /authorize
+        return answer.headers["Location"]
+
+    result = login(home, no_browser=True, input_fn=paste, show_url=shown.append)
+    assert result["user_id"] == "standin-user" and result["display_name"] == "Stand-in Listener"
+    assert result["probe"] == {"me": "ok", "search": "ok", "audio_features": "not available (expected in 2026)"}
+    assert oct(home.token_cache.stat().st_mode & 0o777) == "0o600"
+    assert SpotifyClient.from_env(home).me()["id"] == "standin-user"
