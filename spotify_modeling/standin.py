@@ -1,0 +1,1077 @@
+"""A local stand-in for the Spotify Web API, Spotify's accounts service and ReccoBeats.
+
+Why: nobody can reach the real services from tests, the offline demo or benchmarks, so the project's real client code
+(spotipy + requests) runs against this loopback server instead. It follows `docs/external-apis.md` (the 2026 reality):
+one-item reads, batch reads and audio features refused, search limit <= 10 and offset <= 1000, `/items` instead of
+`/tracks` on playlists, daily quotas per endpoint group, short bursts of 429, 503s, Premium / allow-list refusals.
+
+Counting rule (documented decision): every call that carries a valid access token counts toward its group's daily quota,
+whatever the answer (200, 4xx, a burst 429, a 503, a Premium 403 and the QUOTA_EXCEEDED 429 itself), because Spotify
+counts per developer app and every answered call was made by the app. Calls refused with 401 (no, unknown or expired
+token) are not counted: they cannot be attributed to an app. ReccoBeats and the token endpoint need no bearer token and
+every call to them counts toward "reccobeats" / "token" (unlimited unless `quotas` names them).
+
+Order of checks on a Web API call: 401 -> count -> quota 429 -> burst 429 -> 503 -> Premium 403 -> allow-list 403 ->
+the endpoint itself (scopes 403, 400, 404, ...).
+
+Search matching (a fake, not Spotify's ranking): a query word matches a field when a word of that field starts with it
+(case- and accent-insensitive); a word with `%` or `*` matches as a substring instead. Field filters `track:`,
+`artist:`, `album:`, `genre:` (any genre of any artist of the track), `year:` (album release year, `1990` or
+`1990-1999`) and `isrc:` are supported; `tag:` filters are ignored; `NOT`/`OR` operators are not supported (treated as
+words). Results are ordered by the hidden `popularity` weight, descending, ties by track id.
+
+ReccoBeats error bodies are unverified; the stand-in uses the Spotify error shape for them too.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import numpy as np
+
+from spotify_modeling.sources.endpoints import endpoint_group
+
+__all__ = ["StandInState", "StandInServer", "CallRecord", "endpoint_group", "FEATURE_KEYS", "ALL_SCOPES",
+           "STANDIN_CODE", "PREMIUM_MESSAGE", "NOT_REGISTERED_MESSAGE"]
+
+FEATURE_KEYS = ("acousticness", "danceability", "energy", "instrumentalness", "key", "liveness", "loudness", "mode",
+                "speechiness", "tempo", "valence")
+_SIMILARITY_KEYS = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "mode",
+                    "speechiness", "tempo", "valence")
+ALL_SCOPES = ("playlist-read-private playlist-read-collaborative playlist-modify-private playlist-modify-public "
+              "user-library-read user-top-read")
+STANDIN_CODE = "standin-code"  # an authorization code the token endpoint always accepts (grants ALL_SCOPES)
+PREMIUM_MESSAGE = "Active premium subscription required for the owner of the app."
+NOT_REGISTERED_MESSAGE = "User not registered in the Developer Dashboard"
+_BASE62 = re.compile(r"^[0-9A-Za-z]+$")
+_RECCO_NAMESPACE = uuid.UUID("6f1c2a52-3c1e-4b7e-9a0e-5e2d1f0c7a11")
+_MODIFY_SCOPES = ("playlist-modify-private", "playlist-modify-public")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _norm(text: str | None) -> str:
+    """Case- and accent-folded text with punctuation turned into spaces."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return " ".join(re.sub(r"[^\w]+", " ", stripped).split())
+
+
+def _base62_id(seed: str) -> str:
+    """A stable 22-character base62 id (the shape of Spotify ids) derived from `seed`."""
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:17], "big")
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    chars = []
+    for _ in range(22):
+        number, rem = divmod(number, 62)
+        chars.append(alphabet[rem])
+    return "".join(chars)
+
+
+def recco_id(spotify_id: str, kind: str = "track") -> str:
+    """The stable uuid-like id ReccoBeats would give a Spotify track or artist."""
+    return str(uuid.uuid5(_RECCO_NAMESPACE, f"{kind}:{spotify_id}"))
+
+
+@dataclass
+class CallRecord:
+    """One request the server received (secrets are never recorded: token-endpoint bodies keep only grant_type)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    group: str
+    status: int
+    ts: float
+
+
+@dataclass
+class StandInState:
+    """Everything the stand-in serves; mutable from Python (simulated listener) while the server runs."""
+
+    tracks: dict[str, dict] = field(default_factory=dict)
+    artists: dict[str, dict] = field(default_factory=dict)
+    audio_features: dict[str, dict] = field(default_factory=dict)
+    popularity: dict[str, float] = field(default_factory=dict)
+    user: dict = field(default_factory=lambda: {"id": "standin-user", "display_name": "Stand-in Listener"})
+    playlists: dict[str, dict] = field(default_factory=dict)
+    saved_tracks: list[str] = field(default_factory=list)
+    top_artists: list[str] = field(default_factory=list)
+    quotas: dict[str, int] = field(default_factory=dict)
+    quota_retry_after: int = 61389
+    burst_429: dict[str, int] = field(default_factory=dict)
+    burst_retry_after: int = 1
+    fail_5xx: dict[str, int] = field(default_factory=dict)
+    premium_required: bool = False
+    user_not_registered: bool = False
+    # extras beyond the agreed interface
+    top_tracks: list[str] = field(default_factory=list)
+    episodes: dict[str, dict] = field(default_factory=dict)      # episode objects by id (addable to playlists)
+    legacy_track_key: bool = False          # playlist rows carry the item under "track" (pre-2026 responses)
+    enforce_scopes: bool = True             # 403 "Insufficient client scope" like Spotify
+    fail_5xx_retry_after: int | None = None  # if set, 503 answers carry this Retry-After
+    revoked_refresh_tokens: set[str] = field(default_factory=set)
+    refresh_tokens_revoked: bool = False    # every refresh token is refused (6-month expiry reached)
+    usage: dict[str, int] = field(default_factory=dict)          # calls counted today per group
+    access_tokens: dict[str, dict] = field(default_factory=dict)  # token -> {"expires_at", "scope"}
+    refresh_tokens: dict[str, dict] = field(default_factory=dict)  # token -> {"scope"}
+    auth_codes: dict[str, dict] = field(default_factory=dict)     # code -> {"scope", "redirect_uri", "code_challenge"}
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    _lock: Any = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
+    _serial: int = field(default=0, init=False, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state["_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    # ---- catalogue -------------------------------------------------------------------------------------------
+    def add_track(self, track: dict, artists: list[dict], features: dict | None = None,
+                  popularity: float = 1.0) -> None:
+        """Add a catalogue track with its artists (full objects), optional ReccoBeats features and hidden weight."""
+        with self._lock:
+            stored_artists = []
+            for artist in artists:
+                full = copy.deepcopy(artist)
+                for gone in ("popularity", "followers"):
+                    full.pop(gone, None)
+                full.setdefault("type", "artist")
+                full.setdefault("uri", f"spotify:artist:{full['id']}")
+                full.setdefault("genres", [])
+                self.artists[full["id"]] = full
+                stored_artists.append({k: full[k] for k in ("id", "name", "uri", "type")})
+            t = copy.deepcopy(track)
+            tid = t["id"]
+            for gone in ("popularity", "available_markets", "linked_from"):
+                t.pop(gone, None)
+            t.setdefault("type", "track")
+            t.setdefault("uri", f"spotify:track:{tid}")
+            t.setdefault("is_local", False)
+            t.setdefault("explicit", False)
+            t.setdefault("artists", stored_artists)
+            album = t.setdefault("album", {})
+            album.pop("popularity", None)
+            album.setdefault("type", "album")
+            if album.get("id"):
+                album.setdefault("uri", f"spotify:album:{album['id']}")
+            album.setdefault("artists", copy.deepcopy(t["artists"]))
+            self.tracks[tid] = t
+            if features is not None:
+                self.audio_features[tid] = dict(features)
+            self.popularity[tid] = float(popularity)
+            self.invalidate()
+
+    def invalidate(self) -> None:
+        """Drop search/similarity caches; call after editing `tracks`/`artists`/`audio_features`/`popularity` directly."""
+        with self._lock:
+            self._cache = {}
+
+    # ---- playlists -------------------------------------------------------------------------------------------
+    def _next_snapshot(self, playlist_id: str) -> str:
+        self._serial += 1
+        digest = hashlib.sha1(f"{playlist_id}:{self._serial}".encode()).digest()
+        return base64.b64encode(digest).decode().rstrip("=")
+
+    def create_playlist(self, name: str, owner_id: str | None = None, public: bool = False, description: str = "",
+                        items: list[str] | None = None, collaborative: bool = False) -> str:
+        """Create a playlist (owned by the user unless `owner_id` says otherwise, i.e. a followed one); return its id."""
+        with self._lock:
+            self._serial += 1
+            pid = _base62_id(f"playlist:{name}:{self._serial}")
+            owner_id = owner_id or self.user["id"]
+            display = self.user.get("display_name") if owner_id == self.user["id"] else owner_id
+            self.playlists[pid] = {"id": pid, "name": name, "description": description, "public": public,
+                                   "collaborative": collaborative, "owner": {"id": owner_id, "display_name": display},
+                                   "snapshot_id": self._next_snapshot(pid), "items": []}
+            if items:
+                self.add_items(pid, items)
+            return pid
+
+    def find_playlists(self, name: str, owner_id: str | None = None) -> list[dict]:
+        """Stored playlists with exactly this name (optionally of this owner)."""
+        with self._lock:
+            return [p for p in self.playlists.values()
+                    if p["name"] == name and (owner_id is None or p["owner"]["id"] == owner_id)]
+
+    def playlist_uris(self, playlist_id: str) -> list[str]:
+        """URIs of the playlist's rows in order (rows whose item is null are skipped)."""
+        with self._lock:
+            return [row["item"]["uri"] for row in self.playlists[playlist_id]["items"] if row.get("item")]
+
+    def resolve_uri(self, uri: str) -> dict:
+        """The row for a URI: a known track or episode, or a local file (`spotify:local:artist:album:title:secs`)."""
+        with self._lock:
+            if not uri.startswith("spotify:") and _BASE62.match(uri):
+                uri = f"spotify:track:{uri}"
+            parts = uri.split(":")
+            if len(parts) >= 2 and parts[1] == "local":
+                fields = [p.replace("+", " ") for p in parts[2:]] + ["", "", "", "0"]
+                artist, album, title, secs = fields[:4]
+                item = {"id": None, "uri": uri, "name": title, "type": "track", "is_local": True,
+                        "duration_ms": int(secs or 0) * 1000 if str(secs).isdigit() else 0, "explicit": False,
+                        "artists": [{"id": None, "name": artist, "uri": None, "type": "artist"}],
+                        "album": {"id": None, "name": album, "type": "album", "artists": []},
+                        "external_ids": {}}
+                return {"is_local": True, "item": item}
+            if len(parts) != 3 or parts[1] not in ("track", "episode") or not _BASE62.match(parts[2]):
+                raise ValueError(f"Invalid URI: {uri}")
+            store = self.tracks if parts[1] == "track" else self.episodes
+            if parts[2] not in store:
+                raise KeyError(uri)
+            item = copy.deepcopy(store[parts[2]])
+            item.setdefault("type", parts[1])
+            item.setdefault("uri", uri)
+            return {"is_local": False, "item": item}
+
+    def add_items(self, playlist_id: str, uris: list[str], position: int | None = None,
+                  added_by: str | None = None) -> str:
+        """Append (or insert at `position`) items, duplicates allowed like Spotify; return the new snapshot_id."""
+        with self._lock:
+            pl = self.playlists[playlist_id]
+            now = _iso(self.clock())
+            rows = []
+            for uri in uris:
+                row = self.resolve_uri(uri)
+                rows.append({"added_at": now, "added_by": added_by or self.user["id"], **row})
+            if position is None:
+                pl["items"].extend(rows)
+            else:
+                pl["items"][position:position] = rows
+            pl["snapshot_id"] = self._next_snapshot(playlist_id)
+            return pl["snapshot_id"]
+
+    def remove_items(self, playlist_id: str, uris: list[str]) -> str:
+        """Remove every occurrence of these URIs; return the new snapshot_id."""
+        with self._lock:
+            pl = self.playlists[playlist_id]
+            gone = set(uris)
+            pl["items"] = [row for row in pl["items"] if not (row.get("item") and row["item"].get("uri") in gone)]
+            pl["snapshot_id"] = self._next_snapshot(playlist_id)
+            return pl["snapshot_id"]
+
+    def move_items(self, src_id: str, dst_id: str, uris: list[str]) -> None:
+        """What the listener does by dragging: remove from one playlist, append to another."""
+        with self._lock:
+            present = set(self.playlist_uris(src_id))
+            moving = [u for u in uris if u in present]
+            self.remove_items(src_id, moving)
+            if moving:
+                self.add_items(dst_id, moving)
+
+    def reset_day(self) -> None:
+        """A new day: every group's quota counter back to zero."""
+        with self._lock:
+            self.usage.clear()
+
+    # ---- derived indexes (cached) ----------------------------------------------------------------------------
+    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
+        signature = (len(self.tracks), len(self.artists), len(self.audio_features), len(self.popularity))
+        if self._cache.get("_signature") != signature:
+            self._cache = {"_signature": signature}
+        if name not in self._cache:
+            self._cache[name] = build()
+        return self._cache[name]
+
+    def _search_rows(self) -> list[dict]:
+        def build() -> list[dict]:
+            order = sorted(self.tracks, key=lambda t: (-self.popularity.get(t, 0.0), t))
+            rows = []
+            for tid in order:
+                t = self.tracks[tid]
+                artist_names = [_norm(a.get("name")) for a in t.get("artists", [])]
+                genres = [_norm(g) for a in t.get("artists", [])
+                          for g in self.artists.get(a.get("id") or "", {}).get("genres", [])]
+                album = t.get("album", {})
+                year = str(album.get("release_date") or "")[:4]
+                fields = {"track": _norm(t.get("name")), "artist": " ".join(artist_names),
+                          "album": _norm(album.get("name"))}
+                rows.append({"id": tid, "fields": fields, "words": {k: v.split() for k, v in fields.items()},
+                             "genres": genres, "year": int(year) if year.isdigit() else None,
+                             "isrc": str((t.get("external_ids") or {}).get("isrc") or "").upper()})
+            return rows
+        return self._cached("search", build)
+
+    def _albums(self) -> dict[str, dict]:
+        def build() -> dict[str, dict]:
+            albums: dict[str, dict] = {}
+            for tid, t in self.tracks.items():
+                album = t.get("album") or {}
+                if album.get("id"):
+                    entry = albums.setdefault(album["id"], {"album": album, "track_ids": []})
+                    entry["track_ids"].append(tid)
+            for entry in albums.values():
+                entry["track_ids"].sort(key=lambda i: (self.tracks[i].get("disc_number") or 1,
+                                                       self.tracks[i].get("track_number") or 0, i))
+            return albums
+        return self._cached("albums", build)
+
+    def _recco_lookup(self) -> dict[str, str]:
+        """ReccoBeats accepts Spotify ids, ISRCs and its own ids: map each to the Spotify id it covers."""
+        def build() -> dict[str, str]:
+            lookup: dict[str, str] = {}
+            for tid in self.audio_features:
+                if tid not in self.tracks:
+                    continue
+                lookup[tid] = tid
+                lookup[recco_id(tid)] = tid
+                isrc = (self.tracks[tid].get("external_ids") or {}).get("isrc") or self.audio_features[tid].get("isrc")
+                if isrc:
+                    lookup.setdefault(str(isrc).upper(), tid)
+            return lookup
+        return self._cached("recco_lookup", build)
+
+    def _popularity_percentiles(self) -> dict[str, int]:
+        def build() -> dict[str, int]:
+            order = sorted(self.tracks, key=lambda t: (self.popularity.get(t, 0.0), t))
+            n = max(len(order) - 1, 1)
+            return {tid: int(round(100 * rank / n)) for rank, tid in enumerate(order)}
+        return self._cached("percentiles", build)
+
+    def _similarity(self) -> tuple[list[str], np.ndarray]:
+        def build() -> tuple[list[str], np.ndarray]:
+            ids = sorted(t for t in self.audio_features if t in self.tracks)
+            matrix = np.array([[_as_float(self.audio_features[t].get(k)) for k in _SIMILARITY_KEYS] for t in ids],
+                              dtype=float).reshape(len(ids), len(_SIMILARITY_KEYS))
+            if len(ids):
+                known = ~np.isnan(matrix)
+                counts = known.sum(axis=0)
+                mean = np.where(known, matrix, 0.0).sum(axis=0) / np.maximum(counts, 1)
+                matrix = np.where(np.isnan(matrix), mean, matrix)
+                std = matrix.std(axis=0)
+                matrix = (matrix - mean) / np.where(std > 0, std, 1.0)
+            return ids, matrix
+        return self._cached("similarity", build)
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+class _ApiError(Exception):
+    """An error answer in Spotify's shape."""
+
+    def __init__(self, status: int, message: str, reason: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.reason, self.headers = status, message, reason, headers or {}
+
+    def body(self) -> dict:
+        error: dict[str, Any] = {"status": self.status, "message": self.message}
+        if self.reason:
+            error["reason"] = self.reason
+        return {"error": error}
+
+
+class _OAuthError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: Any = None
+    headers: dict = field(default_factory=dict)
+
+
+def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _ApiError(400, f"Invalid {name}") from None
+    if not low <= value <= high:
+        raise _ApiError(400, f"Invalid {name}")
+    return value
+
+
+_QUERY_TOKEN = re.compile(r'(\w+):"([^"]*)"|(\w+):(\S+)|"([^"]*)"|(\S+)')
+_FILTERS = ("track", "artist", "album", "genre", "year", "isrc", "tag")
+
+
+def _parse_query(q: str) -> list[tuple[str, str]]:
+    """Split a search query into (field, value) terms; field "" is free text."""
+    terms: list[tuple[str, str]] = []
+    for m in _QUERY_TOKEN.finditer(q):
+        fname, fval = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if fname and fname.lower() in _FILTERS:
+            terms.append((fname.lower(), fval))
+        elif fname:
+            terms.append(("", f"{fname}:{fval}"))
+        else:
+            terms.append(("", m.group(5) if m.group(5) is not None else m.group(6)))
+    return terms
+
+
+def _word_matches(word: str, wildcard: bool, words: list[str], text: str) -> bool:
+    if wildcard:
+        return word in text
+    return any(w.startswith(word) for w in words)
+
+
+def _value_matches(value: str, words: list[str], text: str) -> bool:
+    wildcard = "%" in value or "*" in value
+    query_words = _norm(value.replace("%", " ").replace("*", " ")).split()
+    return all(_word_matches(w, wildcard, words, text) for w in query_words)
+
+
+def _row_matches(row: dict, terms: list[tuple[str, str]]) -> bool:
+    for fname, value in terms:
+        if fname in ("track", "artist", "album"):
+            if not _value_matches(value, row["words"][fname], row["fields"][fname]):
+                return False
+        elif fname == "genre":
+            if not any(_value_matches(value, g.split(), g) for g in row["genres"]):
+                return False
+        elif fname == "year":
+            m = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", value.strip())
+            if not m or row["year"] is None:
+                return False
+            low, high = int(m.group(1)), int(m.group(2) or m.group(1))
+            if not low <= row["year"] <= high:
+                return False
+        elif fname == "isrc":
+            if row["isrc"] != value.strip().upper():
+                return False
+        elif fname == "tag":
+            continue
+        else:
+            wildcard = "%" in value or "*" in value
+            for word in _norm(value.replace("%", " ").replace("*", " ")).split():
+                if not any(_word_matches(word, wildcard, row["words"][k], row["fields"][k])
+                           for k in ("track", "artist", "album")):
+                    return False
+    return True
+
+
+class _Service:
+    """Request handling, independent of the HTTP plumbing: (method, path, query, body, headers) -> reply."""
+
+    def __init__(self, server: "StandInServer"):
+        self.server = server
+        self.state = server.state
+
+    # ---- plumbing --------------------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, query: dict[str, str], raw: bytes, headers: Any) -> _Reply:
+        st = self.state
+        with st._lock:
+            logged_body: Any = None
+            group = "other"
+            try:
+                if path.startswith("/reccobeats/"):
+                    group = "reccobeats"
+                    reply = self._reccobeats(method, path[len("/reccobeats/v1/"):] if path.startswith(
+                        "/reccobeats/v1/") else "", query)
+                elif path.startswith("/accounts/"):
+                    group = "token"
+                    form = {k: v[-1] for k, v in
+                            parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+                    if method == "POST":
+                        logged_body = {"grant_type": form.get("grant_type")}  # never codes, tokens or secrets
+                    reply = self._accounts(method, path[len("/accounts/"):], query, form, headers)
+                elif path.startswith("/v1/"):
+                    group = endpoint_group(method, path)
+                    body = self._json_body(raw)
+                    logged_body = body
+                    reply = self._web(method, path[len("/v1/"):], query, body, headers, group)
+                else:
+                    raise _ApiError(404, "Service not found")
+            except _ApiError as err:
+                reply = _Reply(err.status, err.body(), err.headers)
+            except _OAuthError as err:
+                reply = _Reply(err.status, {"error": err.error, "error_description": err.description})
+            self.server.calls.append(CallRecord(method, path, dict(query), logged_body, group, reply.status,
+                                                st.clock()))
+            return reply
+
+    @staticmethod
+    def _json_body(raw: bytes) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise _ApiError(400, "Error parsing JSON.") from None
+
+    def _gate(self, group: str, web: bool) -> None:
+        st = self.state
+        st.usage[group] = st.usage.get(group, 0) + 1
+        limit = st.quotas.get(group)
+        if limit is not None and st.usage[group] > limit:
+            raise _ApiError(429, "API rate limit exceeded", reason="QUOTA_EXCEEDED",
+                            headers={"Retry-After": str(st.quota_retry_after)})
+        if st.burst_429.get(group, 0) > 0:
+            st.burst_429[group] -= 1
+            raise _ApiError(429, "API rate limit exceeded", headers={"Retry-After": str(st.burst_retry_after)})
+        if st.fail_5xx.get(group, 0) > 0:
+            st.fail_5xx[group] -= 1
+            extra = {"Retry-After": str(st.fail_5xx_retry_after)} if st.fail_5xx_retry_after is not None else {}
+            raise _ApiError(503, "Service unavailable", headers=extra)
+        if web and st.premium_required:
+            raise _ApiError(403, PREMIUM_MESSAGE)
+        if web and st.user_not_registered:
+            raise _ApiError(403, NOT_REGISTERED_MESSAGE)
+
+    def _bearer(self, headers: Any) -> dict:
+        auth = headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            raise _ApiError(401, "No token provided")
+        record = self.state.access_tokens.get(auth[7:].strip())
+        if record is None:
+            raise _ApiError(401, "Invalid access token")
+        if record["expires_at"] <= self.state.clock():
+            raise _ApiError(401, "The access token expired")
+        return record
+
+    def _need_scope(self, token: dict, *any_of: str) -> None:
+        if self.state.enforce_scopes and not set(any_of) & set((token.get("scope") or "").split()):
+            raise _ApiError(403, "Insufficient client scope")
+
+    def _url(self, path: str, params: dict | None = None) -> str:
+        url = self.server.api_url + path
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def _paging(self, path: str, items: list, total: int, limit: int, offset: int, query: dict,
+                max_offset: int | None = None) -> dict:
+        def page_url(off: int) -> str:
+            return self._url(path, {**query, "offset": off, "limit": limit})
+        has_next = offset + limit < total and (max_offset is None or offset + limit <= max_offset)
+        return {"href": page_url(offset), "items": items, "limit": limit, "offset": offset, "total": total,
+                "next": page_url(offset + limit) if has_next else None,
+                "previous": page_url(max(offset - limit, 0)) if offset > 0 else None}
+
+    # ---- payload builders ------------------------------------------------------------------------------------
+    def _track_payload(self, t: dict) -> dict:
+        out = copy.deepcopy(t)
+        if out.get("id"):
+            out["href"] = self._url(f"tracks/{out['id']}")
+            out["external_urls"] = {"spotify": f"https://open.spotify.com/track/{out['id']}"}
+            out["preview_url"] = None
+        return out
+
+    def _item_payload(self, item: dict | None) -> dict | None:
+        if item is None:
+            return None
+        if item.get("type") == "track" and item.get("id"):
+            return self._track_payload(item)
+        return copy.deepcopy(item)
+
+    def _user_ref(self, user_id: str, display_name: str | None = None) -> dict:
+        ref = {"id": user_id, "type": "user", "uri": f"spotify:user:{user_id}",
+               "href": self._url(f"users/{user_id}"),
+               "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"}}
+        if display_name is not None:
+            ref["display_name"] = display_name
+        return ref
+
+    def _playlist_payload(self, pl: dict, full: bool, query: dict | None = None) -> dict:
+        out = {k: pl.get(k) for k in ("id", "name", "description", "public", "collaborative", "snapshot_id")}
+        out.update(type="playlist", uri=f"spotify:playlist:{pl['id']}", href=self._url(f"playlists/{pl['id']}"),
+                   external_urls={"spotify": f"https://open.spotify.com/playlist/{pl['id']}"}, images=[],
+                   owner=self._user_ref(pl["owner"]["id"], pl["owner"].get("display_name")))
+        if full:
+            out["items"] = self._rows_page(pl, 100, 0, {})
+        else:
+            out["items"] = {"href": self._url(f"playlists/{pl['id']}/items"), "total": len(pl["items"])}
+        return out
+
+    def _rows_page(self, pl: dict, limit: int, offset: int, query: dict) -> dict:
+        key = "track" if self.state.legacy_track_key else "item"
+        rows = []
+        for row in pl["items"][offset:offset + limit]:
+            rows.append({"added_at": row.get("added_at"),
+                         "added_by": self._user_ref(row.get("added_by") or pl["owner"]["id"]),
+                         "is_local": bool(row.get("is_local")), "primary_color": None,
+                         key: self._item_payload(row.get("item"))})
+        return self._paging(f"playlists/{pl['id']}/items", rows, len(pl["items"]), limit, offset, query)
+
+    # ---- Spotify Web API -------------------------------------------------------------------------------------
+    def _web(self, method: str, path: str, query: dict, body: Any, headers: Any, group: str) -> _Reply:
+        token = self._bearer(headers)
+        self._gate(group, web=True)
+        segs = [s for s in path.strip("/").split("/") if s]
+        head = segs[0] if segs else ""
+        st = self.state
+        if head in ("audio-features", "audio-analysis"):
+            raise _ApiError(403, "Forbidden")
+        if head in ("recommendations", "browse", "markets", "users") or not segs:
+            raise _ApiError(404, "Service not found")
+        if method == "GET":
+            if segs == ["me"]:
+                user = st.user
+                return _Reply(200, {**self._user_ref(user["id"], user.get("display_name"))})
+            if segs == ["search"]:
+                return _Reply(200, self._search(query))
+            if head in ("tracks", "artists", "albums") and len(segs) == 1:
+                raise _ApiError(403, "Forbidden")  # batch reads: one item per call since Feb 2026
+            if head == "tracks" and len(segs) == 2:
+                return _Reply(200, self._track_payload(self._lookup(st.tracks, segs[1])))
+            if head == "artists" and len(segs) == 2:
+                return _Reply(200, self._artist_payload(self._lookup(st.artists, segs[1])))
+            if head == "artists" and len(segs) == 3 and segs[2] == "related-artists":
+                raise _ApiError(403, "Forbidden")
+            if head == "albums" and len(segs) == 2:
+                return _Reply(200, self._album_payload(segs[1]))
+            if segs == ["me", "playlists"]:
+                self._need_scope(token, "playlist-read-private")
+                limit = _int_param(query, "limit", 20, 1, 50)
+                offset = _int_param(query, "offset", 0, 0, 100_000)
+                pls = list(st.playlists.values())
+                items = [self._playlist_payload(p, full=False) for p in pls[offset:offset + limit]]
+                return _Reply(200, self._paging("me/playlists", items, len(pls), limit, offset, {}))
+            if segs == ["me", "tracks"]:
+                self._need_scope(token, "user-library-read")
+                limit = _int_param(query, "limit", 20, 1, 50)
+                offset = _int_param(query, "offset", 0, 0, 100_000)
+                known = [t for t in st.saved_tracks if t in st.tracks]
+                now = st.clock()
+                items = [{"added_at": _iso(now - (offset + i) * 86400), "track": self._track_payload(st.tracks[t])}
+                         for i, t in enumerate(known[offset:offset + limit])]
+                return _Reply(200, self._paging("me/tracks", items, len(known), limit, offset,
+                                                _keep(query, "market")))
+            if len(segs) == 3 and segs[:2] == ["me", "top"] and segs[2] in ("artists", "tracks"):
+                self._need_scope(token, "user-top-read")
+                limit = _int_param(query, "limit", 20, 1, 50)
+                offset = _int_param(query, "offset", 0, 0, 100_000)
+                if query.get("time_range", "medium_term") not in ("short_term", "medium_term", "long_term"):
+                    raise _ApiError(400, "Invalid time range")
+                if segs[2] == "artists":
+                    ids = [a for a in st.top_artists if a in st.artists]
+                    items = [self._artist_payload(st.artists[a]) for a in ids[offset:offset + limit]]
+                else:
+                    ids = [t for t in st.top_tracks if t in st.tracks]
+                    items = [self._track_payload(st.tracks[t]) for t in ids[offset:offset + limit]]
+                return _Reply(200, self._paging(path.strip("/"), items, len(ids), limit, offset,
+                                                _keep(query, "time_range")))
+        if segs == ["me", "playlists"] and method == "POST":
+            self._need_scope(token, *_MODIFY_SCOPES)
+            if not isinstance(body, dict) or not body.get("name"):
+                raise _ApiError(400, "Missing required field: name")
+            pid = st.create_playlist(str(body["name"]), public=bool(body.get("public", True)),
+                                     description=str(body.get("description") or ""),
+                                     collaborative=bool(body.get("collaborative", False)))
+            return _Reply(201, self._playlist_payload(st.playlists[pid], full=True))
+        if head == "playlists" and len(segs) >= 2:
+            return self._playlist_route(method, segs, query, body, token)
+        raise _ApiError(404, "Service not found")
+
+    def _lookup(self, store: dict, item_id: str) -> dict:
+        if not _BASE62.match(item_id):
+            raise _ApiError(400, "Invalid base62 id")
+        if item_id not in store:
+            raise _ApiError(404, "Resource not found")
+        return store[item_id]
+
+    def _artist_payload(self, artist: dict) -> dict:
+        out = copy.deepcopy(artist)
+        out["href"] = self._url(f"artists/{artist['id']}")
+        out["external_urls"] = {"spotify": f"https://open.spotify.com/artist/{artist['id']}"}
+        out.setdefault("genres", [])
+        return out
+
+    def _album_payload(self, album_id: str) -> dict:
+        albums = self.state._albums()
+        entry = self._lookup(albums, album_id)
+        album = copy.deepcopy(entry["album"])
+        tracks = []
+        for tid in entry["track_ids"]:
+            t = self._track_payload(self.state.tracks[tid])
+            t.pop("album", None)
+            tracks.append(t)
+        album.update(type="album", uri=f"spotify:album:{album_id}", href=self._url(f"albums/{album_id}"),
+                     total_tracks=len(tracks),
+                     tracks=self._paging(f"albums/{album_id}/tracks", tracks[:50], len(tracks), 50, 0, {}))
+        return album
+
+    def _search(self, query: dict) -> dict:
+        q = (query.get("q") or "").strip()
+        if not q:
+            raise _ApiError(400, "No search query")
+        types = [t.strip() for t in (query.get("type") or "").split(",") if t.strip()]
+        if not types:
+            raise _ApiError(400, "Missing parameter type")
+        if "track" not in types:
+            raise _ApiError(400, "Bad search type field")
+        limit = _int_param(query, "limit", 5, 1, 10)
+        offset = _int_param(query, "offset", 0, 0, 1000)
+        terms = _parse_query(q)
+        matches = [row["id"] for row in self.state._search_rows() if _row_matches(row, terms)]
+        items = [self._track_payload(self.state.tracks[t]) for t in matches[offset:offset + limit]]
+        page_query = _keep(query, "q", "type", "market")
+        out = {"tracks": self._paging("search", items, len(matches), limit, offset, page_query, max_offset=1000)}
+        for other in types:
+            if other != "track":
+                out[other + "s"] = self._paging("search", [], 0, limit, offset, page_query)
+        return out
+
+    def _playlist_route(self, method: str, segs: list[str], query: dict, body: Any, token: dict) -> _Reply:
+        st = self.state
+        pl = self._lookup(st.playlists, segs[1])
+        rest = segs[2:]
+        if rest and rest != ["items"]:
+            raise _ApiError(404, "Service not found")  # /tracks is gone (renamed /items)
+        owner_ok = pl["owner"]["id"] == st.user["id"] or pl.get("collaborative")
+        if not owner_ok:
+            raise _ApiError(403, "Forbidden")
+        if not rest:
+            if method == "GET":
+                return _Reply(200, self._playlist_payload(pl, full=True, query=query))
+            if method == "PUT":
+                self._need_scope(token, *_MODIFY_SCOPES)
+                for key in ("name", "description", "public", "collaborative"):
+                    if isinstance(body, dict) and key in body:
+                        pl[key] = body[key]
+                return _Reply(200, None)
+            raise _ApiError(405, "Method not allowed")
+        if method == "GET":
+            limit = _int_param(query, "limit", 20, 1, 50)
+            offset = _int_param(query, "offset", 0, 0, 100_000)
+            return _Reply(200, self._rows_page(pl, limit, offset, _keep(query, "market", "additional_types")))
+        self._need_scope(token, *_MODIFY_SCOPES)
+        if method in ("POST", "PUT"):
+            uris = body.get("uris") if isinstance(body, dict) else body
+            if uris is None and query.get("uris"):
+                uris = query["uris"].split(",")
+            if uris is None and method == "PUT" and isinstance(body, dict) and "range_start" in body:
+                raise _ApiError(400, "Reordering is not supported by the stand-in")
+            if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+                raise _ApiError(400, "Invalid request: uris missing")
+            if len(uris) > 100:
+                raise _ApiError(400, "Too many ids requested")
+            if method == "POST" and not uris:
+                raise _ApiError(400, "Invalid request: uris missing")
+            for uri in uris:
+                self._check_addable(uri)
+            position = body.get("position") if isinstance(body, dict) else None
+            if position is None and query.get("position") not in (None, ""):
+                position = _int_param(query, "position", 0, 0, len(pl["items"]))
+            if method == "PUT":
+                pl["items"] = []
+                position = None
+            snapshot = st.add_items(pl["id"], uris, position=position) if uris else st._next_snapshot(pl["id"])
+            pl["snapshot_id"] = snapshot
+            return _Reply(201 if method == "POST" else 200, {"snapshot_id": snapshot})
+        if method == "DELETE":
+            entries = None
+            if isinstance(body, dict):
+                entries = body.get("items", body.get("tracks"))
+            if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("uri") for e in entries):
+                raise _ApiError(400, "Invalid request: items missing")
+            if len(entries) > 100:
+                raise _ApiError(400, "Too many ids requested")
+            return _Reply(200, {"snapshot_id": st.remove_items(pl["id"], [e["uri"] for e in entries])})
+        raise _ApiError(405, "Method not allowed")
+
+    def _check_addable(self, uri: str) -> None:
+        parts = uri.split(":")
+        if len(parts) != 3 or parts[0] != "spotify" or parts[1] not in ("track", "episode") \
+                or not _BASE62.match(parts[2]):
+            raise _ApiError(400, f"Invalid base62 id or unsupported URI: {uri}")
+        store = self.state.tracks if parts[1] == "track" else self.state.episodes
+        if parts[2] not in store:
+            raise _ApiError(400, "Payload contains a non-existing ID")
+
+    # ---- accounts service ------------------------------------------------------------------------------------
+    def _accounts(self, method: str, path: str, query: dict, form: dict, headers: Any) -> _Reply:
+        path = path.strip("/")
+        if path == "authorize" and method == "GET":
+            return self._authorize(query)
+        if path == "api/token" and method == "POST":
+            self._gate("token", web=False)
+            return self._token(form, headers)
+        raise _ApiError(404, "Service not found")
+
+    def _authorize(self, query: dict) -> _Reply:
+        redirect_uri = query.get("redirect_uri")
+        if not query.get("client_id") or not redirect_uri:
+            raise _OAuthError("invalid_request", "client_id and redirect_uri are required")
+        if query.get("response_type") != "code":
+            raise _OAuthError("unsupported_response_type", "response_type must be code")
+        code = self.server.issue_auth_code(scope=query.get("scope") or "", redirect_uri=redirect_uri,
+                                           code_challenge=query.get("code_challenge"))
+        params = {"code": code}
+        if query.get("state") is not None:
+            params["state"] = query["state"]
+        sep = "&" if "?" in redirect_uri else "?"
+        return _Reply(302, None, {"Location": f"{redirect_uri}{sep}{urlencode(params)}"})
+
+    def _token(self, form: dict, headers: Any) -> _Reply:
+        client_id = form.get("client_id")
+        basic = headers.get("Authorization") or ""
+        if basic.startswith("Basic "):
+            try:
+                client_id = base64.b64decode(basic[6:]).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                raise _OAuthError("invalid_client", "Invalid client") from None
+        if not client_id:
+            raise _OAuthError("invalid_client", "Invalid client")
+        grant = form.get("grant_type")
+        st = self.state
+        if grant == "authorization_code":
+            code = form.get("code") or ""
+            if code == STANDIN_CODE:
+                record = {"scope": ALL_SCOPES, "redirect_uri": None, "code_challenge": None}
+            elif code in st.auth_codes:
+                record = st.auth_codes.pop(code)
+            else:
+                raise _OAuthError("invalid_grant", "Invalid authorization code")
+            if record.get("redirect_uri") and form.get("redirect_uri") != record["redirect_uri"]:
+                raise _OAuthError("invalid_grant", "Invalid redirect URI")
+            if record.get("code_challenge"):
+                verifier = form.get("code_verifier") or ""
+                digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+                if digest != record["code_challenge"]:
+                    raise _OAuthError("invalid_grant", "code_verifier was incorrect")
+            token = self.server.issue_token(record["scope"])
+        elif grant == "refresh_token":
+            refresh = form.get("refresh_token") or ""
+            if refresh not in st.refresh_tokens:
+                raise _OAuthError("invalid_grant", "Invalid refresh token")
+            if st.refresh_tokens_revoked or refresh in st.revoked_refresh_tokens:
+                raise _OAuthError("invalid_grant", "Refresh token revoked")
+            token = self.server._new_access_token(st.refresh_tokens[refresh]["scope"], refresh)
+        else:
+            raise _OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
+        token.pop("expires_at", None)
+        return _Reply(200, token)
+
+    # ---- ReccoBeats ------------------------------------------------------------------------------------------
+    def _reccobeats(self, method: str, path: str, query: dict) -> _Reply:
+        self._gate("reccobeats", web=False)
+        path = path.strip("/")
+        if method != "GET" or path not in ("audio-features", "track", "track/recommendation"):
+            raise _ApiError(404, "Not found")
+        st = self.state
+        lookup = st._recco_lookup()
+        if path == "track/recommendation":
+            seeds = [s.strip() for s in (query.get("seeds") or "").split(",") if s.strip()]
+            if not seeds:
+                raise _ApiError(400, "seeds is required")
+            if len(seeds) > 5:
+                raise _ApiError(400, "At most 5 seeds are allowed")
+            size = _int_param(query, "size", 10, 1, 100)
+            seed_ids = []
+            for seed in seeds:
+                tid = lookup.get(seed) or lookup.get(seed.upper())
+                if tid and tid not in seed_ids:
+                    seed_ids.append(tid)
+            return _Reply(200, {"content": [self._recco_track(t) for t in self._similar(seed_ids, size)]})
+        ids = [i.strip() for i in (query.get("ids") or "").split(",") if i.strip()]
+        if not ids:
+            raise _ApiError(400, "ids is required")
+        found: list[str] = []
+        for given in ids[:40]:
+            tid = lookup.get(given) or lookup.get(given.upper())
+            if tid and tid not in found:
+                found.append(tid)
+        if path == "track":
+            return _Reply(200, {"content": [self._recco_track(t) for t in found]})
+        return _Reply(200, {"content": [self._recco_features(t) for t in found]})
+
+    def _recco_features(self, tid: str) -> dict:
+        feats = self.state.audio_features[tid]
+        isrc = (self.state.tracks[tid].get("external_ids") or {}).get("isrc") or feats.get("isrc")
+        row: dict[str, Any] = {"id": recco_id(tid), "href": f"https://open.spotify.com/track/{tid}", "isrc": isrc}
+        for key in FEATURE_KEYS:
+            if key in feats:
+                row[key] = feats[key]
+        return row
+
+    def _recco_track(self, tid: str) -> dict:
+        t = self.state.tracks[tid]
+        return {"id": recco_id(tid), "trackTitle": t.get("name"),
+                "artists": [{"id": recco_id(a.get("id") or a.get("name", ""), "artist"), "name": a.get("name"),
+                             "href": f"https://open.spotify.com/artist/{a.get('id')}"} for a in t.get("artists", [])],
+                "durationMs": t.get("duration_ms"), "isrc": (t.get("external_ids") or {}).get("isrc"),
+                "href": f"https://open.spotify.com/track/{tid}",
+                "popularity": self.state._popularity_percentiles().get(tid, 0)}
+
+    def _similar(self, seed_ids: list[str], size: int) -> list[str]:
+        ids, matrix = self.state._similarity()
+        if not seed_ids or not ids:
+            return []
+        index = {t: i for i, t in enumerate(ids)}
+        centre = matrix[[index[s] for s in seed_ids]].mean(axis=0)
+        dist = ((matrix - centre) ** 2).sum(axis=1)
+        order = sorted(range(len(ids)), key=lambda i: (round(float(dist[i]), 12), ids[i]))
+        seeds = set(seed_ids)
+        return [ids[i] for i in order if ids[i] not in seeds][:size]
+
+
+def _keep(query: dict, *names: str) -> dict:
+    return {k: query[k] for k in names if query.get(k) not in (None, "")}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the 40 ms delayed-ACK stall
+    server: "_HTTPServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the default stderr log
+        return
+
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        reply = self.server.service.handle(method, split.path, query, raw, self.headers)
+        payload = b"" if reply.body is None and reply.status in (204, 302) else \
+            json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+        self.send_response(reply.status)
+        if payload:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    service: _Service
+
+
+class StandInServer:
+    """The loopback server: Spotify Web API under /v1/, accounts under /accounts/, ReccoBeats under /reccobeats/v1/."""
+
+    def __init__(self, state: StandInState, host: str = "127.0.0.1", port: int = 0, access_token_ttl: int = 3600):
+        self.state = state
+        self.host = host
+        self.port = port
+        self.access_token_ttl = access_token_ttl
+        self.calls: list[CallRecord] = []
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "StandInServer":
+        httpd = _HTTPServer((self.host, self.port), _Handler)
+        httpd.service = _Service(self)
+        self.port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"standin-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            if self._thread is not None:
+                self._thread.join()
+            self._httpd = self._thread = None
+
+    def __enter__(self) -> "StandInServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("StandInServer is not started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/v1/"
+
+    @property
+    def accounts_url(self) -> str:
+        return f"{self.base_url}/accounts"
+
+    @property
+    def reccobeats_url(self) -> str:
+        return f"{self.base_url}/reccobeats/v1"
+
+    def env(self) -> dict[str, str]:
+        return {"SPOTIFY_MODEL_API_URL": self.api_url, "SPOTIFY_MODEL_ACCOUNTS_URL": self.accounts_url,
+                "SPOTIFY_MODEL_RECCOBEATS_URL": self.reccobeats_url}
+
+    def calls_in(self, group: str) -> list[CallRecord]:
+        """The logged calls of one endpoint group."""
+        with self.state._lock:
+            return [c for c in self.calls if c.group == group]
+
+    # ---- tokens ----------------------------------------------------------------------------------------------
+    def _new_access_token(self, scope: str, refresh_token: str, expires_in: int | None = None) -> dict:
+        ttl = self.access_token_ttl if expires_in is None else expires_in
+        access = secrets.token_urlsafe(24)
+        now = self.state.clock()
+        with self.state._lock:
+            self.state.access_tokens[access] = {"expires_at": now + ttl, "scope": scope}
+        return {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
+                "expires_at": int(now + ttl), "refresh_token": refresh_token}
+
+    def issue_token(self, scope: str = ALL_SCOPES, expires_in: int | None = None) -> dict:
+        """A spotipy-cache-shaped token valid on this server (expires_in <= 0 gives an already expired one)."""
+        refresh = secrets.token_urlsafe(24)
+        with self.state._lock:
+            self.state.refresh_tokens[refresh] = {"scope": scope}
+        return self._new_access_token(scope, refresh, expires_in)
+
+    def issue_auth_code(self, scope: str = ALL_SCOPES, redirect_uri: str | None = None,
+                        code_challenge: str | None = None) -> str:
+        """An authorization code the token endpoint will exchange once (what /authorize hands the redirect URI)."""
+        code = secrets.token_urlsafe(16)
+        with self.state._lock:
+            self.state.auth_codes[code] = {"scope": scope, "redirect_uri": redirect_uri,
+                                           "code_challenge": code_challenge}
+        return code
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far expired (no waiting in tests)."""
+        with self.state._lock:
+            past = self.state.clock() - 1
+            for record in self.state.access_tokens.values():
+                record["expires_at"] = past
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        with self.state._lock:
+            self.state.revoked_refresh_tokens.add(refresh_token)
