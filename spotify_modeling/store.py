@@ -1,0 +1,301 @@
+"""The one SQLite database under `data/`: the only module that knows its schema.
+
+Every multi-row write goes through `Store.transaction()`, so a crash or Ctrl-C leaves the database as it was
+before the step. The schema is versioned with `PRAGMA user_version` and upgraded by the `MIGRATIONS` list.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: list[str] = [
+    # 1: foundation + room for enrichment, labels, runs, candidates and API usage
+    """
+    CREATE TABLE imported_files (
+        sha256 TEXT PRIMARY KEY,
+        path TEXT NOT NULL,          -- path inside the export (never a copy of the file)
+        size INTEGER NOT NULL,
+        kind TEXT NOT NULL,          -- account_music | account_mixed | extended | playlists | library
+        rows INTEGER NOT NULL,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE plays (
+        play_id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,        -- 'account' | 'extended'
+        ts TEXT NOT NULL,            -- ISO UTC 'YYYY-MM-DDTHH:MM:SSZ', when the stream ended
+        ms_played INTEGER,
+        track_name TEXT,
+        artist_name TEXT,
+        album_name TEXT,
+        track_id TEXT,               -- from the export's URI or found later by enrichment
+        name_key TEXT NOT NULL,      -- normalised artist + title
+        reason_start TEXT,
+        reason_end TEXT,
+        skipped INTEGER,
+        shuffle INTEGER,
+        file_sha TEXT NOT NULL REFERENCES imported_files(sha256)
+    );
+    CREATE INDEX plays_ts ON plays(source, ts);
+    CREATE INDEX plays_track ON plays(track_id);
+    CREATE INDEX plays_key ON plays(name_key);
+    -- The extended history wins for the period it covers: account plays inside its range are not counted again.
+    CREATE VIEW effective_plays AS
+        SELECT * FROM plays
+        WHERE source = 'extended'
+           OR NOT EXISTS (SELECT 1 FROM plays e WHERE e.source = 'extended')
+           OR ts < (SELECT min(ts) FROM plays WHERE source = 'extended')
+           OR ts > (SELECT max(ts) FROM plays WHERE source = 'extended');
+
+    CREATE TABLE tracks (
+        track_id TEXT PRIMARY KEY,
+        name TEXT,
+        artist_names TEXT,           -- JSON list
+        artist_ids TEXT,             -- JSON list
+        album_name TEXT,
+        duration_ms INTEGER,
+        release_date TEXT,
+        explicit INTEGER,
+        isrc TEXT,
+        is_playable INTEGER,
+        meta_source TEXT,            -- export | search | spotify | reccobeats | catalog
+        updated_at TEXT
+    );
+    -- name -> id look-ups, misses included, so a miss is never searched twice
+    CREATE TABLE track_lookup (
+        name_key TEXT PRIMARY KEY,
+        track_id TEXT,
+        how TEXT NOT NULL,           -- uri | export | search | miss
+        looked_up_at TEXT NOT NULL
+    );
+    CREATE TABLE artists (
+        artist_id TEXT PRIMARY KEY,
+        name TEXT,
+        genres TEXT,                 -- JSON list; NULL = not fetched yet; [] = no genres known
+        genres_source TEXT,
+        updated_at TEXT
+    );
+    CREATE TABLE audio_features (
+        track_id TEXT NOT NULL,
+        source TEXT NOT NULL,        -- reccobeats | spotify | csv:<name> | standin
+        available INTEGER NOT NULL,  -- 0 = asked, not available from this source
+        danceability REAL, energy REAL, key INTEGER, loudness REAL, mode INTEGER, speechiness REAL,
+        acousticness REAL, instrumentalness REAL, liveness REAL, valence REAL, tempo REAL, time_signature INTEGER,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (track_id, source)
+    );
+    CREATE TABLE playlists (
+        playlist_key TEXT PRIMARY KEY,   -- 'export:<n>:<name>' or 'spotify:<id>'
+        spotify_id TEXT,
+        name TEXT NOT NULL,
+        origin TEXT NOT NULL,            -- export | spotify
+        owner_id TEXT,
+        snapshot_id TEXT,
+        role TEXT,                       -- NULL for the user's own; candidates | like | dislike for the tool's
+        updated_at TEXT
+    );
+    CREATE TABLE playlist_items (
+        playlist_key TEXT NOT NULL REFERENCES playlists(playlist_key) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        item_type TEXT NOT NULL,         -- track | episode | audiobook | local | missing
+        track_id TEXT,
+        track_name TEXT,
+        artist_name TEXT,
+        album_name TEXT,
+        name_key TEXT,
+        added_at TEXT,
+        PRIMARY KEY (playlist_key, position)
+    );
+    CREATE INDEX playlist_items_track ON playlist_items(track_id);
+    CREATE TABLE saved_tracks (
+        position INTEGER PRIMARY KEY,
+        track_id TEXT,
+        track_name TEXT,
+        artist_name TEXT,
+        album_name TEXT,
+        name_key TEXT NOT NULL,
+        origin TEXT NOT NULL             -- export | spotify
+    );
+    CREATE TABLE labels (
+        track_id TEXT PRIMARY KEY,
+        label INTEGER,                   -- 1 like, 0 dislike, NULL = conflict (in both playlists)
+        first_seen TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT,                     -- ok | quota | unavailable | auth | error | dry-run
+        summary TEXT                     -- JSON
+    );
+    CREATE TABLE candidates (
+        track_id TEXT PRIMARY KEY,       -- the candidate pool, accumulated across runs
+        name_key TEXT NOT NULL,
+        source TEXT NOT NULL,            -- search | reccobeats
+        query TEXT,
+        added_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pool'  -- pool | pushed | excluded
+    );
+    CREATE TABLE pushes (
+        track_id TEXT PRIMARY KEY,       -- a track is pushed at most once, ever
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        batch INTEGER NOT NULL,
+        slice TEXT NOT NULL,             -- exploit | explore | control
+        rank INTEGER NOT NULL,
+        score REAL,
+        choice_prob REAL,
+        scores TEXT,                     -- JSON: every model output and transformed feature at push time
+        reason TEXT,
+        pushed_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending | labelled | expired | removed
+        resolved_at TEXT
+    );
+    CREATE TABLE api_usage (
+        day TEXT NOT NULL,               -- UTC date
+        endpoint_group TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        PRIMARY KEY (day, endpoint_group, status)
+    );
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Store:
+    """A connection to the user's database with transactions, migrations and small typed helpers."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self._depth = 0
+        self.migrate()
+
+    @classmethod
+    def open(cls, home) -> "Store":
+        return cls(home.db_path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        current = self.version
+        if current > SCHEMA_VERSION:
+            from .errors import BadInput
+
+            raise BadInput(
+                f"The database {self.path} was written by a newer spotify-model (schema {current}).",
+                "Upgrade spotify-model.",
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[version]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step; nested uses join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # -- small helpers shared by several layers -------------------------------------------------
+
+    def scalar(self, sql: str, params: tuple = ()):
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def table_counts(self) -> dict[str, int]:
+        names = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: self.scalar(f"SELECT count(*) FROM {n}") for n in names}
+
+    def get_kv(self, key: str, default=None):
+        value = self.scalar("SELECT value FROM kv WHERE key = ?", (key,))
+        return default if value is None else json.loads(value)
+
+    def set_kv(self, key: str, value) -> None:
+        self.conn.execute(
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def record_call(self, group: str, status: int, day: str | None = None) -> None:
+        """Count one Spotify call per endpoint group, day and status (the client calls this for every request)."""
+        day = day or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        self.conn.execute(
+            "INSERT INTO api_usage(day, endpoint_group, status, calls) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT(day, endpoint_group, status) DO UPDATE SET calls = calls + 1",
+            (day, group, int(status)),
+        )
+
+    def calls_today(self, group: str | None = None, day: str | None = None) -> int:
+        day = day or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        if group is None:
+            return self.scalar("SELECT coalesce(sum(calls), 0) FROM api_usage WHERE day = ?", (day,))
+        return self.scalar(
+            "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE day = ? AND endpoint_group = ?", (day, group)
+        )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3's executescript would commit our transaction)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        code = line.split("--", 1)[0]
+        buf.append(code)
+        if code.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip()
+            if stmt.strip(";").strip():
+                statements.append(stmt)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        statements.append(rest)
+    return statements

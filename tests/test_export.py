@@ -1,0 +1,110 @@
+"""The export reader: every vintage, pure parsing, privacy."""
+
+import json
+
+import pytest
+
+from export_fixtures import (write_account_export, write_extended_export, write_old_mydata_export, zip_folder)
+from spotify_modeling.errors import BadInput
+from spotify_modeling.export import classify, read_export, track_id_from_uri
+from spotify_modeling.normalize import name_key, norm_title
+
+
+def test_classify_file_names_of_every_vintage():
+    assert classify("Spotify Account Data/StreamingHistory_music_3.json") == "account_music"
+    assert classify("MyData/StreamingHistory12.json") == "account_mixed"
+    assert classify("x/StreamingHistory_podcast_0.json") == "account_podcast"
+    assert classify("Spotify Extended Streaming History/Streaming_History_Audio_2019-2021_0.json") == "extended"
+    assert classify("Streaming_History_Audio_2026.json") == "extended"
+    assert classify("MyData/endsong_7.json") == "extended"
+    assert classify("Streaming_History_Video_2020-2024.json") == "extended_video"
+    assert classify("Playlist2.json") == "playlists"
+    assert classify("YourLibrary.json") == "library"
+    assert classify("Userdata.json") is None
+    assert classify("__MACOSX/._Playlist1.json") is None
+
+
+def test_account_export_plays_playlists_library(tmp_path):
+    p = read_export(write_account_export(tmp_path))
+    kinds = p.files_by_kind()
+    assert kinds == {"account_music": 2, "playlists": 1, "library": 1}
+    assert any("podcast" in f for f in p.ignored)
+    plays = [row for rows in p.plays.values() for row in rows]
+    # the row without endTime is dropped, repeats sharing a minute are all kept
+    assert len(plays) == 5 and p.dropped_no_time == 1
+    assert sum(1 for r in plays if r[1] == "2024-01-01T10:03:00Z") == 2
+    assert plays[0][:3] == ("account", "2024-01-01T10:00:00Z", 180000)
+    fav = p.playlists[0]
+    assert [i.item_type for i in fav.items] == ["track", "missing", "episode", "local"]
+    assert fav.items[0].track_id == "1111111111111111111111"
+    assert fav.items[3].track_name == "Demo Tape" and fav.items[3].track_id is None
+    assert [s.track_id for s in p.saved_tracks] == ["2222222222222222222222"]
+
+
+def test_old_mydata_layout_without_uris(tmp_path):
+    p = read_export(write_old_mydata_export(tmp_path))
+    assert p.files_by_kind() == {"account_mixed": 2, "playlists": 1, "library": 1}
+    plays = [row for rows in p.plays.values() for row in rows]
+    # podcast rows are indistinguishable in this vintage and kept at import
+    assert len(plays) == 3 and {r[4] for r in plays} == {"Old Band", "Some Podcast"}
+    assert p.playlists[0].items[0].track_id is None
+    assert p.saved_tracks[0].track_id is None and p.saved_tracks[0].track_name == "Oldie"
+
+
+def test_extended_history_drops_podcasts_and_personal_fields(tmp_path):
+    p = read_export(write_extended_export(tmp_path))
+    assert p.files_by_kind() == {"extended": 2}
+    assert any("Video" in f for f in p.ignored)
+    plays = [row for rows in p.plays.values() for row in rows]
+    assert len(plays) == 5 and p.dropped_non_music == 1
+    same_ts = [r for r in plays if r[1] == "2024-01-01T10:05:00Z"]
+    assert len(same_ts) == 2 and all(r[9] == "fwdbtn" and r[10] == 1 for r in same_ts)
+    flat = json.dumps(plays)
+    for private in ("203.0.113.7", "198.51.100.1", "someone", "android", "DE"):
+        assert private not in flat
+
+
+def test_zip_with_nested_folder_reads_like_the_folder(tmp_path):
+    folder = write_account_export(tmp_path / "f")
+    write_extended_export(folder)
+    zp = zip_folder(folder, tmp_path / "my_spotify_data.zip")
+    a, b = read_export(folder), read_export(zp)
+    assert [f.sha256 for f in sorted(a.files, key=lambda f: f.sha256)] == \
+        [f.sha256 for f in sorted(b.files, key=lambda f: f.sha256)]
+    assert sorted(x for v in a.plays.values() for x in v) == sorted(x for v in b.plays.values() for x in v)
+
+
+def test_bad_inputs_raise_one_line_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="No export at"):
+        read_export(tmp_path / "missing.zip")
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(BadInput, match="not a zip"):
+        read_export(junk)
+    folder = write_account_export(tmp_path / "t")
+    f = folder / "Spotify Account Data" / "StreamingHistory_music_0.json"
+    f.write_text(f.read_text()[:50])
+    with pytest.raises(BadInput, match="StreamingHistory_music_0.json.*not valid JSON"):
+        read_export(folder)
+
+
+def test_corrupt_member_inside_zip_is_refused(tmp_path):
+    folder = write_account_export(tmp_path / "f")
+    zp = zip_folder(folder, tmp_path / "e.zip")
+    data = bytearray(zp.read_bytes())
+    i = data.find(b"StreamingHistory_music_0.json")  # damage the compressed bytes after the local header
+    data[i + 60:i + 90] = b"\x00" * 30
+    zp.write_bytes(bytes(data))
+    with pytest.raises(BadInput):
+        read_export(zp)
+
+
+def test_uri_and_name_normalisation():
+    assert track_id_from_uri("spotify:track:abc") == "abc"
+    assert track_id_from_uri("https://open.spotify.com/track/abc?si=1") == "abc"
+    assert track_id_from_uri("spotify:episode:abc") is None and track_id_from_uri(None) is None
+    assert norm_title("Here Comes the Sun - Remastered 2009") == "here comes the sun"
+    assert norm_title("Wild Thoughts (feat. Rihanna & Bryson Tiller)") == "wild thoughts"
+    assert norm_title("Song - Live at Wembley") == "song live"
+    assert norm_title("Titanium (feat. Sia) - David Guetta Remix") == "titanium remix"
+    assert name_key("The Beatles", "Café") == name_key("beatles", "cafe")
