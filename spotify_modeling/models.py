@@ -1,0 +1,319 @@
+"""The estimators: a TrackFeaturizer followed by LightGBM, one class per question asked.
+
+Every model takes the raw track DataFrame and does its own encoding, so training and
+scoring can never disagree about columns. All are scikit-learn estimators (`clone`-able,
+picklable, `get_params`/`set_params`); fitted attributes end in `_`.
+
+- PlaylistModel (stage 1, classifier): is the track in one of the user's playlists / saved?
+- LikeabilityModel (stage 1, regressor): how much of it does the user play (target in [0, 1]).
+- AffinityModel (stage 1, positive-unlabelled): played tracks vs random catalog tracks.
+- LabelModel (stage 2, classifier): liked (data_1) vs disliked (data_0); small n, so heavier
+  regularisation that scales with the number of labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMClassifier, LGBMRegressor
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .featurize import TrackFeaturizer, _as_frame, _explode_genres
+
+MIN_ROWS = 10  # below this no model is worth fitting; say so instead of fitting noise
+GENRE_POLICIES = ("auto", "as_is", "drop", "mask")
+
+
+class _TrackModel(BaseEstimator):
+    """Shared machinery: featurize, validate, fit LightGBM on the float32 matrix."""
+
+    _is_classifier = True
+
+    def _featurizer(self, use_genres: bool) -> TrackFeaturizer:
+        return TrackFeaturizer(max_genres=self.max_genres, min_genre_count=self.min_genre_count,
+                               reference_year=self.reference_year, use_genres=use_genres)
+
+    def _min_child_samples(self, n_rows: int) -> int:
+        if self.min_child_samples is not None:
+            return int(self.min_child_samples)
+        # Auto: about a tenth of the rows, between 3 and 20, so small data still splits.
+        return int(np.clip(n_rows // 10, 3, 20))
+
+    def _lgbm_params(self, n_rows: int) -> dict[str, Any]:
+        params: dict[str, Any] = dict(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves, min_child_samples=self._min_child_samples(n_rows),
+            subsample=self.subsample, subsample_freq=1 if self.subsample < 1.0 else 0,
+            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
+            random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1,
+        )
+        if self._is_classifier:
+            params["class_weight"] = self.class_weight
+        return params
+
+    def _check_target(self, y: Any, n_rows: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n_rows:
+            raise ValueError(f"{type(self).__name__}: y must be 1-D with one value per track "
+                             f"({n_rows} tracks, y shape {y.shape})")
+        if n_rows < MIN_ROWS:
+            raise ValueError(f"{type(self).__name__} needs at least {MIN_ROWS} tracks to learn "
+                             f"from, got {n_rows}")
+        if pd.isna(y).any():
+            raise ValueError(f"{type(self).__name__}: y has missing values")
+        if self._is_classifier:
+            classes = np.unique(y)
+            if len(classes) != 2:
+                raise ValueError(f"{type(self).__name__} needs both classes in y (e.g. liked and "
+                                 f"disliked tracks), got {len(classes)} class(es): {classes.tolist()}")
+        return y
+
+    def _fit_matrix(self, X: pd.DataFrame, y: np.ndarray, sample_weight: Any,
+                    use_genres: bool) -> None:
+        self.featurizer_ = self._featurizer(use_genres).fit(X)
+        matrix = self.featurizer_.transform(X)
+        self.feature_names_ = [str(f) for f in self.featurizer_.get_feature_names_out()]
+        self.n_train_rows_ = len(X)
+        self.lgbm_params_ = self._lgbm_params(len(X))
+        estimator = LGBMClassifier if self._is_classifier else LGBMRegressor
+        self.model_ = estimator(**self.lgbm_params_)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        self.model_.fit(matrix, y, sample_weight=weights)
+        self.booster_ = self.model_.booster_
+        if self._is_classifier:
+            self.classes_ = self.model_.classes_
+
+    def _matrix(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return self.featurizer_.transform(_as_frame(X))
+
+    def feature_importances(self) -> pd.Series:
+        """Gain importance per feature, largest first (for reports, not for decisions)."""
+        check_is_fitted(self, "model_")
+        gains = self.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gains, index=self.feature_names_).sort_values(ascending=False)
+
+
+class _TrackClassifier(ClassifierMixin, _TrackModel):
+    _is_classifier = True
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "_TrackClassifier":
+        X = _as_frame(X)
+        y = self._check_target(y, len(X))
+        self._fit_matrix(X, y, sample_weight, use_genres=self.use_genres)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(self._matrix(X))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class PlaylistModel(_TrackClassifier):
+    """Stage 1: probability that a track belongs in the user's own playlists or saved tracks."""
+
+    def __init__(self, n_estimators: int = 250, learning_rate: float = 0.05, num_leaves: int = 15,
+                 min_child_samples: int | None = 20, subsample: float = 0.8,
+                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
+                 class_weight: str | dict | None = "balanced", use_genres: bool = True,
+                 max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
+                 random_state: int | None = 0, n_jobs: int | None = None):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.class_weight = class_weight
+        self.use_genres = use_genres
+        self.max_genres = max_genres
+        self.min_genre_count = min_genre_count
+        self.reference_year = reference_year
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+
+class LabelModel(_TrackClassifier):
+    """Stage 2: probability the user will drag a track into data_1 (like) rather than data_0.
+
+    Labels are few (often 20-200), so: fewer, shallower trees, stronger L2, and
+    `min_child_samples=None` scales the leaf size with the number of labels.
+    """
+
+    def __init__(self, n_estimators: int = 120, learning_rate: float = 0.05, num_leaves: int = 7,
+                 min_child_samples: int | None = None, subsample: float = 0.8,
+                 colsample_bytree: float = 0.7, reg_lambda: float = 5.0,
+                 class_weight: str | dict | None = "balanced", use_genres: bool = True,
+                 max_genres: int = 15, min_genre_count: int = 3, reference_year: int | None = None,
+                 random_state: int | None = 0, n_jobs: int | None = None):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.class_weight = class_weight
+        self.use_genres = use_genres
+        self.max_genres = max_genres
+        self.min_genre_count = min_genre_count
+        self.reference_year = reference_year
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+
+def genre_unknown_rates(X: pd.DataFrame, y: Any) -> tuple[float, float]:
+    """Share of rows with unknown genres among positives (y == max label) and among negatives."""
+    X = _as_frame(X)
+    y = np.asarray(y)
+    unknown = _genres_unknown(X)
+    pos = y == np.max(y)
+    rate = lambda mask: float(unknown[mask].mean()) if mask.any() else float("nan")  # noqa: E731
+    return rate(pos), rate(~pos)
+
+
+def _genres_unknown(X: pd.DataFrame) -> np.ndarray:
+    unknown = np.ones(len(X), dtype=bool)
+    if "genres" in X.columns and len(X):
+        rows, codes, parsed = _explode_genres(X["genres"])
+        has_any = np.array([bool(p) for p in parsed], dtype=bool)
+        unknown[rows[has_any[codes]]] = False
+    return unknown
+
+
+def mask_genres_to_match(X: pd.DataFrame, y: Any, random_state: int | None = 0) -> pd.DataFrame:
+    """Hide genres on a random share of the better-described class so both classes lack genres equally.
+
+    Without this, "genres unknown" alone can tell played tracks (looked up long ago) from random
+    catalog tracks (often not looked up yet): the model would learn the bookkeeping, not the taste.
+    Returns a copy; the input is not changed.
+    """
+    X = _as_frame(X).copy()
+    y = np.asarray(y)
+    if "genres" not in X.columns:
+        return X
+    unknown = _genres_unknown(X)
+    pos = y == np.max(y)
+    groups = [pos, ~pos]
+    rates = [unknown[g].mean() if g.any() else 0.0 for g in groups]
+    better = 0 if rates[0] < rates[1] else 1
+    target = max(rates)
+    members = np.flatnonzero(groups[better] & ~unknown)
+    n_total = int(groups[better].sum())
+    n_hide = int(round(target * n_total)) - int(unknown[groups[better]].sum())
+    if n_hide <= 0 or not len(members):
+        return X
+    rng = np.random.default_rng(random_state)
+    hide = rng.choice(members, size=min(n_hide, len(members)), replace=False)
+    col = X["genres"].to_numpy(dtype=object, na_value=None).copy()
+    col[hide] = None
+    X["genres"] = col
+    return X
+
+
+class AffinityModel(_TrackClassifier):
+    """Stage 1, positive-unlabelled: does a track resemble what the user plays at all?
+
+    Fit on played tracks (y=1) against random catalog tracks (y=0). Both sides must be described
+    the same way, or the model learns where the data came from instead of taste. `genre_policy`:
+
+    - "auto" (default): if the genres-unknown rate differs between the classes by more than
+      `genre_imbalance_threshold`, train genre-free; otherwise use genres as they are.
+    - "as_is": use genres as given.  - "drop": never use genres.
+    - "mask": hide genres on random rows of the better-described class until both classes
+      lack genres equally often (see `mask_genres_to_match`).
+
+    `genres_used_` records whether the fitted model looks at genres; `genre_unknown_rates_`
+    holds (positives, negatives) rates seen at fit.
+    """
+
+    def __init__(self, n_estimators: int = 250, learning_rate: float = 0.05, num_leaves: int = 15,
+                 min_child_samples: int | None = 20, subsample: float = 0.8,
+                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
+                 class_weight: str | dict | None = "balanced", use_genres: bool = True,
+                 genre_policy: str = "auto", genre_imbalance_threshold: float = 0.2,
+                 max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
+                 random_state: int | None = 0, n_jobs: int | None = None):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.class_weight = class_weight
+        self.use_genres = use_genres
+        self.genre_policy = genre_policy
+        self.genre_imbalance_threshold = genre_imbalance_threshold
+        self.max_genres = max_genres
+        self.min_genre_count = min_genre_count
+        self.reference_year = reference_year
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "AffinityModel":
+        if self.genre_policy not in GENRE_POLICIES:
+            raise ValueError(f"genre_policy must be one of {GENRE_POLICIES}, got {self.genre_policy!r}")
+        X = _as_frame(X)
+        y = self._check_target(y, len(X))
+        self.genre_unknown_rates_ = genre_unknown_rates(X, y)
+        gap = abs(self.genre_unknown_rates_[0] - self.genre_unknown_rates_[1])
+        use = bool(self.use_genres) and self.genre_policy != "drop"
+        if use and self.genre_policy == "auto" and gap > self.genre_imbalance_threshold:
+            use = False
+        if use and self.genre_policy == "mask":
+            X = mask_genres_to_match(X, y, random_state=self.random_state)
+        self.genres_used_ = use
+        self._fit_matrix(X, y, sample_weight, use_genres=use)
+        return self
+
+
+class LikeabilityModel(RegressorMixin, _TrackModel):
+    """Stage 1 regressor: predicted share of full listens (log-scaled play target in [0, 1]).
+
+    Fit on the likeability target only (never the playlist target). Predictions are clipped to [0, 1].
+    """
+
+    _is_classifier = False
+
+    def __init__(self, n_estimators: int = 250, learning_rate: float = 0.05, num_leaves: int = 15,
+                 min_child_samples: int | None = 20, subsample: float = 0.8,
+                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0, use_genres: bool = True,
+                 max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
+                 random_state: int | None = 0, n_jobs: int | None = None):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.use_genres = use_genres
+        self.max_genres = max_genres
+        self.min_genre_count = min_genre_count
+        self.reference_year = reference_year
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "LikeabilityModel":
+        X = _as_frame(X)
+        y = self._check_target(y, len(X)).astype(float)
+        if (y < 0).any() or (y > 1).any():
+            raise ValueError("LikeabilityModel expects a target scaled to [0, 1] "
+                             f"(got values from {y.min():.3g} to {y.max():.3g})")
+        if np.ptp(y) == 0:
+            raise ValueError("LikeabilityModel: the target is the same for every track; nothing to learn")
+        self._fit_matrix(X, y, sample_weight, use_genres=self.use_genres)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.clip(self.model_.predict(self._matrix(X)), 0.0, 1.0)
+
+
+__all__ = ["PlaylistModel", "LikeabilityModel", "AffinityModel", "LabelModel",
+           "genre_unknown_rates", "mask_genres_to_match", "MIN_ROWS", "GENRE_POLICIES"]

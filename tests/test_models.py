@@ -1,0 +1,187 @@
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.metrics import roc_auc_score
+
+from spotify_modeling.models import (AffinityModel, LabelModel, LikeabilityModel, PlaylistModel,
+                                     genre_unknown_rates, mask_genres_to_match)
+
+FAST = dict(n_estimators=40)  # keep the suite fast; defaults are exercised in test_defaults
+
+
+def synthetic(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Tracks whose label depends on danceability, energy and a rock genre; artists of 5 tracks."""
+    rng = np.random.default_rng(seed)
+    dance, energy = rng.random(n), rng.random(n)
+    rock = rng.random(n) < 0.4
+    genres = [["album rock", "classic rock"] if r else ["dance pop"] for r in rock]
+    for i in rng.choice(n, n // 10, replace=False):
+        genres[i] = []
+    score = 2.5 * dance + 1.5 * energy + 1.0 * rock + 0.5 * rng.standard_normal(n)
+    X = pd.DataFrame({
+        "track_id": [f"t{i}" for i in range(n)],
+        "artist_ids": [[f"a{i // 5}"] for i in range(n)],
+        "danceability": dance, "energy": energy, "tempo": 90 + 60 * rng.random(n),
+        "duration_ms": rng.integers(120_000, 360_000, n),
+        "release_date": rng.choice(["1990", "2005-03", "2019-11-02"], n),
+        "genres": genres,
+    })
+    return X, (score > np.median(score)).astype(int)
+
+
+CLASSIFIERS = [PlaylistModel, AffinityModel, LabelModel]
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_classifier_learns_held_out_signal_and_is_sklearn_shaped(cls):
+    X, y = synthetic(800)
+    model = cls(**FAST)
+    assert model.fit(X[:500], y[:500]) is model
+    assert is_classifier(model)
+    proba = model.predict_proba(X[500:])
+    assert proba.shape == (300, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert roc_auc_score(y[500:], proba[:, 1]) > 0.8
+    assert set(model.predict(X[500:])) <= {0, 1}
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    assert model.feature_names_ == list(model.featurizer_.get_feature_names_out())
+    assert model.booster_.num_feature() == len(model.feature_names_)
+    assert model.n_train_rows_ == 500
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS + [LikeabilityModel])
+def test_clone_and_pickle_round_trip_give_identical_predictions(cls):
+    X, y = synthetic(300)
+    target = X["danceability"].to_numpy() if cls is LikeabilityModel else y
+    model = cls(**FAST, random_state=3).fit(X, target)
+    predict = (lambda m, d: m.predict(d)) if cls is LikeabilityModel else (lambda m, d: m.predict_proba(d))
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(predict(restored, X), predict(model, X))
+    refit = clone(model).fit(X, target)
+    np.testing.assert_array_equal(predict(refit, X), predict(model, X))
+    assert not hasattr(clone(model), "model_")
+
+
+def test_get_set_params_reach_lightgbm():
+    model = PlaylistModel(**FAST)
+    assert model.get_params()["n_estimators"] == 40
+    assert model.set_params(num_leaves=4, learning_rate=0.2) is model
+    X, y = synthetic(200)
+    model.fit(X, y)
+    assert model.model_.get_params()["num_leaves"] == 4
+    assert model.model_.get_params()["learning_rate"] == 0.2
+    assert model.model_.get_params()["class_weight"] == "balanced"
+    assert model.model_.get_params()["verbose"] == -1
+
+
+def test_defaults_are_regularised_and_quiet(capfd):
+    X, y = synthetic(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = PlaylistModel().fit(X, y)
+        model.predict_proba(X)
+    params = model.model_.get_params()
+    assert params["num_leaves"] == 15 and params["subsample_freq"] == 1
+    assert params["min_child_samples"] == 20 and params["reg_lambda"] == 1.0
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_likeability_regressor_predictions_clipped_to_unit_interval():
+    X, _ = synthetic(300)
+    target = np.clip(X["danceability"].to_numpy() * 1.2 - 0.1, 0, 1)  # many exact 0s and 1s
+    model = LikeabilityModel(**FAST).fit(X, target)
+    assert is_regressor(model)
+    pred = model.predict(X)
+    assert pred.min() >= 0.0 and pred.max() <= 1.0
+    assert np.corrcoef(pred, target)[0, 1] > 0.9
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        LikeabilityModel(**FAST).fit(X, target * 5)
+    with pytest.raises(ValueError, match="same for every track"):
+        LikeabilityModel(**FAST).fit(X, np.full(len(X), 0.5))
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_tiny_or_one_class_inputs_raise_clear_errors(cls):
+    X, y = synthetic(40)
+    with pytest.raises(ValueError, match="at least 10 tracks"):
+        cls().fit(X[:5], y[:5])
+    with pytest.raises(ValueError, match="both classes"):
+        cls().fit(X, np.ones(len(X), dtype=int))
+    with pytest.raises(ValueError, match="one value per track"):
+        cls().fit(X, y[:-1])
+
+
+def test_label_model_scales_leaf_size_with_few_labels():
+    X, y = synthetic(40)
+    model = LabelModel().fit(X, y)
+    assert model.model_.get_params()["min_child_samples"] == 4
+    big = LabelModel(**FAST).fit(*synthetic(400))
+    assert big.model_.get_params()["min_child_samples"] == 20
+    assert LabelModel(min_child_samples=7, **FAST).fit(X, y).model_.get_params()["min_child_samples"] == 7
+
+
+def test_use_genres_false_drops_genre_columns():
+    X, y = synthetic(200)
+    model = PlaylistModel(use_genres=False, **FAST).fit(X, y)
+    assert not any(f.startswith(("family_", "genre:")) for f in model.feature_names_)
+
+
+def _pu_data(unknown_pos: float, unknown_neg: float, seed: int = 0):
+    X, y = synthetic(600, seed)
+    rng = np.random.default_rng(seed + 1000)  # independent of the draws that made y
+    genres = [["dance pop"] if rng.random() < 0.5 else ["rock"] for _ in range(len(X))]
+    for i in range(len(X)):
+        if rng.random() < (unknown_pos if y[i] == 1 else unknown_neg):
+            genres[i] = None
+    X["genres"] = genres
+    return X, y
+
+
+def test_affinity_auto_drops_genres_when_one_class_lacks_them():
+    X, y = _pu_data(unknown_pos=0.05, unknown_neg=0.7)
+    pos_rate, neg_rate = genre_unknown_rates(X, y)
+    assert pos_rate < 0.15 and neg_rate > 0.6
+    model = AffinityModel(**FAST).fit(X, y)
+    assert model.genres_used_ is False
+    assert not any(f.startswith(("family_", "genre:", "genres_unknown")) for f in model.feature_names_)
+    assert AffinityModel(genre_policy="as_is", **FAST).fit(X, y).genres_used_ is True
+
+
+def test_affinity_keeps_genres_when_both_classes_alike_and_drop_policy():
+    X, y = _pu_data(unknown_pos=0.3, unknown_neg=0.35)
+    assert AffinityModel(**FAST).fit(X, y).genres_used_ is True
+    assert AffinityModel(genre_policy="drop", **FAST).fit(X, y).genres_used_ is False
+    with pytest.raises(ValueError, match="genre_policy"):
+        AffinityModel(genre_policy="bogus").fit(X, y)
+
+
+def test_mask_genres_equalises_unknown_rates_without_touching_input():
+    X, y = _pu_data(unknown_pos=0.05, unknown_neg=0.6)
+    before = X["genres"].copy()
+    masked = mask_genres_to_match(X, y, random_state=1)
+    pos_rate, neg_rate = genre_unknown_rates(masked, y)
+    assert abs(pos_rate - neg_rate) < 0.02
+    assert X["genres"].equals(before)
+    model = AffinityModel(genre_policy="mask", **FAST).fit(X, y)
+    assert model.genres_used_ is True
+    assert "genres_unknown" in model.feature_names_
+
+
+def test_sample_weight_changes_the_fit():
+    X, y = synthetic(300)
+    w = np.where(np.arange(len(y)) < 150, 1.0, 0.01)
+    a = PlaylistModel(**FAST).fit(X, y).predict_proba(X)
+    b = PlaylistModel(**FAST).fit(X, y, sample_weight=w).predict_proba(X)
+    assert not np.allclose(a, b)
+
+
+def test_feature_importances_named():
+    X, y = synthetic(300)
+    imp = PlaylistModel(**FAST).fit(X, y).feature_importances()
+    assert imp.index[0] in {"danceability", "energy"}
+    assert len(imp) == len(PlaylistModel(**FAST).fit(X, y).feature_names_)
