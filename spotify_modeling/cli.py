@@ -149,3 +149,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     sys.exit(main())
+
+
+from . import cli_loop  # noqa: E402,F401  (registers train, candidates, demo)
