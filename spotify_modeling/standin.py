@@ -70,8 +70,12 @@ def _norm(text: str | None) -> str:
     """Case- and accent-folded text with punctuation turned into spaces."""
     if not text:
         return ""
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    text = str(text)
+    if text.isascii():
+        stripped = text.casefold()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
     return " ".join(re.sub(r"[^\w]+", " ", stripped).split())
 
 
@@ -310,7 +314,8 @@ class StandInState:
                 year = str(album.get("release_date") or "")[:4]
                 fields = {"track": _norm(t.get("name")), "artist": " ".join(artist_names),
                           "album": _norm(album.get("name"))}
-                rows.append({"id": tid, "fields": fields, "words": {k: v.split() for k, v in fields.items()},
+                fields["all"] = "\n".join((fields["track"], fields["artist"], fields["album"]))
+                rows.append({"id": tid, "fields": fields,
                              "genres": genres, "year": int(year) if year.isdigit() else None,
                              "isrc": str((t.get("external_ids") or {}).get("isrc") or "").upper()})
             return rows
@@ -433,45 +438,34 @@ def _parse_query(q: str) -> list[tuple[str, str]]:
     return terms
 
 
-def _word_matches(word: str, wildcard: bool, words: list[str], text: str) -> bool:
-    if wildcard:
-        return word in text
-    return any(w.startswith(word) for w in words)
-
-
-def _value_matches(value: str, words: list[str], text: str) -> bool:
+def _word_patterns(value: str) -> list[re.Pattern]:
+    """One regex per query word: a word-prefix match, or a substring match when the value has `%`/`*`."""
     wildcard = "%" in value or "*" in value
-    query_words = _norm(value.replace("%", " ").replace("*", " ")).split()
-    return all(_word_matches(w, wildcard, words, text) for w in query_words)
+    words = _norm(value.replace("%", " ").replace("*", " ")).split()
+    return [re.compile(re.escape(w) if wildcard else r"(?:^|\s)" + re.escape(w)) for w in words]
 
 
-def _row_matches(row: dict, terms: list[tuple[str, str]]) -> bool:
+def _compile_query(terms: list[tuple[str, str]]) -> Callable[[dict], bool]:
+    """Turn parsed terms into one predicate over a search row (all terms must hold)."""
+    checks: list[Callable[[dict], bool]] = []
     for fname, value in terms:
-        if fname in ("track", "artist", "album"):
-            if not _value_matches(value, row["words"][fname], row["fields"][fname]):
-                return False
+        if fname in ("track", "artist", "album", ""):
+            key = fname or "all"  # free text: any of track name, artist names, album name
+            for pattern in _word_patterns(value):
+                checks.append(lambda row, p=pattern, k=key: p.search(row["fields"][k]) is not None)
         elif fname == "genre":
-            if not any(_value_matches(value, g.split(), g) for g in row["genres"]):
-                return False
+            patterns = _word_patterns(value)
+            checks.append(lambda row, ps=patterns: any(all(p.search(g) for p in ps) for g in row["genres"]))
         elif fname == "year":
             m = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", value.strip())
-            if not m or row["year"] is None:
-                return False
+            if not m:
+                return lambda row: False
             low, high = int(m.group(1)), int(m.group(2) or m.group(1))
-            if not low <= row["year"] <= high:
-                return False
+            checks.insert(0, lambda row, lo=low, hi=high: row["year"] is not None and lo <= row["year"] <= hi)
         elif fname == "isrc":
-            if row["isrc"] != value.strip().upper():
-                return False
-        elif fname == "tag":
-            continue
-        else:
-            wildcard = "%" in value or "*" in value
-            for word in _norm(value.replace("%", " ").replace("*", " ")).split():
-                if not any(_word_matches(word, wildcard, row["words"][k], row["fields"][k])
-                           for k in ("track", "artist", "album")):
-                    return False
-    return True
+            checks.insert(0, lambda row, v=value.strip().upper(): row["isrc"] == v)
+        # "tag:" filters are ignored
+    return lambda row: all(check(row) for check in checks)
 
 
 class _Service:
@@ -724,8 +718,15 @@ class _Service:
             raise _ApiError(400, "Bad search type field")
         limit = _int_param(query, "limit", 5, 1, 10)
         offset = _int_param(query, "offset", 0, 0, 1000)
-        terms = _parse_query(q)
-        matches = [row["id"] for row in self.state._search_rows() if _row_matches(row, terms)]
+        rows = self.state._search_rows()
+        results = self.state._cached("search_results", dict)  # paging through one query scans the catalogue once
+        matches = results.get(q)
+        if matches is None:
+            matches_query = _compile_query(_parse_query(q))
+            matches = [row["id"] for row in rows if matches_query(row)]
+            if len(results) >= 512:
+                results.pop(next(iter(results)))
+            results[q] = matches
         items = [self._track_payload(self.state.tracks[t]) for t in matches[offset:offset + limit]]
         page_query = _keep(query, "q", "type", "market")
         out = {"tracks": self._paging("search", items, len(matches), limit, offset, page_query, max_offset=1000)}
@@ -923,7 +924,7 @@ class _Service:
         index = {t: i for i, t in enumerate(ids)}
         centre = matrix[[index[s] for s in seed_ids]].mean(axis=0)
         dist = ((matrix - centre) ** 2).sum(axis=1)
-        order = sorted(range(len(ids)), key=lambda i: (round(float(dist[i]), 12), ids[i]))
+        order = np.lexsort((np.arange(len(ids)), np.round(dist, 12)))  # ids are sorted: index breaks ties by id
         seeds = set(seed_ids)
         return [ids[i] for i in order if ids[i] not in seeds][:size]
 

@@ -461,3 +461,29 @@ def test_real_spotipy_client_against_standin(server):
         sp.track(tid(1))
     assert info.value.http_status == 429 and info.value.reason == "QUOTA_EXCEEDED"
     assert info.value.headers["Retry-After"] == "61389"
+
+
+def test_search_total_beyond_1000_and_cache_invalidation():
+    state = StandInState()
+    for i in range(1100):
+        state.add_track({"id": _base62_id(f"deep-{i}"), "name": f"Deep {i}", "album": {"id": "al", "name": "A"}},
+                        [{"id": aid(0), "name": "X"}], popularity=float(i))
+    with StandInServer(state) as srv:
+        headers = {"Authorization": f"Bearer {srv.issue_token(ALL_SCOPES)['access_token']}"}
+
+        def search(**params):
+            return requests.get(srv.api_url + "search", params={"q": "deep", "type": "track", **params},
+                                headers=headers, timeout=5)
+
+        page = search(limit=10, offset=990).json()["tracks"]
+        assert page["total"] == 1100 and page["next"] is not None
+        last = search(limit=10, offset=1000).json()["tracks"]
+        assert last["items"][0]["id"] == _base62_id("deep-99") and last["next"] is None
+        assert search(limit=10, offset=1001).status_code == 400
+
+        state.add_track({"id": _base62_id("new"), "name": "Deep New", "album": {"id": "al", "name": "A"}},
+                        [{"id": aid(0), "name": "X"}], popularity=5000.0)
+        assert search(limit=1).json()["tracks"]["items"][0]["id"] == _base62_id("new")
+        state.popularity[_base62_id("deep-0")] = 9999.0   # edited directly: invalidate() makes it visible
+        state.invalidate()
+        assert search(limit=1).json()["tracks"]["items"][0]["id"] == _base62_id("deep-0")
