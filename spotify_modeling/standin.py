@@ -588,7 +588,7 @@ class _Service:
             ref["display_name"] = display_name
         return ref
 
-    def _playlist_payload(self, pl: dict, full: bool, query: dict | None = None) -> dict:
+    def _playlist_payload(self, pl: dict, full: bool) -> dict:
         out = {k: pl.get(k) for k in ("id", "name", "description", "public", "collaborative", "snapshot_id")}
         out.update(type="playlist", uri=f"spotify:playlist:{pl['id']}", href=self._url(f"playlists/{pl['id']}"),
                    external_urls={"spotify": f"https://open.spotify.com/playlist/{pl['id']}"}, images=[],
@@ -746,7 +746,7 @@ class _Service:
             raise _ApiError(403, "Forbidden")
         if not rest:
             if method == "GET":
-                return _Reply(200, self._playlist_payload(pl, full=True, query=query))
+                return _Reply(200, self._playlist_payload(pl, full=True))
             if method == "PUT":
                 self._need_scope(token, *_MODIFY_SCOPES)
                 for key in ("name", "description", "public", "collaborative"):
@@ -948,8 +948,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         reply = self.server.service.handle(method, split.path, query, raw, self.headers)
-        payload = b"" if reply.body is None and reply.status in (204, 302) else \
-            json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+        payload = b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
         self.send_response(reply.status)
         if payload:
             self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -450,6 +450,11 @@ def test_real_spotipy_client_against_standin(server):
     sp.playlist_remove_all_occurrences_of_items(pid, [tid(1)])
     assert st.playlist_uris(pid) == [f"spotify:track:{tid(2)}"]
     assert sp.playlist_items(pid)["items"][0]["item"]["id"] == tid(2)
+    snapshot = st.playlists[pid]["snapshot_id"]
+    assert sp.playlist_replace_items(pid, [tid(5), tid(6)])["snapshot_id"] != snapshot
+    assert st.playlist_uris(pid) == [f"spotify:track:{tid(5)}", f"spotify:track:{tid(6)}"]
+    assert sp.playlist_change_details(pid, description="weekly picks") is None   # empty 200 body
+    assert st.playlists[pid]["description"] == "weekly picks"
     created = sp.current_user_playlist_create("data_1", public=False)
     assert st.playlists[created["id"]]["public"] is False
     assert sp.artist(aid(3))["genres"] == ["jazz"]
