@@ -1,0 +1,29 @@
+"""Selection: composite scoring of a candidate pool and the weekly batch choice.
+
+Pure functions and estimators on DataFrames: no I/O. See each module's docstring for the why.
+"""
+
+from spotify_modeling.selection.baselines import original_scores, select_original, select_random
+from spotify_modeling.selection.batch import (
+    batch_sizes,
+    explore_uncertainty,
+    inclusion_probabilities,
+    select_batch,
+    split_sizes,
+    systematic_pps,
+)
+from spotify_modeling.selection.composite import (
+    DEFAULT_PRIOR_WEIGHTS,
+    OUTPUT_COLUMNS,
+    CompositeScorer,
+    pool_ranks,
+    transform_outputs,
+)
+from spotify_modeling.selection.hitrate import hit_rates, wilson_interval
+
+__all__ = [
+    "CompositeScorer", "DEFAULT_PRIOR_WEIGHTS", "OUTPUT_COLUMNS", "batch_sizes", "explore_uncertainty",
+    "hit_rates", "inclusion_probabilities", "original_scores", "pool_ranks", "select_batch",
+    "select_original", "select_random", "split_sizes", "systematic_pps", "transform_outputs",
+    "wilson_interval",
+]

@@ -1,0 +1,215 @@
+"""One composite score from several model outputs of different scales.
+
+Scale: every model output is rank-transformed within the pool it was scored in, to
+``u = (rank - 0.5) / m`` in (0, 1) (``m`` = tracks with a value), then mapped to
+``z = logit(u)``. Ranks rather than log-odds because the outputs are not comparable
+probabilities: the likeability regressor is not a probability at all, and the
+stage-1 classifiers are fit on tracks the user chose to play, so their absolute
+probabilities on random catalog tracks are badly calibrated while their ordering
+is what carries information. The logit spreads the tails, so a track at the top
+of one model is not flattened to "1.0". A missing output is neutral (z = 0, the
+pool median), so absent models drop out of the sum.
+
+Weights: with no (or too few) labels the fixed ``prior_weights`` are used,
+renormalised over the outputs present. With labels, a logistic regression
+``P(like) = sigmoid(b + z . w)`` is fit on the labelled tracks' features *as stored
+at push time* (ranks relative to the pool they were scored in, and ``p_label``
+from the stage-2 model of that week, so it is out-of-sample for the label), with an
+L2 penalty pulling ``w`` toward the prior. The penalty on each weight is
+``n0 * ybar * (1 - ybar) * mean(z_j^2)``: about the Fisher information of ``n0``
+labelled tracks, so the data gets a share of roughly ``n / (n + n0)`` and the prior
+the rest. Stage 2 (``label``) has prior weight 0: it earns weight only from labelled
+tracks that carried a ``p_label`` when pushed, so it weighs more as labels accumulate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+#: short model name -> column of the pool frame holding its output
+OUTPUT_COLUMNS: dict[str, str] = {
+    "affinity": "p_affinity",
+    "playlist": "p_playlist",
+    "likeability": "likeability",
+    "label": "p_label",
+}
+STAGE1_MODELS = ("affinity", "playlist", "likeability")
+FEATURE_PREFIX = "z_"
+DEFAULT_PRIOR_WEIGHTS: dict[str, float] = {
+    "affinity": 1.0,
+    "playlist": 0.5,
+    "likeability": 0.5,
+    "label": 0.0,
+}
+
+
+def pool_ranks(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Mid-ranks scaled to (0, 1) among non-missing values; NaN stays NaN."""
+    s = pd.Series(np.asarray(values, dtype=float))
+    m = int(s.notna().sum())
+    if m == 0:
+        return np.full(len(s), np.nan)
+    return ((s.rank(method="average") - 0.5) / m).to_numpy()
+
+
+def _logit(u: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(u / (1.0 - u))
+
+
+def present_outputs(pool_df: pd.DataFrame) -> list[str]:
+    """Model names whose output column exists in the pool with at least one value."""
+    return [name for name, col in OUTPUT_COLUMNS.items()
+            if col in pool_df.columns and pd.to_numeric(pool_df[col], errors="coerce").notna().any()]
+
+
+def transform_outputs(pool_df: pd.DataFrame) -> pd.DataFrame:
+    """Per-model ``z_<name>`` columns (rank within this pool -> logit), index of ``pool_df``.
+
+    Store these per pushed track: they are what :meth:`CompositeScorer.fit` learns from.
+    """
+    out = {}
+    for name in present_outputs(pool_df):
+        vals = pd.to_numeric(pool_df[OUTPUT_COLUMNS[name]], errors="coerce").to_numpy(dtype=float)
+        out[FEATURE_PREFIX + name] = _logit(pool_ranks(vals))
+    return pd.DataFrame(out, index=pool_df.index)
+
+
+def _normalised(weights: Mapping[str, float], names: list[str]) -> dict[str, float]:
+    """Weights restricted to ``names`` and scaled so their absolute values sum to 1."""
+    w = {n: float(weights.get(n, 0.0)) for n in names}
+    total = sum(abs(v) for v in w.values())
+    return {n: (v / total if total > 0 else 0.0) for n, v in w.items()}
+
+
+class CompositeScorer(BaseEstimator):
+    """Combine stage-1/stage-2 outputs into one ranking score (see module docstring).
+
+    Parameters
+    ----------
+    prior_weights : dict or None
+        Weight per model name (``affinity``, ``playlist``, ``likeability``, ``label``) used
+        with no labels and as the target the learned weights shrink toward. ``None`` means
+        :data:`DEFAULT_PRIOR_WEIGHTS`. Only relative sizes matter.
+    n0 : float
+        Pseudo-count of the prior: with ``n`` labels the data gets about ``n / (n + n0)``.
+    min_labels : int
+        Below this many labels (or with a single class) ``fit`` keeps the prior.
+    max_iter : int
+        Newton iterations for the penalised logistic regression.
+
+    Fitted attributes: ``weights_`` (dict, abs-sum 1, for the run summary), ``coef_``,
+    ``intercept_``, ``features_``, ``n_labels_``, ``learned_`` (False = prior kept),
+    ``data_share_`` (``n / (n + n0)``, 0 when the prior is kept).
+    """
+
+    def __init__(self, prior_weights: Mapping[str, float] | None = None, n0: float = 30.0,
+                 min_labels: int = 10, max_iter: int = 50):
+        self.prior_weights = prior_weights
+        self.n0 = n0
+        self.min_labels = min_labels
+        self.max_iter = max_iter
+
+    # -- helpers -----------------------------------------------------------------------
+    def _prior(self) -> dict[str, float]:
+        prior = DEFAULT_PRIOR_WEIGHTS if self.prior_weights is None else self.prior_weights
+        unknown = set(prior) - set(OUTPUT_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown model names in prior_weights: {sorted(unknown)}")
+        return dict(prior)
+
+    @staticmethod
+    def transform_outputs(pool_df: pd.DataFrame) -> pd.DataFrame:
+        """See :func:`transform_outputs`."""
+        return transform_outputs(pool_df)
+
+    # -- estimator API -------------------------------------------------------------------
+    def fit(self, Z: pd.DataFrame | None = None, y=None) -> "CompositeScorer":
+        """Learn weights from labelled tracks' stored ``z_*`` features; keep the prior if too few."""
+        prior = self._prior()
+        names = [n for n in OUTPUT_COLUMNS
+                 if n in prior or (Z is not None and FEATURE_PREFIX + n in Z.columns)]
+        target = _normalised(prior, names)
+        w0 = np.array([target[n] for n in names])
+        self.features_ = names
+        self.n_labels_ = 0 if y is None else int(len(y))
+        yv = None if y is None else np.asarray(y, dtype=float)
+        if (Z is None or yv is None or len(yv) < self.min_labels or len(np.unique(yv)) < 2):
+            self._set(w0, 0.0, learned=False)
+            return self
+        if len(Z) != len(yv):
+            raise ValueError(f"Z has {len(Z)} rows but y has {len(yv)}")
+        X = np.column_stack([
+            pd.to_numeric(Z[FEATURE_PREFIX + n], errors="coerce").to_numpy(dtype=float)
+            if FEATURE_PREFIX + n in Z.columns else np.zeros(len(Z))
+            for n in names])
+        X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
+        ybar = yv.mean()
+        lam = self.n0 * ybar * (1 - ybar) * (X ** 2).mean(axis=0) + 1e-9
+        b, w = self._newton(X, yv, w0, lam, b0=np.log(ybar / (1 - ybar)))
+        self._set(w, b, learned=True)
+        return self
+
+    def _newton(self, X, y, w0, lam, b0):
+        """Minimise logloss(b + Xw) + 0.5 * sum(lam * (w - w0)^2) by damped Newton."""
+        A = np.column_stack([np.ones(len(X)), X])
+        theta = np.concatenate([[b0], w0])
+        pen = np.concatenate([[1e-9], lam])
+        target = np.concatenate([[0.0], w0])
+
+        def loss(t):
+            eta = A @ t
+            return np.sum(np.logaddexp(0, eta) - y * eta) + 0.5 * np.sum(pen * (t - target) ** 2)
+
+        cur = loss(theta)
+        for _ in range(self.max_iter):
+            p = 1.0 / (1.0 + np.exp(-(A @ theta)))
+            grad = A.T @ (p - y) + pen * (theta - target)
+            H = (A * (p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
+            step = np.linalg.solve(H, grad)
+            t = 1.0
+            while t > 1e-6:
+                cand = theta - t * step
+                new = loss(cand)
+                if new <= cur:
+                    break
+                t /= 2
+            else:
+                break
+            theta, done = cand, cur - new < 1e-10
+            cur = new
+            if done:
+                break
+        return float(theta[0]), theta[1:]
+
+    def _set(self, w: np.ndarray, b: float, learned: bool) -> None:
+        self.coef_ = np.asarray(w, dtype=float)
+        self.intercept_ = float(b)
+        self.learned_ = learned
+        self.data_share_ = self.n_labels_ / (self.n_labels_ + self.n0) if learned else 0.0
+        self.weights_ = _normalised(dict(zip(self.features_, self.coef_)), self.features_)
+
+    def effective_weights(self, pool_df: pd.DataFrame) -> dict[str, float]:
+        """Weights actually applied to this pool: outputs it lacks are dropped, the rest renormalised."""
+        names = present_outputs(pool_df)
+        if hasattr(self, "coef_"):
+            source = dict(zip(self.features_, self.coef_))
+        else:  # unfitted: the prior (the no-label case needs no fit)
+            source = self._prior()
+        return _normalised(source, names)
+
+    def score(self, pool_df: pd.DataFrame) -> np.ndarray:
+        """Composite score per pool row (higher = better); only the ordering is meaningful."""
+        Z = transform_outputs(pool_df)
+        if Z.shape[1] == 0:
+            raise ValueError("the pool has none of the model outputs "
+                             f"{sorted(OUTPUT_COLUMNS.values())}")
+        w = self.effective_weights(pool_df)
+        out = np.zeros(len(pool_df))
+        for name, weight in w.items():
+            out += weight * np.nan_to_num(Z[FEATURE_PREFIX + name].to_numpy(dtype=float), nan=0.0)
+        return out

@@ -1,0 +1,59 @@
+"""Hit rates per batch and slice, with Wilson intervals: the number the user cares about."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials; (nan, nan) when n == 0.
+
+    Wilson rather than the normal approximation because batches are small (10-30) and hit
+    rates near 0 or 1 are common; it never leaves [0, 1].
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: str = "slice",
+              label_col: str = "label") -> pd.DataFrame:
+    """One row per (batch, slice), plus slice ``"all"`` per batch and batch ``"all"`` overall.
+
+    ``labelled_df`` has one row per pushed track: ``batch`` (run id or week), ``slice``, and
+    ``label`` (1 liked, 0 disliked, NaN/None not labelled yet). Columns: ``pushed``,
+    ``labelled``, ``liked``, ``hit_rate`` (liked / labelled), ``ci_low``, ``ci_high`` (Wilson 95%)
+    and ``lift`` (exploit hit rate / control hit rate of the same batch; set on the exploit
+    row only, NaN when the control has no labelled or no liked track).
+    """
+    df = labelled_df[[batch_col, slice_col, label_col]].copy()
+    df[label_col] = pd.to_numeric(df[label_col], errors="coerce")
+    df[batch_col] = df[batch_col].astype(object)
+    whole = df.assign(**{batch_col: "all"})
+    both = pd.concat([df, whole], ignore_index=True)
+    both = pd.concat([both, both.assign(**{slice_col: "all"})], ignore_index=True)
+    rows = []
+    for (batch, slice_), g in both.groupby([batch_col, slice_col], sort=False):
+        labels = g[label_col].dropna()
+        n, k = len(labels), int((labels == 1).sum())
+        lo, hi = wilson_interval(k, n)
+        rows.append({batch_col: batch, slice_col: slice_, "pushed": len(g), "labelled": n,
+                     "liked": k, "hit_rate": k / n if n else np.nan, "ci_low": lo, "ci_high": hi})
+    out = pd.DataFrame(rows)
+    out["lift"] = np.nan
+    for batch, g in out.groupby(batch_col, sort=False):
+        rate = dict(zip(g[slice_col], g["hit_rate"]))
+        control = rate.get("control", np.nan)
+        exploit_rows = g.index[g[slice_col] == "exploit"]
+        if len(exploit_rows) and control and not np.isnan(control):
+            out.loc[exploit_rows, "lift"] = rate["exploit"] / control
+    return out.reset_index(drop=True)
