@@ -156,7 +156,7 @@ def _signal_table(n: int = 400, seed: int = 0):
 
 def test_cross_validate_classifier_summary():
     X, y = _signal_table()
-    out = cross_validate_model(PlaylistModel(n_estimators=30), X, y, n_boot=200)
+    out = cross_validate_model(PlaylistModel(n_estimators=30, n_jobs=1), X, y, n_boot=200)
     assert out["metric"] == "roc_auc" and out["reason"] is None
     assert out["value"] > 0.8 and out["ci_low"] < out["value"] < out["ci_high"]
     assert out["base_rate"] == pytest.approx(y.mean())
@@ -166,7 +166,7 @@ def test_cross_validate_classifier_summary():
 def test_cross_validate_regressor_uses_spearman_and_mean_base_rate():
     X, y = _signal_table()
     target = np.clip(X["danceability"].to_numpy(), 0, 1)
-    out = cross_validate_model(LikeabilityModel(n_estimators=30), X, target, n_boot=100)
+    out = cross_validate_model(LikeabilityModel(n_estimators=30, n_jobs=1), X, target, n_boot=100)
     assert out["metric"] == "spearman" and out["value"] > 0.8
     assert out["base_rate"] == pytest.approx(target.mean())
 

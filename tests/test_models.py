@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from spotify_modeling.models import (AffinityModel, LabelModel, LikeabilityModel, PlaylistModel,
                                      genre_unknown_rates, mask_genres_to_match)
 
-FAST = dict(n_estimators=40)  # keep the suite fast; defaults are exercised in test_defaults
+FAST = dict(n_estimators=40, n_jobs=1)  # fast and steady on a busy machine; defaults: test_defaults
 
 
 def synthetic(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
