@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials; (nan, nan) when n == 0.
-
-    Wilson rather than the normal approximation because batches are small (10-30) and hit
-    rates near 0 or 1 are common; it never leaves [0, 1].
-    """
-    if n <= 0:
-        return (math.nan, math.nan)
-    if not 0 <= k <= n:
-        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from spotify_modeling.metrics import wilson_interval
 
 
 def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: str = "slice",
@@ -31,7 +14,8 @@ def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: st
 
     ``labelled_df`` has one row per pushed track: ``batch`` (run id or week), ``slice``, and
     ``label`` (1 liked, 0 disliked, NaN/None not labelled yet). Columns: ``pushed``,
-    ``labelled``, ``liked``, ``hit_rate`` (liked / labelled), ``ci_low``, ``ci_high`` (Wilson 95%)
+    ``labelled``, ``liked``, ``hit_rate`` (liked / labelled, NaN if none), ``ci_low``, ``ci_high`` (Wilson 95%, from
+    :func:`spotify_modeling.metrics.wilson_interval`; [0, 1] when nothing is labelled)
     and ``lift`` (exploit hit rate / control hit rate of the same batch; set on the exploit
     row only, NaN when the control has no labelled or no liked track).
     """
@@ -45,7 +29,7 @@ def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: st
     for (batch, slice_), g in both.groupby([batch_col, slice_col], sort=False):
         labels = g[label_col].dropna()
         n, k = len(labels), int((labels == 1).sum())
-        lo, hi = wilson_interval(k, n)
+        _, lo, hi = wilson_interval(k, n)  # n == 0 gives the uninformative [0, 1]
         rows.append({batch_col: batch, slice_col: slice_, "pushed": len(g), "labelled": n,
                      "liked": k, "hit_rate": k / n if n else np.nan, "ci_low": lo, "ci_high": hi})
     out = pd.DataFrame(rows)
