@@ -1,3 +1,139 @@
 """Commands of the modelling and weekly loop: registered on the `spotify-model` app."""
 
 from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .cli import app, console
+from .errors import QuotaExhausted
+from .home import Home
+
+
+def _num(v, fmt="{:.3f}") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def print_train_report(report) -> None:
+    console.print(f"[bold]Stage 1[/bold] on {report.tracks_with_features:,} of {report.tracks_played:,} played tracks "
+                  f"with audio features ({100 * report.plays_covered:.0f}% of plays), most-played first.")
+    t = Table("model", "metric (artist-grouped CV)", "95% interval", "base rate", "rows", box=None)
+    for name in report.trained:
+        m = report.metrics.get(name) or {}
+        t.add_row(name, f"{m.get('metric', '')} {_num(m.get('value'))}",
+                  f"{_num(m.get('ci_low'))}–{_num(m.get('ci_high'))}", _num(m.get("base_rate")),
+                  str(m.get("n_rows", "")))
+    for name, why in report.skipped.items():
+        t.add_row(name, f"[yellow]skipped[/yellow]: {why}", "", "", "")
+    console.print(t)
+
+
+@app.command()
+def train(
+    home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
+) -> None:
+    """Fit the stage-1 models (playlist, likeability, affinity) on your history and show honest CV metrics."""
+    from .errors import BadInput
+    from .store import Store
+    from .train import train_stage1
+
+    h = Home.from_env(home)
+    if not h.db_path.exists():
+        raise BadInput(f"No store at {h.db_path}.", "Run `spotify-model features EXPORT` first.")
+    with Store.open(h) as store:
+        report = train_stage1(store, h)
+    print_train_report(report)
+
+
+def print_weekly_report(r) -> None:
+    lab = r.labels or {}
+    console.print(f"[bold]Weekly run {r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
+    console.print(f"labels: +{lab.get('new_likes', 0)} likes, +{lab.get('new_dislikes', 0)} dislikes, "
+                  f"{lab.get('changed', 0)} moved, {lab.get('removed', 0)} removed "
+                  f"(total {lab.get('total_likes', 0)} likes / {lab.get('total_dislikes', 0)} dislikes); "
+                  f"housekeeping removed {r.removed_copied} copied and {r.expired} expired candidates")
+    s2 = r.stage2 or {}
+    if s2.get("fitted"):
+        console.print(f"stage 2: CV AUC {_num(s2.get('cv_auc'))} ({_num(s2.get('cv_low'))}–{_num(s2.get('cv_high'))})"
+                      + (f", forward-chained AUC {_num(s2.get('forward_auc'))} "
+                         f"({_num(s2.get('forward_low'))}–{_num(s2.get('forward_high'))}) on batch {s2.get('forward_batch')}"
+                         if s2.get("forward_auc") is not None else ""))
+    else:
+        console.print(f"stage 2: {s2.get('reason', 'not fitted')}")
+    hr = [h for h in r.hit_rates if h.get("batch") != "all" and h.get("labelled")]
+    if hr:
+        t = Table("batch", "slice", "pushed", "labelled", "liked", "hit rate (95% CI)", "lift vs control", box=None)
+        for h in hr:
+            t.add_row(str(h["batch"]), h["slice"], str(h["pushed"]), str(h["labelled"]), str(h["liked"]),
+                      f"{_num(h['hit_rate'], '{:.0%}')} ({_num(h['ci_low'], '{:.0%}')}–{_num(h['ci_high'], '{:.0%}')})",
+                      _num(h.get("lift"), "{:.2f}x"))
+        console.print(t)
+    p = r.pool or {}
+    console.print(f"pool: {p.get('size', 0)} eligible tracks ({p.get('added', 0)} new from {p.get('searches', 0)} "
+                  f"searches), {p.get('scored', 0)} scored; composite weights {r.weights}")
+    if r.pushed:
+        t = Table("#", "artist — title", "score", "slice", box=None)
+        for x in r.pushed:
+            t.add_row(str(x["rank"]), f"{x['artist']} — {x['title']}", _num(x["score"], "{:.2f}"), x["slice"])
+        verb = "would push" if r.dry_run else "pushed"
+        console.print(f"{verb} {len(r.pushed)} tracks to data_candidates (batch {r.batch}):")
+        console.print(t)
+    for n in r.notes:
+        console.print(f"[yellow]note:[/yellow] {n}")
+    groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()))
+    console.print(f"Spotify calls this run: {r.calls_total} ({groups or 'none'})"
+                  + (f"; Spotify asked to wait {r.quota_retry_after / 3600:.1f} h" if r.quota_retry_after else ""))
+
+
+@app.command()
+def candidates(
+    home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Score and print the batch; write nothing to Spotify."),
+    max_calls: Optional[int] = typer.Option(None, "--max-calls", min=1, help="At most this many Spotify calls."),
+    source: Optional[str] = typer.Option(None, "--source", help="Pool sources: 'search' or 'search,reccobeats'."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (reproducible sampling)."),
+) -> None:
+    """The weekly run: read your labels, fit stage 2, sample the catalog, push the best to data_candidates."""
+    from .loop import run_candidates
+
+    report = run_candidates(Home.from_env(home), dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
+                            progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
+    print_weekly_report(report)
+    if not report.pushed_ok and not report.dry_run and report.quota_retry_after:
+        raise QuotaExhausted("Spotify's quota stopped the run before anything could be pushed.",
+                             "Everything fetched is kept; run again later.")
+
+
+@app.command()
+def demo(
+    weeks: int = typer.Option(6, "--weeks", min=1, max=52, help="Weeks to simulate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic world."),
+    listener: Optional[str] = typer.Option(None, "--listener", help="A persona (e.g. indie_explorer); default: by seed."),
+    home: Path = typer.Option(Path("spotify-model-demo"), "--home", help="Where the demo world is built and kept."),
+) -> None:
+    """Run the whole loop offline on a synthetic listener: no Spotify account needed."""
+    from .demo import demo_table, run_demo
+    from .simulate import PERSONAS
+
+    if listener is not None and listener not in PERSONAS:
+        from .errors import BadInput
+
+        raise BadInput(f"Unknown listener {listener!r}.", f"Choose one of: {', '.join(PERSONAS)}.")
+    rows, info = run_demo(home, weeks=weeks, seed=seed, listener=listener,
+                          progress=lambda m: console.print(f"[dim]{m}[/dim]"))
+    df = demo_table(rows)
+    t = Table(*df.columns, box=None, title=f"spotify-model demo: listener {info['listener']}, seed {seed}")
+    pct = {"hit rate", "exploit", "explore", "control", "ceiling", "random"}
+    for rec in df.to_dict("records"):
+        t.add_row(*[(_num(v, "{:.0%}") if k in pct else _num(v, "{:.2f}") if k == "stage-2 AUC" else str(v))
+                    for k, v in rec.items()])
+    console.print(t)
+    total_l, total_k = df["labelled"].sum(), df["liked"].sum()
+    console.print(f"Overall: {total_k} liked of {total_l} labelled ({total_k / max(total_l, 1):.0%}); "
+                  f"random picks from the same pools: {df['random'].mean():.0%}, the listener's own top picks: "
+                  f"{df['ceiling'].mean():.0%}.")
+    console.print(f"The demo world is kept in {info['home']} (store: data/spotify_model.db).")

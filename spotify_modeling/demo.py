@@ -1,0 +1,159 @@
+"""`spotify-model demo`: the whole loop on a synthetic world, offline, through the same code that talks to Spotify.
+
+A simulated listener with a hidden taste gets a data export and a Spotify account on a local stand-in server. The
+demo runs `features` and then `candidates` week after week through the real spotipy client, and the listener labels
+each batch in between, as a person would in the Spotify app. Everything is kept in the demo home to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import BadInput
+from .home import Home
+
+MARKER = ".spotify-model-demo"
+
+
+@dataclass
+class DemoWeek:
+    week: int
+    pushed: int
+    labelled: int
+    liked: int
+    by_slice: dict = field(default_factory=dict)   # slice -> (liked, labelled)
+    stage2_auc: float | None = None
+    calls: int = 0
+    ceiling: float | None = None
+    random: float | None = None
+
+
+@contextmanager
+def _env(values: dict[str, str]):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def prepare_home(root: Path) -> Home:
+    """A fresh demo home; refuses to wipe a folder the demo did not create."""
+    root = root.expanduser().resolve()
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise BadInput(f"{root} exists and was not made by the demo.", "Pass another folder with --home.")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("made by `spotify-model demo`; safe to delete\n")
+    return Home(root).ensure()
+
+
+def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None = None, n_tracks: int = 8000,
+             n_plays: int = 6000, progress=None, config_overrides: dict | None = None) -> tuple[list[DemoWeek], dict]:
+    """Build the world, run `features` once and `candidates` for `weeks` weeks; return one row per week."""
+    from . import simulate
+    from .ingest import import_export
+    from .loop import WeeklyConfig, WeeklyRun, PoolEnricher, labelled_pushes
+    from .pool import pool_track_ids
+    from .sources import ReccoBeatsClient, SpotifyClient
+    from .standin import StandInServer, StandInState
+    from .store import Store
+    from .tracktable import track_table
+
+    say = progress or (lambda m: None)
+    home = prepare_home(home_dir)
+    say(f"Building a synthetic world (seed {seed}) in {home.root}")
+    world = simulate.build_world(seed=seed, persona=listener, n_tracks=n_tracks, n_plays=n_plays)
+    state = StandInState()
+    world.populate(state)
+    export = world.write_export(home.raw / "my_spotify_data.zip", as_zip=True)
+    rng = np.random.default_rng([seed, 7])
+    rows: list[DemoWeek] = []
+    with StandInServer(state) as server, _env({**server.env(), "SPOTIPY_CLIENT_ID": "spotify-model-demo",
+                                               "SPOTIFY_MODEL_HOME": str(home.root)}):
+        _write_token(home, server)
+        store = Store.open(home)
+        try:
+            say("features: importing the export and enriching it through the stand-in Spotify")
+            import_export(store, export)
+            _enrich_and_train(store, home, say)
+            info = {"listener": world.listener.name, "home": str(home.root)}
+            for week in range(1, weeks + 1):
+                state.reset_day()
+                spotify = SpotifyClient.from_env(home, recorder=store)
+                recco = ReccoBeatsClient(recorder=store)
+                cfg = WeeklyConfig.from_home(home, seed=seed * 1000 + week, **(config_overrides or {}))
+                run = WeeklyRun(store, home, spotify, recco, cfg, enricher=PoolEnricher(store, spotify, recco))
+                report = run.run()
+                # what the listener's own top picks and random picks from the same pool would score
+                pool = track_table(store, pool_track_ids(store) + [p["track_id"] for p in report.pushed])
+                k = max(1, len(report.pushed))
+                ceiling = float(np.mean(world.listener.likes(world.listener.ideal_picks(pool, k), rng))) if len(pool) else None
+                rand = pool.sample(n=min(k, len(pool)), random_state=int(rng.integers(1 << 31))) if len(pool) else pool
+                random_rate = float(np.mean(world.listener.likes(rand, rng))) if len(rand) else None
+                labels = simulate.label_candidates(state, world.listener, world.catalog, rng)
+                pushed_ids = {p["track_id"] for p in report.pushed}
+                liked_now = pushed_ids & set(labels["liked_ids"])
+                disliked_now = pushed_ids & set(labels["disliked_ids"])
+                by_slice = {}
+                for p in report.pushed:
+                    s = by_slice.setdefault(p["slice"], [0, 0])
+                    if p["track_id"] in liked_now:
+                        s[0] += 1
+                        s[1] += 1
+                    elif p["track_id"] in disliked_now:
+                        s[1] += 1
+                rows.append(DemoWeek(week, len(report.pushed), len(liked_now) + len(disliked_now), len(liked_now),
+                                     {k_: tuple(v) for k_, v in by_slice.items()},
+                                     (report.stage2 or {}).get("cv_auc"), report.calls_total, ceiling, random_rate))
+                say(f"week {week}: pushed {len(report.pushed)}, liked {len(liked_now)} of "
+                    f"{len(liked_now) + len(disliked_now)} labelled")
+        finally:
+            store.close()
+    return rows, info
+
+
+def _write_token(home: Home, server) -> None:
+    import json
+
+    from .auth import SCOPES
+
+    path = home.token_cache
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(server.issue_token(SCOPES), fh)
+
+
+def _enrich_and_train(store, home: Home, say) -> None:
+    from . import enrich
+    from .train import train_stage1
+
+    enrich.enrich_history(store, home)
+    report = train_stage1(store, home)
+    say(f"stage 1 trained: {', '.join(report.trained) or 'nothing'}")
+
+
+def demo_table(rows: list[DemoWeek]) -> pd.DataFrame:
+    def rate(t):
+        return None if not t or not t[1] else t[0] / t[1]
+
+    return pd.DataFrame([{
+        "week": r.week, "pushed": r.pushed, "labelled": r.labelled, "liked": r.liked,
+        "hit rate": (r.liked / r.labelled) if r.labelled else None,
+        "exploit": rate(r.by_slice.get("exploit")), "explore": rate(r.by_slice.get("explore")),
+        "control": rate(r.by_slice.get("control")), "stage-2 AUC": r.stage2_auc, "Spotify calls": r.calls,
+        "ceiling": r.ceiling, "random": r.random} for r in rows])

@@ -1,0 +1,467 @@
+"""The weekly run: labels → stage 2 → pool → score → select → push → record.
+
+Spotify calls are spent where they matter, in this order: reading labels, then the push, then topping up the pool,
+then genres for the slice of the pool that can still make the cut. A quota wall while topping up the pool or fetching
+genres still lets the run push the best batch it can from what it has.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import pool as pool_mod
+from .errors import QuotaExhausted
+from .metrics import artist_groups, cross_validate_model, roc_auc_with_ci
+from .models import AffinityModel, LabelModel
+from .persist import load_model, save_model
+from .playlists import (find_tool_playlists, housekeeping_removals, mark_expired, read_tool_playlist, sync_labels)
+from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
+from .store import Store, utc_now
+from .tracktable import has_features, track_table
+
+#: Stage 2 is fitted once there are at least this many likes and this many dislikes.
+MIN_LABELS_PER_CLASS = 8
+
+
+@dataclass
+class WeeklyConfig:
+    """Settings of the weekly run; the home's `spotify-model.toml` [candidates] table and flags override them."""
+
+    top_fraction: float = 0.02      # exploit slice = top 2% of the pool scored this run ...
+    min_batch: int = 10             # ... bounded so a week brings 10-30 tracks
+    max_batch: int = 30
+    explore_share: float = 0.2
+    control_share: float = 0.1
+    max_per_artist: int = 2
+    max_family_share: float = 0.4
+    expire_weeks: float = 4.0
+    max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
+    search_calls: int = 60          # pool top-up: searches per run
+    per_page: int = 3               # tracks kept per search page
+    genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
+    sources: str = "search"         # "search" or "search,reccobeats"
+    min_labels_per_class: int = MIN_LABELS_PER_CLASS
+    seed: int | None = None
+
+    @classmethod
+    def from_home(cls, home, **overrides) -> "WeeklyConfig":
+        import tomllib
+
+        values = {}
+        if home.config_path.exists():
+            with open(home.config_path, "rb") as fh:
+                values = dict(tomllib.load(fh).get("candidates", {}))
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            from .errors import BadInput
+
+            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
+                           f"Known: {', '.join(cls.__dataclass_fields__)}.")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class WeeklyReport:
+    run_id: int = 0
+    batch: int = 0
+    dry_run: bool = False
+    labels: dict = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+    removed_copied: int = 0
+    expired: int = 0
+    stage2: dict = field(default_factory=dict)
+    pool: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    pushed: list[dict] = field(default_factory=list)
+    pushed_ok: bool = False
+    notes: list[str] = field(default_factory=list)
+    calls_by_group: dict = field(default_factory=dict)
+    calls_total: int = 0
+    quota_retry_after: float | None = None
+    hit_rates: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def labelled_pushes(store: Store) -> pd.DataFrame:
+    """One row per pushed track: batch, slice, label (NaN while pending/expired), stored z-features."""
+    df = pd.read_sql_query(
+        "SELECT p.track_id, p.batch, p.slice, p.scores, p.status, l.label FROM pushes p "
+        "LEFT JOIN labels l ON l.track_id = p.track_id ORDER BY p.batch, p.rank", store.conn)
+    return df
+
+
+def _scores_frame(rows: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame([json.loads(s or "{}") for s in rows], index=rows.index)
+
+
+class WeeklyRun:
+    """One weekly run over injected clients (real spotipy in life, the stand-in server in tests and the demo)."""
+
+    def __init__(self, store: Store, home, spotify, reccobeats, config: WeeklyConfig, dry_run: bool = False,
+                 enricher=None, progress=None):
+        self.store, self.home, self.spotify, self.reccobeats = store, home, spotify, reccobeats
+        self.config, self.dry_run = config, dry_run
+        self.enricher = enricher
+        self.progress = progress or (lambda msg: None)
+        self.rng = np.random.default_rng(config.seed)
+        self.report = WeeklyReport(dry_run=dry_run)
+        self._usage_before = self._usage_today()
+
+    def _usage_today(self) -> dict[str, int]:
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        return {g: n for g, n in self.store.conn.execute(
+            "SELECT endpoint_group, sum(calls) FROM api_usage WHERE day = ? GROUP BY endpoint_group", (day,))}
+
+    # ------------------------------------------------------------------------------------------ steps
+    def run(self) -> WeeklyReport:
+        start = time.perf_counter()
+        with self.store.transaction() as conn:
+            self.report.run_id = conn.execute(
+                "INSERT INTO runs(command, started_at, status) VALUES ('candidates', ?, 'running')",
+                (utc_now(),)).lastrowid
+        status = "error"
+        try:
+            self.progress("Reading your playlists")
+            playlists = self.sync_playlists()
+            labelled = self.fit_stage2()
+            self.progress("Topping up the candidate pool")
+            self.top_up_pool(labelled)
+            self.progress("Scoring the pool")
+            chosen = self.score_and_select(labelled)
+            if chosen is not None:
+                self.progress("Pushing the batch")
+                self.push(playlists, chosen)
+            status = "dry-run" if self.dry_run else ("ok" if self.report.pushed_ok else "nothing-pushed")
+        except QuotaExhausted as err:
+            status = "quota"
+            self.report.quota_retry_after = err.retry_after
+            self.report.notes.append(str(err))
+            raise
+        finally:
+            self.report.seconds = time.perf_counter() - start
+            self._finish(status)
+        return self.report
+
+    def sync_playlists(self):
+        pls = find_tool_playlists(self.spotify, self.store, create=not self.dry_run)
+        for role in ("like", "dislike", "candidates"):
+            if role in pls:
+                read_tool_playlist(self.spotify, self.store, pls[role])
+        likes = pls["like"].track_ids if "like" in pls else []
+        dislikes = pls["dislike"].track_ids if "dislike" in pls else []
+        sync = sync_labels(self.store, likes, dislikes)
+        self.report.labels = asdict(sync)
+        self.report.conflicts = sync.conflicts
+        if sync.conflicts:
+            self.report.notes.append(f"{len(sync.conflicts)} track(s) are in both data_1 and data_0: not used "
+                                     "until you keep them in one")
+        cand = pls.get("candidates")
+        if cand is not None:
+            labelled_ids = set(likes) | set(dislikes)
+            copied, expired = housekeeping_removals(self.store, cand.track_ids, labelled_ids,
+                                                    self.config.expire_weeks)
+            remove = list(dict.fromkeys(copied + expired))
+            if remove and not self.dry_run:
+                self.spotify.remove_items(cand.id, [f"spotify:track:{t}" for t in remove])
+                mark_expired(self.store, expired)
+                cand.track_ids = [t for t in cand.track_ids if t not in set(remove)]
+                with self.store.transaction() as conn:  # our copy of the playlist is now stale
+                    conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
+            self.report.removed_copied, self.report.expired = len(copied), len(expired)
+        return pls
+
+    def label_data(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+        """(track table, labels, push info) of every labelled track with features."""
+        lab = pd.read_sql_query(
+            "SELECT l.track_id, l.label, l.first_seen, p.batch FROM labels l LEFT JOIN pushes p USING (track_id) "
+            "WHERE l.label IS NOT NULL", self.store.conn)
+        if lab.empty:
+            return pd.DataFrame(), np.array([]), lab
+        X = track_table(self.store, list(lab["track_id"]))
+        X = X[has_features(X)].reset_index(drop=True)
+        lab = lab.set_index("track_id").loc[X["track_id"]].reset_index()
+        return X, lab["label"].to_numpy(dtype=int), lab
+
+    def fit_stage2(self):
+        X, y, lab = self.label_data()
+        n_like, n_dislike = int((y == 1).sum()), int((y == 0).sum())
+        info = {"likes": n_like, "dislikes": n_dislike, "fitted": False}
+        self.report.stage2 = info
+        need = self.config.min_labels_per_class
+        if min(n_like, n_dislike) < need:
+            info["reason"] = (f"stage 2 needs {need} likes and {need} dislikes with features "
+                              f"(have {n_like} and {n_dislike}); ranking on stage 1 alone")
+            return None
+        model = LabelModel().fit(X, y)
+        cv = cross_validate_model(LabelModel(), X, y, artist_groups(X), n_boot=300)
+        info.update(fitted=True, cv_auc=cv["value"], cv_low=cv["ci_low"], cv_high=cv["ci_high"])
+        fwd = self._forward_auc(X, y, lab)
+        info.update(fwd)
+        if not self.dry_run:
+            save_model(model, "label", self.home.models, self.home.training_features, {"cv": cv, **fwd})
+        return model
+
+    def _forward_auc(self, X, y, lab) -> dict:
+        """Fit on the labels of earlier batches, score the latest labelled batch."""
+        batches = lab["batch"].dropna()
+        if batches.empty:
+            return {}
+        latest = batches.max()
+        test = (lab["batch"] == latest).to_numpy()
+        train = ~test
+        if len(np.unique(y[test])) < 2 or min((y[train] == 1).sum(), (y[train] == 0).sum()) < 3:
+            return {"forward_reason": "not enough labelled batches yet"}
+        m = LabelModel().fit(X[train].reset_index(drop=True), y[train])
+        auc, lo, hi = roc_auc_with_ci(y[test], m.predict_proba(X[test].reset_index(drop=True))[:, 1], n_boot=300)
+        return {"forward_auc": auc, "forward_low": lo, "forward_high": hi, "forward_batch": int(latest)}
+
+    def top_up_pool(self, label_model) -> None:
+        cfg = self.config
+        out = pool_mod.top_up_pool(self.spotify, self.store, cfg.search_calls, self.rng, cfg.per_page)
+        info = {"searches": out.calls, "added": out.added}
+        if out.stopped_by:
+            self.report.notes.append(f"Pool top-up stopped by Spotify's quota after {out.calls} searches "
+                                     f"(topped up less than planned): {out.stopped_by}")
+            self.report.quota_retry_after = out.retry_after
+        if "reccobeats" in cfg.sources and self.reccobeats is not None:
+            seeds = [r[0] for r in self.store.conn.execute(
+                "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC LIMIT 5")]
+            info["reccobeats_added"] = pool_mod.add_recommendations(self.reccobeats, self.store, seeds)
+        ids = pool_mod.pool_track_ids(self.store)
+        if self.enricher is not None:
+            self.enricher.features(ids)
+        info["size"] = len(ids)
+        self.report.pool = info
+
+    def _stage1_models(self) -> dict:
+        models = {}
+        for name in ("playlist", "likeability", "affinity"):
+            try:
+                models[name] = load_model(name, self.home.models)
+            except Exception:  # absent or refused: the composite drops it
+                continue
+        return models
+
+    def _refit_affinity(self, pool: pd.DataFrame) -> AffinityModel | None:
+        """Played tracks vs random pool tracks, refitted each run as the pool grows."""
+        from .train import training_data
+
+        X_played, _ = training_data(self.store)
+        if len(X_played) < 20 or len(pool) < 50:
+            return None
+        both = pd.concat([X_played, pool[X_played.columns]], ignore_index=True)
+        y = np.r_[np.ones(len(X_played), int), np.zeros(len(pool), int)]
+        model = AffinityModel().fit(both, y)
+        if not self.dry_run:
+            save_model(model, "affinity", self.home.models, self.home.training_features,
+                       {"positives": len(X_played), "negatives": len(pool)})
+        return model
+
+    def _score(self, pool: pd.DataFrame, models: dict, label_model) -> pd.DataFrame:
+        out = pool.copy()
+        if "playlist" in models:
+            out["p_playlist"] = models["playlist"].predict_proba(pool)[:, 1]
+        if "likeability" in models:
+            out["likeability"] = models["likeability"].predict(pool)
+        if "affinity" in models:
+            out["p_affinity"] = models["affinity"].predict_proba(pool)[:, 1]
+        if label_model is not None:
+            out["p_label"] = label_model.predict_proba(pool)[:, 1]
+        return out
+
+    def score_and_select(self, label_model) -> pd.DataFrame | None:
+        cfg = self.config
+        pending = self.store.scalar("SELECT count(*) FROM pushes WHERE status = 'pending'")
+        if pending >= cfg.max_pending:
+            self.report.notes.append(f"data_candidates already holds {pending} unlabelled tracks "
+                                     f"(max {cfg.max_pending}): no new batch this run")
+            return None
+        ids = pool_mod.pool_track_ids(self.store)
+        pool = track_table(self.store, ids)
+        pool = pool[has_features(pool)].reset_index(drop=True)
+        if pool.empty:
+            self.report.notes.append("the candidate pool has no track with audio features yet: nothing to push")
+            return None
+        models = self._stage1_models()
+        aff = self._refit_affinity(pool)
+        if aff is not None:
+            models["affinity"] = aff
+        if not models:
+            self.report.notes.append("no stage-1 model yet: run `spotify-model features` (it trains them)")
+            return None
+        sizes = batch_sizes(len(pool), cfg.top_fraction, cfg.explore_share, cfg.control_share,
+                            min_total=cfg.min_batch, max_total=cfg.max_batch)
+        n_total = int(sum(sizes.values()))
+        # genres cost one call per artist: fetch them only for the slice that can still make the cut
+        if self.enricher is not None:
+            pre = self._score(pool, models, label_model)
+            pre_scores = CompositeScorer().score(pre)
+            top = pool.iloc[np.argsort(-pre_scores)[: max(3 * n_total, 30)]]
+            fetched = self.enricher.genres([a for ids_ in top["artist_ids"] for a in (ids_ or [])[:1]],
+                                           max_calls=cfg.genre_calls)
+            self.report.pool["genre_calls"] = fetched
+            if fetched:
+                pool = track_table(self.store, list(pool["track_id"]))
+                pool = pool[has_features(pool)].reset_index(drop=True)
+        scored = self._score(pool, models, label_model)
+        scored["families"] = _families(scored)
+        composite = self._composite()
+        scores = composite.score(scored)
+        self.report.weights = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
+        chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
+                              control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
+                              max_family_share=cfg.max_family_share, rng=self.rng)
+        if chosen.attrs.get("note"):
+            self.report.notes.append(chosen.attrs["note"])
+        z = transform_outputs(scored).set_index(scored["track_id"])
+        raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
+                                            if c in scored.columns]]
+        chosen["scores"] = [json.dumps({**{k: _f(v) for k, v in z.loc[t].items()},
+                                        **{k: _f(v) for k, v in raw.loc[t].items()}}) for t in chosen["track_id"]]
+        chosen["families"] = chosen["track_id"].map(dict(zip(scored["track_id"], scored["families"])))
+        self.report.pool["scored"] = len(scored)
+        return chosen
+
+    def _composite(self) -> CompositeScorer:
+        hist = labelled_pushes(self.store)
+        hist = hist[hist["label"].notna()]
+        scorer = CompositeScorer()
+        if len(hist):
+            Z = _scores_frame(hist["scores"])
+            Z = Z[[c for c in Z.columns if c.startswith("z_")]]
+            scorer.fit(Z, hist["label"].to_numpy(dtype=int))
+        else:
+            scorer.fit(None, None)
+        return scorer
+
+    def push(self, playlists, chosen: pd.DataFrame) -> None:
+        batch = (self.store.scalar("SELECT max(batch) FROM pushes") or 0) + 1
+        self.report.batch = batch
+        self.report.pushed = [
+            {"track_id": r.track_id, "artist": ", ".join(r.artist_names or []) if isinstance(r.artist_names, list)
+             else str(r.artist_names), "title": r.track_name, "score": _f(r.score), "slice": r.slice, "rank": int(r.rank),
+             "reason": r.reason}
+            for r in chosen.itertuples()]
+        if self.dry_run:
+            return
+        cand = playlists["candidates"]
+        already = set(cand.track_ids)
+        new = [t for t in chosen["track_id"] if t not in already]
+        now = utc_now()
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO pushes(track_id, run_id, batch, slice, rank, score, choice_prob, scores, reason, pushed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r.track_id, self.report.run_id, batch, r.slice, int(r.rank), _f(r.score), _f(r.choice_prob),
+                  r.scores, r.reason, now) for r in chosen.itertuples()])
+            conn.executemany("UPDATE candidates SET status = 'pushed' WHERE track_id = ?",
+                             [(t,) for t in chosen["track_id"]])
+        try:
+            if new:
+                self.spotify.add_items(cand.id, [f"spotify:track:{t}" for t in new])
+        except BaseException:
+            with self.store.transaction() as conn:  # nothing was pushed: forget the batch
+                conn.executemany("DELETE FROM pushes WHERE track_id = ? AND run_id = ?",
+                                 [(t, self.report.run_id) for t in chosen["track_id"]])
+                conn.executemany("UPDATE candidates SET status = 'pool' WHERE track_id = ?",
+                                 [(t,) for t in chosen["track_id"]])
+            raise
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
+        self.report.pushed_ok = True
+
+    def _finish(self, status: str) -> None:
+        after = self._usage_today()
+        used = {g: after.get(g, 0) - self._usage_before.get(g, 0) for g in after}
+        self.report.calls_by_group = {g: n for g, n in used.items() if n}
+        self.report.calls_total = sum(v for g, v in used.items() if g != "reccobeats")
+        hist = labelled_pushes(self.store)
+        if len(hist):
+            hr = hit_rates(hist.assign(label=hist["label"].where(hist["status"] != "expired")))
+            self.report.hit_rates = hr.replace({np.nan: None}).to_dict("records")
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+                         (utc_now(), status, json.dumps(asdict(self.report), default=_json_default),
+                          self.report.run_id))
+
+
+def _families(df: pd.DataFrame) -> list[list[str]]:
+    from .featurize import genre_family
+
+    out = []
+    for genres in df["genres"]:
+        fams: list[str] = []
+        for g in genres or []:
+            for f in genre_family(g):
+                if f not in fams:
+                    fams.append(f)
+        out.append(fams)
+    return out
+
+
+def _f(v):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(v) else round(v, 6)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    return str(o)
+
+
+class PoolEnricher:
+    """Audio features (ReccoBeats, no Spotify quota) and genres (one Spotify call per artist) for pool tracks."""
+
+    def __init__(self, store: Store, spotify, reccobeats, features_source: str = "reccobeats"):
+        self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
+        self.features_source = features_source
+        self.quota_note: str | None = None
+
+    def features(self, track_ids: list[str]) -> int:
+        from . import enrich
+
+        return enrich.fetch_audio_features(self.store, track_ids, reccobeats=self.reccobeats,
+                                           spotify=self.spotify, source=self.features_source)
+
+    def genres(self, artist_ids: list[str], max_calls: int) -> int:
+        """Fetch genres of artists not fetched yet, at most `max_calls`; a quota wall ends it quietly."""
+        from . import enrich
+
+        try:
+            return enrich.fetch_artist_genres(self.store, list(dict.fromkeys(artist_ids)), spotify=self.spotify,
+                                              max_calls=max_calls)
+        except QuotaExhausted as err:
+            self.quota_note = str(err)
+            return 0
+
+
+def run_candidates(home, dry_run: bool = False, max_calls: int | None = None, source: str | None = None,
+                   seed: int | None = None, progress=None, config: WeeklyConfig | None = None) -> WeeklyReport:
+    """Build the real clients from the environment and run one week (what `spotify-model candidates` does)."""
+    from .errors import BadInput
+    from .sources import ReccoBeatsClient, SpotifyClient
+
+    if not home.db_path.exists():
+        raise BadInput(f"No store at {home.db_path}.", "Run `spotify-model features EXPORT` first.")
+    config = config or WeeklyConfig.from_home(home, sources=source, seed=seed)
+    store = Store.open(home)
+    try:
+        spotify = SpotifyClient.from_env(home, recorder=store, max_calls=max_calls)
+        reccobeats = ReccoBeatsClient(recorder=store)
+        run = WeeklyRun(store, home, spotify, reccobeats, config, dry_run=dry_run,
+                        enricher=PoolEnricher(store, spotify, reccobeats), progress=progress)
+        return run.run()
+    finally:
+        store.close()

@@ -1,0 +1,154 @@
+"""The tool's three playlists on Spotify: found by name among the user's own, created if missing, read into labels.
+
+The tool only ever adds to and removes from `data_candidates`, and creates the three playlists if missing.
+`data_1` (like) and `data_0` (dislike) are read, never written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .store import Store, utc_now
+
+TOOL_PLAYLISTS = {"candidates": "data_candidates", "like": "data_1", "dislike": "data_0"}
+DESCRIPTIONS = {
+    "candidates": "spotify-model suggestions: drag each into data_1 (like) or data_0 (dislike).",
+    "like": "spotify-model: candidates you like.",
+    "dislike": "spotify-model: candidates you don't like.",
+}
+
+
+@dataclass
+class ToolPlaylist:
+    role: str
+    id: str
+    name: str
+    snapshot_id: str | None
+    created: bool = False
+    track_ids: list[str] = field(default_factory=list)
+    reread: bool = False
+
+
+def current_user_id(client, store: Store) -> str:
+    """The user's Spotify id, asked once and kept (one `/me` call per home, not per run)."""
+    uid = store.get_kv("spotify_user_id")
+    if not uid:
+        uid = client.me()["id"]
+        with store.transaction():
+            store.set_kv("spotify_user_id", uid)
+    return uid
+
+
+def find_tool_playlists(client, store: Store, create: bool = True) -> dict[str, ToolPlaylist]:
+    """Find `data_candidates`, `data_1`, `data_0` among playlists the user owns; create missing ones (private)."""
+    uid = current_user_id(client, store)
+    found: dict[str, ToolPlaylist] = {}
+    for pl in client.my_playlists():
+        if (pl.get("owner") or {}).get("id") != uid:
+            continue  # a followed playlist of someone else may carry the same name
+        for role, name in TOOL_PLAYLISTS.items():
+            if pl.get("name") == name and role not in found:
+                found[role] = ToolPlaylist(role, pl["id"], name, pl.get("snapshot_id"))
+    for role, name in TOOL_PLAYLISTS.items():
+        if role not in found and create:
+            pl = client.create_playlist(name, DESCRIPTIONS[role])
+            found[role] = ToolPlaylist(role, pl["id"], name, pl.get("snapshot_id"), created=True)
+    return found
+
+
+def read_tool_playlist(client, store: Store, pl: ToolPlaylist) -> ToolPlaylist:
+    """Track ids in the playlist, re-read from Spotify only when its snapshot changed."""
+    key = f"spotify:{pl.id}"
+    row = store.conn.execute("SELECT snapshot_id FROM playlists WHERE playlist_key = ?", (key,)).fetchone()
+    if row is not None and pl.snapshot_id and row[0] == pl.snapshot_id and not pl.created:
+        pl.track_ids = [r[0] for r in store.conn.execute(
+            "SELECT track_id FROM playlist_items WHERE playlist_key = ? AND item_type = 'track' ORDER BY position",
+            (key,))]
+        return pl
+    items = [] if pl.created else client.playlist_items(pl.id)
+    save_playlist_snapshot(store, pl, items)
+    pl.track_ids = [it["id"] for it in items if it.get("kind") == "track" and it.get("id")]
+    pl.reread = True
+    return pl
+
+
+def save_playlist_snapshot(store: Store, pl: ToolPlaylist, items: list[dict]) -> None:
+    key = f"spotify:{pl.id}"
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM playlist_items WHERE playlist_key = ?", (key,))
+        conn.execute(
+            "INSERT INTO playlists(playlist_key, spotify_id, name, origin, snapshot_id, role, updated_at) "
+            "VALUES (?, ?, ?, 'spotify', ?, ?, ?) ON CONFLICT(playlist_key) DO UPDATE SET "
+            "snapshot_id = excluded.snapshot_id, name = excluded.name, role = excluded.role, "
+            "updated_at = excluded.updated_at",
+            (key, pl.id, pl.name, pl.snapshot_id, pl.role, utc_now()))
+        rows = []
+        for pos, it in enumerate(items):
+            track = it.get("track") or {}
+            artists = track.get("artists") or [{}]
+            rows.append((key, pos, it.get("kind") or "missing", it.get("id"), track.get("name"),
+                         artists[0].get("name"), (track.get("album") or {}).get("name"), it.get("added_at")))
+        conn.executemany(
+            "INSERT INTO playlist_items(playlist_key, position, item_type, track_id, track_name, artist_name, "
+            "album_name, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+@dataclass
+class LabelSync:
+    new_likes: int = 0
+    new_dislikes: int = 0
+    changed: int = 0
+    removed: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    total_likes: int = 0
+    total_dislikes: int = 0
+
+
+def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str]) -> LabelSync:
+    """Labels follow the playlists: moves take the latest label, removals drop it, a track in both is a conflict."""
+    likes, dislikes = set(like_ids), set(dislike_ids)
+    wanted: dict[str, int | None] = {t: 1 for t in likes - dislikes}
+    wanted.update({t: 0 for t in dislikes - likes})
+    wanted.update({t: None for t in likes & dislikes})
+    now = utc_now()
+    out = LabelSync(conflicts=sorted(likes & dislikes))
+    with store.transaction() as conn:
+        existing = {r[0]: r[1] for r in conn.execute("SELECT track_id, label FROM labels")}
+        for tid, label in wanted.items():
+            if tid not in existing:
+                conn.execute("INSERT INTO labels(track_id, label, first_seen, updated_at) VALUES (?, ?, ?, ?)",
+                             (tid, label, now, now))
+                out.new_likes += label == 1
+                out.new_dislikes += label == 0
+            elif existing[tid] != label:
+                conn.execute("UPDATE labels SET label = ?, updated_at = ? WHERE track_id = ?", (label, now, tid))
+                out.changed += 1
+        gone = [t for t in existing if t not in wanted]
+        conn.executemany("DELETE FROM labels WHERE track_id = ?", [(t,) for t in gone])
+        out.removed = len(gone)
+        conn.execute("UPDATE pushes SET status = 'labelled', resolved_at = coalesce(resolved_at, ?) "
+                     "WHERE track_id IN (SELECT track_id FROM labels WHERE label IS NOT NULL)", (now,))
+        conn.execute("UPDATE pushes SET status = 'pending', resolved_at = NULL WHERE status = 'labelled' "
+                     "AND track_id NOT IN (SELECT track_id FROM labels WHERE label IS NOT NULL)")
+    out.total_likes = store.scalar("SELECT count(*) FROM labels WHERE label = 1")
+    out.total_dislikes = store.scalar("SELECT count(*) FROM labels WHERE label = 0")
+    return out
+
+
+def housekeeping_removals(store: Store, candidate_ids: list[str], labelled_ids: set[str],
+                          expire_weeks: float, now: datetime | None = None) -> tuple[list[str], list[str]]:
+    """Which `data_candidates` tracks to remove: (copied into data_1/data_0, left unlabelled too long)."""
+    now = now or datetime.now(timezone.utc)
+    cutoff = (now - timedelta(weeks=expire_weeks)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    copied = [t for t in candidate_ids if t in labelled_ids]
+    old = {r[0] for r in store.conn.execute(
+        "SELECT track_id FROM pushes WHERE status = 'pending' AND pushed_at < ?", (cutoff,))}
+    expired = [t for t in candidate_ids if t in old and t not in labelled_ids]
+    return copied, expired
+
+
+def mark_expired(store: Store, track_ids: list[str]) -> None:
+    with store.transaction() as conn:
+        conn.executemany("UPDATE pushes SET status = 'expired', resolved_at = ? WHERE track_id = ?",
+                         [(utc_now(), t) for t in track_ids])

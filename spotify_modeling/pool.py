@@ -1,0 +1,169 @@
+"""The candidate pool: random catalog tracks sampled through search under the 2026 limits.
+
+Search ranks by relevance and popularity, so one query gives today's hits. To sample the catalog more evenly we vary
+the query text (a random two-letter word prefix), the `year:` range (a random decade, weighted toward the past),
+and the offset (random, up to Spotify's 1,000 cap), and keep only a few tracks of each page of 10. Every (query,
+offset) asked is remembered so no search is ever repeated. Search results carry full track objects, so pool tracks
+need no further Spotify call for their metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import QuotaExhausted
+from .normalize import name_key
+from .store import Store, utc_now
+
+DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
+           (2020, 2022), (2023, 2026)]
+_LETTERS = "abcdefghiklmnoprstuvwy"
+
+
+@dataclass
+class PoolTopUp:
+    calls: int = 0
+    added: int = 0
+    stopped_by: str | None = None    # None | quota message
+    retry_after: float | None = None
+    queries: list[str] = field(default_factory=list)
+
+
+def random_query(rng: np.random.Generator) -> tuple[str, int]:
+    prefix = rng.choice(list(_LETTERS)) + rng.choice(list("aeiou" + _LETTERS))
+    lo, hi = DECADES[rng.integers(len(DECADES))]
+    offset = int(rng.choice([0, 10, 20, 50, 100, 200, 300, 500, 700, 900])) + int(rng.integers(0, 10))
+    return f"{prefix} year:{lo}-{hi}", min(offset, 990)
+
+
+def save_track_objects(store: Store, tracks: list[dict], source: str = "search") -> None:
+    """Full Spotify track objects (from search or GET /tracks) into `tracks`; never overwrites richer rows."""
+    now = utc_now()
+    rows = []
+    for t in tracks:
+        if not t or not t.get("id") or t.get("is_local"):
+            continue
+        artists = t.get("artists") or []
+        album = t.get("album") or {}
+        rows.append((t["id"], t.get("name"), json.dumps([a.get("name") for a in artists]),
+                     json.dumps([a.get("id") for a in artists]), album.get("name"), t.get("duration_ms"),
+                     album.get("release_date"), None if t.get("explicit") is None else int(bool(t["explicit"])),
+                     (t.get("external_ids") or {}).get("isrc"),
+                     None if t.get("is_playable") is None else int(bool(t["is_playable"])), source, now))
+    store.conn.executemany(
+        "INSERT INTO tracks(track_id, name, artist_names, artist_ids, album_name, duration_ms, release_date, "
+        "explicit, isrc, is_playable, meta_source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(track_id) DO UPDATE SET name = coalesce(excluded.name, name), "
+        "artist_names = CASE WHEN artist_ids IS NULL THEN excluded.artist_names ELSE artist_names END, "
+        "artist_ids = coalesce(artist_ids, excluded.artist_ids), album_name = coalesce(album_name, excluded.album_name), "
+        "duration_ms = coalesce(duration_ms, excluded.duration_ms), "
+        "release_date = coalesce(release_date, excluded.release_date), explicit = coalesce(explicit, excluded.explicit), "
+        "isrc = coalesce(isrc, excluded.isrc), is_playable = coalesce(excluded.is_playable, is_playable), "
+        "updated_at = excluded.updated_at", rows)
+    store.conn.executemany(
+        "INSERT OR IGNORE INTO artists(artist_id, name) VALUES (?, ?)",
+        [(a["id"], a.get("name")) for t in tracks if t for a in (t.get("artists") or []) if a.get("id")])
+
+
+def known_name_keys(store: Store) -> set[str]:
+    """Songs the user already knows or was already offered, by normalised artist + title."""
+    keys = {r[0] for r in store.conn.execute(
+        "SELECT name_key FROM plays UNION SELECT name_key FROM saved_tracks "
+        "UNION SELECT name_key FROM playlist_items WHERE name_key IS NOT NULL "
+        "UNION SELECT c.name_key FROM candidates c JOIN pushes p USING (track_id)")}
+    return keys
+
+
+def excluded_track_ids(store: Store) -> set[str]:
+    """Tracks never to offer: in the history, saved, in any playlist, labelled, or pushed before."""
+    return {r[0] for r in store.conn.execute(
+        "SELECT track_id FROM plays WHERE track_id IS NOT NULL "
+        "UNION SELECT track_id FROM saved_tracks WHERE track_id IS NOT NULL "
+        "UNION SELECT track_id FROM playlist_items WHERE track_id IS NOT NULL "
+        "UNION SELECT track_id FROM labels UNION SELECT track_id FROM pushes")}
+
+
+def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, per_page: int = 3) -> PoolTopUp:
+    """Spend up to `max_calls` searches adding new, unknown tracks to the pool; a quota wall ends it cleanly."""
+    out = PoolTopUp()
+    asked = set(store.get_kv("pool_queries_asked", []))
+    known_keys = known_name_keys(store) | {r[0] for r in store.conn.execute("SELECT name_key FROM candidates")}
+    excluded = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
+    attempts = 0
+    while out.calls < max_calls and attempts < max_calls * 5:
+        attempts += 1
+        q, offset = random_query(rng)
+        if f"{q}@{offset}" in asked:
+            continue
+        try:
+            items, _total = client.search_tracks(q, limit=10, offset=offset)
+        except QuotaExhausted as err:
+            out.stopped_by, out.retry_after = str(err), err.retry_after
+            break
+        except Exception as err:  # a 400 for an offset beyond `total` is an empty page, not a failure
+            if getattr(err, "status", None) == 400:
+                out.calls += 1
+                asked.add(f"{q}@{offset}")
+                continue
+            raise
+        out.calls += 1
+        out.queries.append(f"{q} @{offset}")
+        asked.add(f"{q}@{offset}")
+        fresh = [t for t in items if t and t.get("id") and not t.get("is_local") and t.get("is_playable") is not False
+                 and t["id"] not in excluded
+                 and name_key((t.get("artists") or [{}])[0].get("name"), t.get("name")) not in known_keys]
+        if len(fresh) > per_page:
+            fresh = [fresh[i] for i in sorted(rng.choice(len(fresh), per_page, replace=False))]
+        with store.transaction() as conn:
+            save_track_objects(store, fresh)
+            now = utc_now()
+            for t in fresh:
+                key = name_key(t["artists"][0].get("name"), t.get("name"))
+                conn.execute("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
+                             "VALUES (?, ?, 'search', ?, ?)", (t["id"], key, f"{q} @{offset}", now))
+                excluded.add(t["id"])
+                known_keys.add(key)
+            store.set_kv("pool_queries_asked", sorted(asked))
+        out.added += len(fresh)
+    return out
+
+
+def add_recommendations(reccobeats, store: Store, seed_ids: list[str], size: int = 50) -> int:
+    """Optional cheap source: ReccoBeats recommendations seeded by liked tracks (no Spotify quota)."""
+    if not seed_ids:
+        return 0
+    recs = reccobeats.recommendations(seed_ids[:5], size=size)
+    known_keys = known_name_keys(store)
+    excluded = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
+    added = 0
+    now = utc_now()
+    with store.transaction() as conn:
+        for r in recs:
+            tid = r.get("track_id")
+            artists = r.get("artists") or [{}]
+            key = name_key(artists[0].get("name"), r.get("name"))
+            if not tid or tid in excluded or key in known_keys:
+                continue
+            conn.execute(
+                "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, artist_ids, duration_ms, isrc, meta_source, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'reccobeats', ?)",
+                (tid, r.get("name"), json.dumps([a.get("name") for a in artists]),
+                 json.dumps([a.get("id") for a in artists]), r.get("duration_ms"), r.get("isrc"), now))
+            conn.execute("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
+                         "VALUES (?, ?, 'reccobeats', ?, ?)", (tid, key, ",".join(seed_ids[:5]), now))
+            excluded.add(tid)
+            known_keys.add(key)
+            added += 1
+    return added
+
+
+def pool_track_ids(store: Store) -> list[str]:
+    """Pool tracks still eligible now (exclusions re-checked: the user may have played or saved one since)."""
+    excluded = excluded_track_ids(store)
+    known = known_name_keys(store)
+    return [tid for tid, key in store.conn.execute("SELECT track_id, name_key FROM candidates WHERE status = 'pool'")
+            if tid not in excluded and key not in known]

@@ -1,0 +1,160 @@
+"""Stage 1: outcomes from the user's own history, and fitting the playlist, likeability and affinity models.
+
+- `playlist`: the track is in one of the user's own playlists or saved tracks (by id, else by normalised artist + title).
+  The tool's own `data_candidates`/`data_1`/`data_0` never count: their contents are stage-2 labels.
+- `likeability`: sum over plays of min(ms_played / duration_ms, 1), log1p, scaled to [0, 1] over the user's tracks.
+  It is computed from plays only, never from playlist membership (the project that inspired ours mixed them up).
+- Plays of tracks the tool pushed, made after the push, are left out: the user heard them because we suggested them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .models import AffinityModel, LikeabilityModel, PlaylistModel
+from .metrics import artist_groups, cross_validate_model
+from .persist import save_model
+from .store import Store
+from .tracktable import has_features, track_table
+
+#: Fewer tracks with audio features than this and stage 1 is not fitted (too little to learn a taste from).
+MIN_TRACKS_WITH_FEATURES = 50
+#: Each playlist class needs at least this many tracks.
+MIN_PER_CLASS = 10
+#: The affinity model needs this many random pool tracks with features as its negatives.
+MIN_POOL_FOR_AFFINITY = 50
+
+
+def outcomes(store: Store, playlists: list[str] | None = None) -> pd.DataFrame:
+    """One row per played track: `track_id, plays, playlist, likeability` (likeability NaN if no duration known)."""
+    plays = pd.read_sql_query(
+        "SELECT p.track_id, p.name_key, p.ms_played, p.reason_end, p.ts, t.duration_ms, pu.pushed_at "
+        "FROM effective_plays p LEFT JOIN tracks t ON t.track_id = p.track_id "
+        "LEFT JOIN pushes pu ON pu.track_id = p.track_id WHERE p.track_id IS NOT NULL", store.conn)
+    if plays.empty:
+        return pd.DataFrame(columns=["track_id", "plays", "playlist", "likeability"])
+    plays = plays[plays["pushed_at"].isna() | (plays["ts"] < plays["pushed_at"])]
+    # best known duration: the track's own, else the longest play that ended with "trackdone", else the longest play
+    done = plays[plays["reason_end"] == "trackdone"].groupby("track_id")["ms_played"].max()
+    longest = plays.groupby("track_id")["ms_played"].max()
+    best = plays.groupby("track_id")["duration_ms"].max().fillna(done).fillna(longest)
+    dur = plays["track_id"].map(best)
+    share = (plays["ms_played"].fillna(0) / dur).clip(upper=1.0)
+    per_track = pd.DataFrame({"track_id": plays["track_id"], "share": share, "key": plays["name_key"]})
+    g = per_track.groupby("track_id")
+    out = pd.DataFrame({"plays": g.size(), "listened": g["share"].sum(min_count=1)})
+    score = np.log1p(out["listened"])
+    out["likeability"] = score / score.max() if score.max() > 0 else score
+    out["name_key"] = g["key"].first()
+
+    own = "p.origin = 'export' AND p.role IS NULL" if playlists is None else \
+        "p.role IS NULL AND p.name IN (" + ",".join("?" * len(playlists)) + ")"
+    params = () if playlists is None else tuple(playlists)
+    ids, keys = set(), set()
+    for tid, key in store.conn.execute(
+            f"SELECT i.track_id, i.name_key FROM playlist_items i JOIN playlists p USING (playlist_key) "
+            f"WHERE {own} AND i.item_type = 'track'", params):
+        ids.add(tid)
+        keys.add(key)
+    for tid, key in store.conn.execute("SELECT track_id, name_key FROM saved_tracks"):
+        ids.add(tid)
+        keys.add(key)
+    ids.discard(None)
+    keys.discard(None)
+    out["playlist"] = [int(t in ids or k in keys) for t, k in zip(out.index, out["name_key"])]
+    return out.reset_index()[["track_id", "plays", "playlist", "likeability"]]
+
+
+@dataclass
+class TrainReport:
+    trained: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, dict] = field(default_factory=dict)
+    tracks_played: int = 0
+    tracks_with_features: int = 0
+    plays_covered: float = 0.0
+    seconds: float = 0.0
+
+
+def training_data(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(track table of played tracks with features, their outcomes), most-played first."""
+    y = outcomes(store)
+    X = track_table(store, list(y["track_id"]))
+    X = X[has_features(X)]
+    y = y.set_index("track_id").loc[X["track_id"]].reset_index()
+    order = np.argsort(-y["plays"].to_numpy(), kind="stable")
+    return X.iloc[order].reset_index(drop=True), y.iloc[order].reset_index(drop=True)
+
+
+def affinity_data(store: Store, X_played: pd.DataFrame) -> pd.DataFrame | None:
+    """Played tracks (1) against random pool tracks (0), or None while the pool is too small."""
+    pool_ids = [r[0] for r in store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search'")]
+    if not pool_ids:
+        return None
+    neg = track_table(store, pool_ids)
+    neg = neg[has_features(neg)]
+    if len(neg) < MIN_POOL_FOR_AFFINITY:
+        return None
+    both = pd.concat([X_played.assign(_y=1), neg.assign(_y=0)], ignore_index=True)
+    return both
+
+
+def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None) -> TrainReport:
+    """Fit and persist the stage-1 models on what the store holds; report honest grouped-CV metrics."""
+    start = time.perf_counter()
+    report = TrainReport()
+    y_all = outcomes(store)
+    report.tracks_played = len(y_all)
+    X, y = training_data(store)
+    report.tracks_with_features = len(X)
+    total_plays = y_all["plays"].sum()
+    report.plays_covered = float(y["plays"].sum() / total_plays) if total_plays else 0.0
+    if len(X) < MIN_TRACKS_WITH_FEATURES:
+        reason = (f"only {len(X)} played tracks have audio features (need {MIN_TRACKS_WITH_FEATURES}); "
+                  "run `spotify-model features` again to fetch more")
+        report.skipped.update(playlist=reason, likeability=reason, affinity=reason)
+        return report
+    groups = artist_groups(X)
+    home.processed.mkdir(parents=True, exist_ok=True)
+    X.assign(artist_names=X["artist_names"].map(lambda v: "|".join(v or [])),
+             artist_ids=X["artist_ids"].map(lambda v: "|".join(v or [])),
+             genres=X["genres"].map(lambda v: None if v is None else "|".join(v))
+             ).to_csv(home.processed / "X.csv", index=False)
+    y[["track_id", "playlist"]].to_csv(home.processed / "y_playlist.csv", index=False)
+    y[["track_id", "likeability"]].rename(columns={"likeability": "score"}).to_csv(
+        home.processed / "y_score.csv", index=False)
+    coverage = {"tracks_with_features": len(X), "tracks_played": report.tracks_played,
+                "plays_covered": round(report.plays_covered, 4)}
+
+    counts = np.bincount(y["playlist"].to_numpy(), minlength=2)
+    if counts.min() < MIN_PER_CLASS:
+        report.skipped["playlist"] = (f"playlist classes too small ({counts[1]} in playlists, {counts[0]} not; "
+                                      f"need {MIN_PER_CLASS} each)")
+    else:
+        _fit_and_save("playlist", PlaylistModel(n_jobs=n_jobs), X, y["playlist"].to_numpy(), groups, home,
+                      report, cv, coverage)
+    lk = y["likeability"].notna().to_numpy()
+    _fit_and_save("likeability", LikeabilityModel(n_jobs=n_jobs), X[lk].reset_index(drop=True),
+                  y.loc[lk, "likeability"].to_numpy(), groups[lk], home, report, cv, coverage)
+    aff = affinity_data(store, X)
+    if aff is None:
+        report.skipped["affinity"] = (f"needs {MIN_POOL_FOR_AFFINITY} random catalog tracks with features; "
+                                      "the first `spotify-model candidates` run collects them")
+    else:
+        target = aff.pop("_y").to_numpy()
+        _fit_and_save("affinity", AffinityModel(n_jobs=n_jobs), aff, target, artist_groups(aff), home, report, cv,
+                      coverage)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _fit_and_save(name, model, X, y, groups, home, report: TrainReport, cv: bool, coverage: dict) -> None:
+    metrics = cross_validate_model(model, X, y, groups, n_boot=300) if cv else {}
+    model.fit(X, y)
+    save_model(model, name, home.models, home.training_features, metrics, extra=coverage)
+    report.trained.append(name)
+    report.metrics[name] = metrics
