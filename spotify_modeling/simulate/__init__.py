@@ -1,0 +1,19 @@
+"""Synthetic world for the offline demo, tests and benchmarks.
+
+A catalog with realistic genres and correlated audio features, a listener with a hidden taste, a listening
+history with realistic behaviour, a Spotify data export in the real file shapes, a loader into the stand-in
+server, and a simulated person who labels candidates. Everything is seeded (`numpy.random.default_rng`).
+"""
+from .catalog import AUDIO_FEATURES, TRACK_COLUMNS, Catalog, make_catalog, spotify_ids
+from .export import export_files, write_export
+from .history import HISTORY_COLUMNS, OwnPlaylist, make_own_library, simulate_history, simulate_podcast_plays
+from .labelling import label_candidates
+from .listener import PERSONAS, Listener, Persona, like_probability_from_appeal, make_listener, random_persona
+from .world import World, build_world, populate_state
+
+__all__ = [
+    "AUDIO_FEATURES", "TRACK_COLUMNS", "HISTORY_COLUMNS", "PERSONAS", "Catalog", "Listener", "OwnPlaylist",
+    "Persona", "World", "build_world", "export_files", "label_candidates", "like_probability_from_appeal",
+    "make_catalog", "make_listener", "make_own_library", "populate_state", "random_persona", "simulate_history",
+    "simulate_podcast_plays", "spotify_ids", "write_export",
+]
