@@ -169,6 +169,16 @@ MIGRATIONS: list[str] = [
         value TEXT
     );
     """,
+    # 2: enrichment's "asked, not available" record for look-ups whose answer has no other home
+    # (a ReccoBeats /track miss, a Spotify /tracks/{id} 404), so a resumed run never asks twice
+    """
+    CREATE TABLE enrich_misses (
+        item_id TEXT NOT NULL,
+        what TEXT NOT NULL,              -- reccobeats_track | spotify_track | musicbrainz_artist
+        asked_at TEXT NOT NULL,
+        PRIMARY KEY (item_id, what)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
