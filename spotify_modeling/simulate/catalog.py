@@ -63,7 +63,7 @@ def _family_params(family: str) -> dict:
 
 
 def _word(rng: np.random.Generator) -> str:
-    n_syll = rng.choice([1, 2, 2, 3])
+    n_syll = (1, 2, 2, 3)[rng.integers(4)]
     parts = [vocab.ONSETS[rng.integers(len(vocab.ONSETS))] + vocab.VOWELS[rng.integers(len(vocab.VOWELS))]
              for _ in range(n_syll)]
     return ("".join(parts) + vocab.CODAS[rng.integers(len(vocab.CODAS))]).capitalize()
@@ -78,9 +78,9 @@ def _artist_name(rng: np.random.Generator) -> str:
 def _title(rng: np.random.Generator, family: str) -> str:
     if family == "classical" and rng.random() < 0.7:
         form = vocab.CLASSICAL_FORMS[rng.integers(len(vocab.CLASSICAL_FORMS))]
-        key = "CDEFGAB"[rng.integers(7)] + rng.choice(["", "-flat", "-sharp"], p=[0.7, 0.2, 0.1])
-        return f"{form} No. {rng.integers(1, 30)} in {key} {rng.choice(['major', 'minor'])}"
-    n_words = rng.choice([1, 2, 2, 3, 4])
+        key = "CDEFGAB"[rng.integers(7)] + ["", "", "", "", "", "", "", "-flat", "-flat", "-sharp"][rng.integers(10)]
+        return f"{form} No. {rng.integers(1, 30)} in {key} {('major', 'minor')[rng.integers(2)]}"
+    n_words = (1, 2, 2, 3, 4)[rng.integers(5)]
     words = [vocab.WORDS[i] for i in rng.integers(len(vocab.WORDS), size=n_words)]
     title = " ".join(words).title()
     return title + vocab.TITLE_SUFFIXES[rng.integers(len(vocab.TITLE_SUFFIXES))]
@@ -333,7 +333,8 @@ def make_catalog(n_tracks: int = 20000, n_artists: int | None = None, seed: int 
 
     track_ids = spotify_ids(rng, n)
     release = [album_dates[a] for a in album_of]
-    genres = [list(artists["genres"].iat[a]) for a in artist_idx]
+    artist_genres = artists["genres"].tolist()
+    genres = [list(artist_genres[a]) for a in artist_idx]
     tracks = pd.DataFrame({
         "track_id": track_ids, "track_name": titles, "artist_names": track_artist_names,
         "artist_ids": track_artist_ids, "duration_ms": duration, "release_date": release, "explicit": explicit,
