@@ -39,6 +39,7 @@ TOP_TERMS = ("long_term", "medium_term", "short_term")
 TOP_ARTISTS_MAX_AGE = timedelta(days=30)
 KV_FEATURES_SOURCE = "enrich.features_source"
 KV_GENRES_SOURCE = "enrich.genres_source"
+KV_FEATURES_CSV = "enrich.features_csv"  # absolute path of the CSV when the features source is a local table
 
 Progress = Callable[[str, int, int], Any]  # (step label, done, total)
 
@@ -97,15 +98,6 @@ class EnrichReport:
 _SEVERITY = {"budget": 1, "quota": 2, "unavailable": 3, "auth": 4}
 
 
-class _Stop(Exception):
-    """Internal: carries a step's stop reason up to the step loop."""
-
-    def __init__(self, reason: str, err: Exception):
-        super().__init__(str(err))
-        self.reason = reason
-        self.err = err
-
-
 def _classify(err: Exception) -> str:
     if isinstance(err, CallBudgetSpent):
         return "budget"
@@ -150,11 +142,17 @@ class _Run:
 
 
 def _guard(run: _Run, step: StepReport, body: Callable[[], Any]) -> None:
-    """Run one step; a quota wall, budget, outage or login problem ends it, keeping what was written."""
+    """Run one step; a quota wall, budget, outage or login problem ends it, keeping what was written.
+
+    An unplanned refusal (e.g. a service changed its API) ends only this step, with a warning in the report.
+    """
     try:
         body()
     except (QuotaExhausted, ServiceUnavailable, NeedsLogin) as err:
         run.stopped(step, err)
+    except ApiError as err:
+        step.stopped, step.message = "error", str(err)
+        run.report.warnings.append(f"{step.name}: {err}")
 
 
 # ------------------------------------------------------------------------------------------------ store helpers
@@ -517,7 +515,8 @@ def load_features_csv(store: Store, path: str | Path, ids: Sequence[str] | None 
 
 
 # ------------------------------------------------------------------------------------------------ 4. genres
-def _artists_needing(store: Store, artist_ids: Sequence[str], source: str) -> list[str]:
+def artists_needing(store: Store, artist_ids: Sequence[str], source: str) -> list[str]:
+    """The given artists (order kept) whose genres are not cached yet from `source`."""
     if not artist_ids:
         return []
     store.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _enrich_artists (pos INTEGER PRIMARY KEY, artist_id TEXT)")
@@ -527,6 +526,9 @@ def _artists_needing(store: Store, artist_ids: Sequence[str], source: str) -> li
     return [r[0] for r in store.conn.execute(
         "SELECT w.artist_id FROM temp._enrich_artists w LEFT JOIN artists a ON a.artist_id = w.artist_id "
         "WHERE a.genres IS NULL OR coalesce(a.genres_source, '') != ? ORDER BY w.pos", (source,))]
+
+
+_artists_needing = artists_needing  # the weekly loop's name for it
 
 
 def artists_by_plays(store: Store, track_ids: Sequence[str] | None = None) -> list[str]:
@@ -589,7 +591,7 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
     if source == "none":
         step.stopped, step.message = "skipped", "genres not fetched (--genres-source none)"
         return step
-    todo = _artists_needing(store, list(dict.fromkeys(artist_ids)), source)
+    todo = artists_needing(store, list(dict.fromkeys(artist_ids)), source)
     step.todo = len(todo)
     progress(step.name, 0, step.todo)
     mb_cache: dict[str, list[dict]] = {}
@@ -765,6 +767,7 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     before = _snapshot_usage(store)
     store.set_kv(KV_FEATURES_SOURCE, stored_source)
     store.set_kv(KV_GENRES_SOURCE, genres_source)
+    store.set_kv(KV_FEATURES_CSV, str(Path(features_csv).resolve()) if features_source == "csv" else None)
 
     step = report.step("track ids")
     if spotify is None:
@@ -788,14 +791,26 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     return _finish(store, report, before, stored_source, genres_source)
 
 
+def history_sources(store: Store) -> tuple[str, str, str | None]:
+    """(genres_source, features_source, features_csv) the last `features` run used, so a pool is described alike."""
+    stored = store.get_kv(KV_FEATURES_SOURCE) or "reccobeats"
+    features_source = "csv" if stored.startswith("csv:") else stored
+    return store.get_kv(KV_GENRES_SOURCE) or "spotify", features_source, store.get_kv(KV_FEATURES_CSV)
+
+
 def enrich_tracks(store: Store, track_ids: Sequence[str], spotify=None, reccobeats=None,
-                  genres_source: str = "spotify", features_source: str = "reccobeats", *,
+                  genres_source: str | None = None, features_source: str | None = None, *,
                   features_csv: str | Path | None = None, musicbrainz=None,
                   progress: Progress | None = None) -> EnrichReport:
-    """Features and genres for a pool of tracks already in `tracks` (e.g. candidates), in the order given.
+    """Metadata, features and genres for a pool of tracks already in `tracks` (e.g. candidates), in the order given.
 
-    Uses the same sources as the history so candidates and history are described alike.
+    Sources default to the ones the history was enriched with, so candidates and history are described alike.
     """
+    h_genres, h_features, h_csv = history_sources(store)
+    genres_source = genres_source or h_genres
+    features_source = features_source or h_features
+    if features_source == "csv" and features_csv is None:
+        features_csv = h_csv
     _check_sources(genres_source, features_source)
     stored_source = stored_features_source(features_source, features_csv)
     ids = list(dict.fromkeys(track_ids))
@@ -852,7 +867,7 @@ def track_table(store: Store, track_ids: Sequence[str] | None = None, *, feature
 
 def coverage(store: Store, *, features_source: str | None = None, genres_source: str | None = None,
              track_ids: Sequence[str] | None = None) -> dict[str, Any]:
-    """How much of the listening is described: tracks and share of effective plays with id, metadata, features, genres."""
+    """How much of the listening is described: tracks, and share of effective plays, with id/duration/features/genres."""
     plays = store.scalar("SELECT count(*) FROM effective_plays") or 0
     counts = dict(store.conn.execute(
         "SELECT track_id, count(*) FROM effective_plays WHERE track_id IS NOT NULL GROUP BY track_id").fetchall())
