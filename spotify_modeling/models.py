@@ -121,7 +121,7 @@ class PlaylistModel(_TrackClassifier):
                  colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
                  max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = None):
+                 random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -150,7 +150,7 @@ class LabelModel(_TrackClassifier):
                  colsample_bytree: float = 0.7, reg_lambda: float = 5.0,
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
                  max_genres: int = 15, min_genre_count: int = 3, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = None):
+                 random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -238,7 +238,7 @@ class AffinityModel(_TrackClassifier):
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
                  genre_policy: str = "auto", genre_imbalance_threshold: float = 0.2,
                  max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = None):
+                 random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -285,7 +285,7 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
                  min_child_samples: int | None = 20, subsample: float = 0.8,
                  colsample_bytree: float = 0.8, reg_lambda: float = 1.0, use_genres: bool = True,
                  max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = None):
+                 random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
