@@ -107,7 +107,7 @@ class Catalog:
     albums: pd.DataFrame
     truth: pd.DataFrame
     seed: int = 0
-    _track_pos: dict[str, int] = field(default_factory=dict, repr=False)
+    _track_pos: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._track_pos = {tid: i for i, tid in enumerate(self.tracks["track_id"])}
