@@ -243,11 +243,14 @@ def _print_enrich_summary(report, rows: int) -> None:
     if groups:
         console.print("calls (this run / today): " + ", ".join(
             f"{g} {report.calls_this_run.get(g, 0)}/{report.calls_today.get(g, 0)}" for g in groups))
-    if report.stopped in ("quota", "budget"):
+    if report.exhausted_groups:
         when = report.retry_at
-        console.print(f"[yellow]quota:[/yellow] {report.message}"
-                      + (f" Spotify suggests trying again after {when:%Y-%m-%d %H:%M} UTC." if when else ""),
+        console.print(f"[yellow]quota:[/yellow] Spotify's daily limit reached for "
+                      f"{', '.join(sorted(report.exhausted_groups))} calls"
+                      + (f"; Spotify suggests trying again after {when:%Y-%m-%d %H:%M} UTC." if when else "."),
                       highlight=False, soft_wrap=True)
+    elif report.stopped == "budget":
+        console.print("[yellow]quota:[/yellow] this run's --max-calls budget is spent.", highlight=False)
     for w in report.warnings:
         console.print(f"[yellow]note:[/yellow] {w}", highlight=False, soft_wrap=True)
     if report.csv_path:

@@ -591,6 +591,13 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
     if source == "none":
         step.stopped, step.message = "skipped", "genres not fetched (--genres-source none)"
         return step
+    if source == "spotify" and spotify is None:
+        step.stopped, step.message = "skipped", "genres from Spotify need `spotify-model login`"
+        return step
+    if source == "musicbrainz" and musicbrainz is None:
+        from .sources import MusicBrainzClient
+
+        musicbrainz = MusicBrainzClient()
     todo = artists_needing(store, list(dict.fromkeys(artist_ids)), source)
     step.todo = len(todo)
     progress(step.name, 0, step.todo)

@@ -190,7 +190,7 @@ def test_quota_wall_exits_75_keeps_progress_and_resumes_without_repeats(world, c
     state.quotas = {"search": 2, "artists": 1}
     assert main(["features", str(export)]) == 75
     out, err = capsys.readouterr()
-    assert "quota" in out and "trying again after" in out and "stopped:" in err and "run `spotify-model features` again" in err
+    assert "daily limit reached for artists, search calls; Spotify suggests trying again after" in out and "stopped:" in err and "run `spotify-model features` again" in err
     conn = db(home)
     assert conn.execute("SELECT count(*) FROM track_lookup WHERE how IN ('search', 'miss')").fetchone()[0] == 2
     # steps on other quota groups still ran: features for every track known so far, one artist's genres
@@ -214,7 +214,8 @@ def test_max_calls_is_honoured(world, capsys):
     server, state, home, export = world
     assert main(["features", str(export), "--max-calls", "3"]) == 75
     assert len(web_calls(server)) == 3
-    assert "budget of 3 Spotify calls" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "--max-calls budget is spent" in out and "budget of 3 Spotify calls is spent" in err
 
 
 def test_no_token_exits_77_without_http_but_keeps_the_import(world, capsys):
@@ -297,3 +298,14 @@ def test_login_command_no_browser(world, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "Logged in as Stand-in Listener" in out and "not available (expected in 2026)" in out
     assert "access_token" not in out and home.token_cache.exists()
+
+
+def test_without_login_sources_that_need_no_spotify_still_run(world, capsys):
+    server, state, home, export = world
+    home.token_cache.unlink()
+    assert main(["features", str(export), "--genres-source", "none"]) == 0
+    assert {c.group for c in server.calls} == {"reccobeats"}  # not a single Spotify call
+    out, err = capsys.readouterr()
+    assert "not logged in to Spotify" in err
+    feats = dict(db(home).execute("SELECT track_id, available FROM audio_features"))
+    assert feats == {T_URI: 1, T_URI2: 1}  # the export's own ids are enriched; names wait for a login
