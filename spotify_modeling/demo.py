@@ -67,7 +67,6 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
     from . import simulate
     from .ingest import import_export
     from .loop import WeeklyConfig, WeeklyRun, PoolEnricher, labelled_pushes
-    from .pool import pool_track_ids
     from .sources import ReccoBeatsClient, SpotifyClient
     from .standin import StandInServer, StandInState
     from .store import Store
@@ -99,7 +98,7 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
                 run = WeeklyRun(store, home, spotify, recco, cfg, enricher=PoolEnricher(store, spotify, recco))
                 report = run.run()
                 # what the listener's own top picks and random picks from the same pool would score
-                pool = track_table(store, pool_track_ids(store) + [p["track_id"] for p in report.pushed])
+                pool = run.scored_pool if run.scored_pool is not None else track_table(store, [])
                 k = max(1, len(report.pushed))
                 ceiling = float(np.mean(world.listener.likes(world.listener.ideal_picks(pool, k), rng))) if len(pool) else None
                 rand = pool.sample(n=min(k, len(pool)), random_state=int(rng.integers(1 << 31))) if len(pool) else pool
@@ -140,9 +139,13 @@ def _write_token(home: Home, server) -> None:
 
 def _enrich_and_train(store, home: Home, say) -> None:
     from . import enrich
+    from .sources import ReccoBeatsClient, SpotifyClient
     from .train import train_stage1
 
-    enrich.enrich_history(store, home)
+    spotify = SpotifyClient.from_env(home, recorder=store)
+    report = enrich.enrich_history(store, spotify, ReccoBeatsClient(recorder=store))
+    calls = sum(n for g, n in report.calls_this_run.items() if g != "reccobeats")
+    say(f"features: enriched with {calls} Spotify calls; coverage {report.coverage}")
     report = train_stage1(store, home)
     say(f"stage 1 trained: {', '.join(report.trained) or 'nothing'}")
 

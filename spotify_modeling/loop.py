@@ -111,6 +111,7 @@ class WeeklyRun:
         self.progress = progress or (lambda msg: None)
         self.rng = np.random.default_rng(config.seed)
         self.report = WeeklyReport(dry_run=dry_run)
+        self.scored_pool: pd.DataFrame | None = None   # the pool this run ranked (for benchmarks and the demo)
         self._usage_before = self._usage_today()
 
     def _usage_today(self) -> dict[str, int]:
@@ -326,6 +327,7 @@ class WeeklyRun:
                                         **{k: _f(v) for k, v in raw.loc[t].items()}}) for t in chosen["track_id"]]
         chosen["families"] = chosen["track_id"].map(dict(zip(scored["track_id"], scored["families"])))
         self.report.pool["scored"] = len(scored)
+        self.scored_pool = scored
         return chosen
 
     def _composite(self) -> CompositeScorer:
@@ -422,26 +424,38 @@ def _json_default(o):
 
 
 class PoolEnricher:
-    """Audio features (ReccoBeats, no Spotify quota) and genres (one Spotify call per artist) for pool tracks."""
+    """Audio features and genres for pool tracks, from the same sources as the history's (see `enrich`)."""
 
-    def __init__(self, store: Store, spotify, reccobeats, features_source: str = "reccobeats"):
+    def __init__(self, store: Store, spotify, reccobeats):
+        from . import enrich
+
         self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
-        self.features_source = features_source
+        self.features_source = store.get_kv(enrich.KV_FEATURES_SOURCE, "reccobeats")
+        self.genres_source = store.get_kv(enrich.KV_GENRES_SOURCE, "spotify")
         self.quota_note: str | None = None
 
     def features(self, track_ids: list[str]) -> int:
+        """Features for pool tracks (ReccoBeats costs no Spotify call); returns how many were asked for."""
         from . import enrich
 
-        return enrich.fetch_audio_features(self.store, track_ids, reccobeats=self.reccobeats,
-                                           spotify=self.spotify, source=self.features_source)
+        if self.features_source == "reccobeats":
+            return enrich.fetch_features_reccobeats(self.store, track_ids, self.reccobeats).todo
+        if self.features_source == "spotify":
+            try:
+                return enrich.fetch_features_spotify(self.store, track_ids, self.spotify).todo
+            except QuotaExhausted as err:
+                self.quota_note = str(err)
+        return 0  # a local CSV source: pool tracks it lacks stay without features
 
     def genres(self, artist_ids: list[str], max_calls: int) -> int:
-        """Fetch genres of artists not fetched yet, at most `max_calls`; a quota wall ends it quietly."""
+        """Genres of at most `max_calls` artists not fetched yet; a quota wall ends it quietly."""
         from . import enrich
 
+        if self.genres_source == "none":
+            return 0
+        todo = enrich._artists_needing(self.store, list(dict.fromkeys(artist_ids)), self.genres_source)[:max_calls]
         try:
-            return enrich.fetch_artist_genres(self.store, list(dict.fromkeys(artist_ids)), spotify=self.spotify,
-                                              max_calls=max_calls)
+            return enrich.fetch_genres(self.store, todo, spotify=self.spotify, source=self.genres_source).done
         except QuotaExhausted as err:
             self.quota_note = str(err)
             return 0

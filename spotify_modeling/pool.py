@@ -22,6 +22,7 @@ from .store import Store, utc_now
 DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
            (2020, 2022), (2023, 2026)]
 _LETTERS = "abcdefghiklmnoprstuvwy"
+MAX_OFFSET = 1000
 
 
 @dataclass
@@ -33,11 +34,22 @@ class PoolTopUp:
     queries: list[str] = field(default_factory=list)
 
 
-def random_query(rng: np.random.Generator) -> tuple[str, int]:
-    prefix = rng.choice(list(_LETTERS)) + rng.choice(list("aeiou" + _LETTERS))
+def random_query(rng: np.random.Generator, totals: dict[str, int]) -> tuple[str, int]:
+    """A random (query, offset): a word prefix and a decade; the offset is uniform below the query's known total.
+
+    A query seen for the first time is asked at offset 0, which also tells its `total`; later visits of the same
+    query go deep into its results (up to Spotify's offset cap of 1,000), where the less popular tracks are.
+    """
+    prefix = str(rng.choice(list(_LETTERS)))
+    if rng.random() < 0.3:
+        prefix += str(rng.choice(list("aeiou")))
     lo, hi = DECADES[rng.integers(len(DECADES))]
-    offset = int(rng.choice([0, 10, 20, 50, 100, 200, 300, 500, 700, 900])) + int(rng.integers(0, 10))
-    return f"{prefix} year:{lo}-{hi}", min(offset, 990)
+    q = f"{prefix} year:{lo}-{hi}"
+    total = totals.get(q)
+    if total is None:
+        return q, 0
+    top = max(1, min(total, MAX_OFFSET + 10) - 9)
+    return q, int(rng.integers(0, top))
 
 
 def save_track_objects(store: Store, tracks: list[dict], source: str = "search") -> None:
@@ -91,16 +103,17 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
     """Spend up to `max_calls` searches adding new, unknown tracks to the pool; a quota wall ends it cleanly."""
     out = PoolTopUp()
     asked = set(store.get_kv("pool_queries_asked", []))
+    totals: dict[str, int] = store.get_kv("pool_query_totals", {})
     known_keys = known_name_keys(store) | {r[0] for r in store.conn.execute("SELECT name_key FROM candidates")}
     excluded = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
     attempts = 0
     while out.calls < max_calls and attempts < max_calls * 5:
         attempts += 1
-        q, offset = random_query(rng)
-        if f"{q}@{offset}" in asked:
+        q, offset = random_query(rng, totals)
+        if f"{q}@{offset}" in asked or (q in totals and totals[q] == 0):
             continue
         try:
-            items, _total = client.search_tracks(q, limit=10, offset=offset)
+            items, total = client.search_tracks(q, limit=10, offset=offset)
         except QuotaExhausted as err:
             out.stopped_by, out.retry_after = str(err), err.retry_after
             break
@@ -113,6 +126,7 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
         out.calls += 1
         out.queries.append(f"{q} @{offset}")
         asked.add(f"{q}@{offset}")
+        totals[q] = int(total or 0)
         fresh = [t for t in items if t and t.get("id") and not t.get("is_local") and t.get("is_playable") is not False
                  and t["id"] not in excluded
                  and name_key((t.get("artists") or [{}])[0].get("name"), t.get("name")) not in known_keys]
@@ -128,6 +142,7 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
                 excluded.add(t["id"])
                 known_keys.add(key)
             store.set_kv("pool_queries_asked", sorted(asked))
+            store.set_kv("pool_query_totals", totals)
         out.added += len(fresh)
     return out
 
