@@ -430,22 +430,19 @@ class PoolEnricher:
         from . import enrich
 
         self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
-        self.features_source = store.get_kv(enrich.KV_FEATURES_SOURCE, "reccobeats")
-        self.genres_source = store.get_kv(enrich.KV_GENRES_SOURCE, "spotify")
+        self.genres_source, self.features_source, _ = enrich.history_sources(store)
         self.quota_note: str | None = None
 
     def features(self, track_ids: list[str]) -> int:
-        """Features for pool tracks (ReccoBeats costs no Spotify call); returns how many were asked for."""
+        """Features for pool tracks from the history's source (ReccoBeats costs no Spotify call)."""
         from . import enrich
 
-        if self.features_source == "reccobeats":
-            return enrich.fetch_features_reccobeats(self.store, track_ids, self.reccobeats).todo
-        if self.features_source == "spotify":
-            try:
-                return enrich.fetch_features_spotify(self.store, track_ids, self.spotify).todo
-            except QuotaExhausted as err:
-                self.quota_note = str(err)
-        return 0  # a local CSV source: pool tracks it lacks stay without features
+        spotify = self.spotify if self.features_source == "spotify" else None
+        report = enrich.enrich_tracks(self.store, track_ids, spotify=spotify, reccobeats=self.reccobeats,
+                                      genres_source="none")
+        if report.stopped and report.message:
+            self.quota_note = report.message
+        return len(track_ids)
 
     def genres(self, artist_ids: list[str], max_calls: int) -> int:
         """Genres of at most `max_calls` artists not fetched yet; a quota wall ends it quietly."""
@@ -453,7 +450,7 @@ class PoolEnricher:
 
         if self.genres_source == "none":
             return 0
-        todo = enrich._artists_needing(self.store, list(dict.fromkeys(artist_ids)), self.genres_source)[:max_calls]
+        todo = enrich.artists_needing(self.store, list(dict.fromkeys(artist_ids)), self.genres_source)[:max_calls]
         try:
             return enrich.fetch_genres(self.store, todo, spotify=self.spotify, source=self.genres_source).done
         except QuotaExhausted as err:

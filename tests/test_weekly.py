@@ -1,0 +1,159 @@
+"""The weekly run end to end: `spotify-model candidates` through the real spotipy client against the stand-in server."""
+
+import json
+import pickle
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from spotify_modeling import simulate
+from spotify_modeling.auth import SCOPES
+from spotify_modeling.cli import main
+from spotify_modeling.standin import StandInServer, StandInState
+
+WRITES = ("POST", "DELETE", "PUT")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A home after `features` on a small synthetic world, and the stand-in state it was built against."""
+    root = tmp_path_factory.mktemp("weekly")
+    world = simulate.build_world(seed=3, persona="pop_mainstream", n_tracks=3000, n_plays=2500)
+    state = StandInState()
+    world.populate(state)
+    export = world.write_export(root / "export", as_zip=True)
+    home = root / "home"
+    with StandInServer(state) as server, pytest.MonkeyPatch.context() as mp:
+        _env(mp, server, home)
+        assert main(["features", str(export)]) == 0
+    return world, pickle.dumps(state), home
+
+
+def _env(mp, server, home):
+    for k, v in server.env().items():
+        mp.setenv(k, v)
+    mp.setenv("SPOTIFY_MODEL_HOME", str(home))
+    mp.setenv("SPOTIPY_CLIENT_ID", "test-client")
+    mp.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
+    cache = home / "data" / ".spotify_token_cache"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(server.issue_token(" ".join(SCOPES) if isinstance(SCOPES, (list, tuple)) else SCOPES)))
+    cache.chmod(0o600)
+
+
+@pytest.fixture
+def env(prepared, tmp_path, monkeypatch):
+    world, state_bytes, home0 = prepared
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    state = pickle.loads(state_bytes)
+    with StandInServer(state) as server:
+        _env(monkeypatch, server, home)
+        yield world, state, server, home
+
+
+def db(home):
+    return sqlite3.connect(home / "data" / "spotify_model.db")
+
+
+def own(state, name):
+    return [p for p in state.find_playlists(name) if p["owner"]["id"] == state.user["id"]]
+
+
+def test_first_run_creates_playlists_and_pushes_a_recorded_batch(env, capsys):
+    world, state, server, home = env
+    assert main(["candidates", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    cand = own(state, "data_candidates")
+    assert len(cand) == 1 and len(own(state, "data_1")) == 1 and len(own(state, "data_0")) == 1
+    pushed = state.playlist_uris(cand[0]["id"])
+    assert 10 <= len(pushed) <= 30 and "pushed" in out and "Spotify calls this run" in out
+    rows = db(home).execute("SELECT track_id, slice, rank, score, choice_prob, scores FROM pushes").fetchall()
+    assert sorted(f"spotify:track:{r[0]}" for r in rows) == sorted(pushed)
+    assert {r[1] for r in rows} == {"exploit", "explore", "control"}
+    assert all(0 < r[4] <= 1 for r in rows) and all("z_" in r[5] for r in rows)
+    # the followed "data_1" of another user was never written to or read
+    foreign = [p for p in state.find_playlists("data_1") if p["owner"]["id"] != state.user["id"]][0]
+    assert not [c for c in server.calls if foreign["id"] in c.path]
+    # exclusions: nothing the user played, saved or playlisted; caps: at most 2 per artist
+    conn = db(home)
+    known = {r[0] for r in conn.execute("SELECT track_id FROM plays UNION SELECT track_id FROM playlist_items "
+                                        "WHERE playlist_key LIKE 'export:%' UNION SELECT track_id FROM saved_tracks")}
+    ids = [r[0] for r in rows]
+    assert not set(ids) & known
+    artists = [json.loads(conn.execute("SELECT artist_ids FROM tracks WHERE track_id = ?", (t,)).fetchone()[0])[0]
+               for t in ids]
+    assert max(artists.count(a) for a in artists) <= 2
+    spent = sum(n for g, n in conn.execute("SELECT endpoint_group, sum(calls) FROM api_usage GROUP BY 1")
+                if g not in ("reccobeats",))
+    assert spent > 0
+
+
+def test_labels_then_second_run_never_repeats_a_track(env, capsys):
+    world, state, server, home = env
+    assert main(["candidates", "--seed", "1"]) == 0
+    first = set(state.playlist_uris(own(state, "data_candidates")[0]["id"]))
+    labels = simulate.label_candidates(state, world.listener, world.catalog, np.random.default_rng(0), label_rate=1.0)
+    assert main(["candidates", "--seed", "2"]) == 0
+    conn = db(home)
+    assert conn.execute("SELECT count(*) FROM labels").fetchone()[0] == len(labels["liked_ids"]) + len(labels["disliked_ids"])
+    second = {f"spotify:track:{r[0]}" for r in conn.execute("SELECT track_id FROM pushes WHERE batch = 2")}
+    assert second and not (second & first)
+    assert conn.execute("SELECT count(*) FROM pushes").fetchone()[0] == conn.execute(
+        "SELECT count(DISTINCT track_id) FROM pushes").fetchone()[0]
+    # copied tracks were removed from data_candidates; nothing else of the user's was touched
+    cand_now = set(state.playlist_uris(own(state, "data_candidates")[0]["id"]))
+    assert not {f"spotify:track:{t}" for t in labels["copied_ids"]} & cand_now
+    writes = [c for c in server.calls if c.method in WRITES]
+    tool_ids = {p["id"] for n in ("data_candidates", "data_1", "data_0") for p in own(state, n)}
+    assert all(c.path.split("/")[-2] in tool_ids or c.path.endswith("/me/playlists") for c in writes)
+    assert "hit rate" in capsys.readouterr().out
+
+
+def test_dry_run_sends_no_write(env, capsys):
+    world, state, server, home = env
+    assert main(["candidates", "--dry-run", "--seed", "1"]) == 0
+    assert not [c for c in server.calls if c.method in WRITES]
+    assert "would push" in capsys.readouterr().out
+    assert db(home).execute("SELECT count(*) FROM pushes").fetchone()[0] == 0
+
+
+def test_quota_wall_in_pool_top_up_still_pushes(env, capsys):
+    world, state, server, home = env
+    state.quotas["search"] = 25
+    assert main(["candidates", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "quota" in out.lower()
+    assert len(state.playlist_uris(own(state, "data_candidates")[0]["id"])) > 0
+
+
+def test_quota_before_anything_pushed_exits_75(env, capsys):
+    world, state, server, home = env
+    state.quotas["playlists"] = 0
+    assert main(["candidates"]) == 75
+    assert db(home).execute("SELECT count(*) FROM pushes").fetchone()[0] == 0
+
+
+def test_unlabelled_candidates_expire(env):
+    world, state, server, home = env
+    assert main(["candidates", "--seed", "1"]) == 0
+    conn = db(home)
+    conn.execute("UPDATE pushes SET pushed_at = '2020-01-01T00:00:00Z'")
+    conn.commit()
+    assert main(["candidates", "--seed", "2"]) == 0
+    conn = db(home)
+    assert conn.execute("SELECT count(*) FROM pushes WHERE batch = 1 AND status = 'expired'").fetchone()[0] > 0
+    left = set(state.playlist_uris(own(state, "data_candidates")[0]["id"]))
+    batch1 = {f"spotify:track:{r[0]}" for r in conn.execute("SELECT track_id FROM pushes WHERE batch = 1")}
+    assert not (left & batch1)
+    assert conn.execute("SELECT count(*) FROM labels").fetchone()[0] == 0  # expired is not a dislike
+
+
+def test_no_login_exits_77_without_calls(env, capsys):
+    world, state, server, home = env
+    (home / "data" / ".spotify_token_cache").unlink()
+    n = len(server.calls)
+    assert main(["candidates"]) == 77
+    assert len(server.calls) == n and "login" in capsys.readouterr().err
