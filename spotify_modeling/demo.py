@@ -66,7 +66,7 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
     """Build the world, run `features` once and `candidates` for `weeks` weeks; return one row per week."""
     from . import simulate
     from .ingest import import_export
-    from .loop import WeeklyConfig, WeeklyRun, PoolEnricher, labelled_pushes
+    from .loop import PoolEnricher, WeeklyConfig, WeeklyRun
     from .sources import ReccoBeatsClient, SpotifyClient
     from .standin import StandInServer, StandInState
     from .store import Store

@@ -254,27 +254,11 @@ class WeeklyRun:
         from .train import training_data
 
         X_played, _ = training_data(self.store)
-        if len(X_played) < 20 or len(pool) < 50:
-            return None
-        both = pd.concat([X_played, pool[X_played.columns]], ignore_index=True)
-        y = np.r_[np.ones(len(X_played), int), np.zeros(len(pool), int)]
-        model = AffinityModel().fit(both, y)
-        if not self.dry_run:
+        model = fit_affinity(X_played, pool)
+        if model is not None and not self.dry_run:
             save_model(model, "affinity", self.home.models, self.home.training_features,
                        {"positives": len(X_played), "negatives": len(pool)})
         return model
-
-    def _score(self, pool: pd.DataFrame, models: dict, label_model) -> pd.DataFrame:
-        out = pool.copy()
-        if "playlist" in models:
-            out["p_playlist"] = models["playlist"].predict_proba(pool)[:, 1]
-        if "likeability" in models:
-            out["likeability"] = models["likeability"].predict(pool)
-        if "affinity" in models:
-            out["p_affinity"] = models["affinity"].predict_proba(pool)[:, 1]
-        if label_model is not None:
-            out["p_label"] = label_model.predict_proba(pool)[:, 1]
-        return out
 
     def score_and_select(self, label_model) -> pd.DataFrame | None:
         cfg = self.config
@@ -301,7 +285,7 @@ class WeeklyRun:
         n_total = int(sum(sizes.values()))
         # genres cost one call per artist: fetch them only for the slice that can still make the cut
         if self.enricher is not None:
-            pre = self._score(pool, models, label_model)
+            pre = score_pool(pool, models, label_model)
             pre_scores = CompositeScorer().score(pre)
             top = pool.iloc[np.argsort(-pre_scores)[: max(3 * n_total, 30)]]
             fetched = self.enricher.genres([a for ids_ in top["artist_ids"] for a in (ids_ or [])[:1]],
@@ -310,22 +294,12 @@ class WeeklyRun:
             if fetched:
                 pool = track_table(self.store, list(pool["track_id"]))
                 pool = pool[has_features(pool)].reset_index(drop=True)
-        scored = self._score(pool, models, label_model)
-        scored["families"] = _families(scored)
+        scored = score_pool(pool, models, label_model)
         composite = self._composite()
-        scores = composite.score(scored)
-        self.report.weights = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
-        chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
-                              control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
-                              max_family_share=cfg.max_family_share, rng=self.rng)
+        chosen = choose_batch(scored, composite, cfg, n_total, self.rng)
+        self.report.weights = chosen.attrs["weights"]
         if chosen.attrs.get("note"):
             self.report.notes.append(chosen.attrs["note"])
-        z = transform_outputs(scored).set_index(scored["track_id"])
-        raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
-                                            if c in scored.columns]]
-        chosen["scores"] = [json.dumps({**{k: _f(v) for k, v in z.loc[t].items()},
-                                        **{k: _f(v) for k, v in raw.loc[t].items()}}) for t in chosen["track_id"]]
-        chosen["families"] = chosen["track_id"].map(dict(zip(scored["track_id"], scored["families"])))
         self.report.pool["scored"] = len(scored)
         self.scored_pool = scored
         return chosen
@@ -333,14 +307,7 @@ class WeeklyRun:
     def _composite(self) -> CompositeScorer:
         hist = labelled_pushes(self.store)
         hist = hist[hist["label"].notna()]
-        scorer = CompositeScorer()
-        if len(hist):
-            Z = _scores_frame(hist["scores"])
-            Z = Z[[c for c in Z.columns if c.startswith("z_")]]
-            scorer.fit(Z, hist["label"].to_numpy(dtype=int))
-        else:
-            scorer.fit(None, None)
-        return scorer
+        return composite_from_labels(_scores_frame(hist["scores"]) if len(hist) else None, hist["label"])
 
     def push(self, playlists, chosen: pd.DataFrame) -> None:
         batch = (self.store.scalar("SELECT max(batch) FROM pushes") or 0) + 1
@@ -391,6 +358,55 @@ class WeeklyRun:
             conn.execute("UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
                          (utc_now(), status, json.dumps(asdict(self.report), default=_json_default),
                           self.report.run_id))
+
+
+def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame) -> AffinityModel | None:
+    """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0)."""
+    if len(X_played) < 20 or len(pool) < 50:
+        return None
+    both = pd.concat([X_played, pool[X_played.columns]], ignore_index=True)
+    y = np.r_[np.ones(len(X_played), int), np.zeros(len(pool), int)]
+    return AffinityModel().fit(both, y)
+
+
+def score_pool(pool: pd.DataFrame, models: dict, label_model=None) -> pd.DataFrame:
+    """The pool with every available model output: p_playlist, likeability, p_affinity, p_label, and families."""
+    out = pool.copy()
+    if "playlist" in models:
+        out["p_playlist"] = models["playlist"].predict_proba(pool)[:, 1]
+    if "likeability" in models:
+        out["likeability"] = models["likeability"].predict(pool)
+    if "affinity" in models:
+        out["p_affinity"] = models["affinity"].predict_proba(pool)[:, 1]
+    if label_model is not None:
+        out["p_label"] = label_model.predict_proba(pool)[:, 1]
+    out["families"] = _families(out)
+    return out
+
+
+def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: WeeklyConfig, n_total: int,
+                 rng: np.random.Generator) -> pd.DataFrame:
+    """Composite score, then the exploit/explore/control slices under the caps; each pick carries its scores."""
+    scores = composite.score(scored)
+    chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
+                          control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
+                          max_family_share=cfg.max_family_share, rng=rng)
+    chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
+    z = transform_outputs(scored).set_index(scored["track_id"])
+    raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
+                                        if c in scored.columns]]
+    chosen["scores"] = [json.dumps({**{k: _f(v) for k, v in z.loc[t].items()},
+                                    **{k: _f(v) for k, v in raw.loc[t].items()}}) for t in chosen["track_id"]]
+    chosen["families"] = chosen["track_id"].map(dict(zip(scored["track_id"], scored["families"])))
+    return chosen
+
+
+def composite_from_labels(Z: pd.DataFrame | None, y) -> CompositeScorer:
+    """The composite's weights learned from labelled tracks' stored z-features (prior while labels are few)."""
+    scorer = CompositeScorer()
+    if Z is None or not len(Z):
+        return scorer.fit(None, None)
+    return scorer.fit(Z[[c for c in Z.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
 
 
 def _families(df: pd.DataFrame) -> list[list[str]]:

@@ -10,7 +10,6 @@ need no further Spotify call for their metadata.
 from __future__ import annotations
 
 import json
-import string
 from dataclasses import dataclass, field
 
 import numpy as np
