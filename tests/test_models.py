@@ -185,3 +185,10 @@ def test_feature_importances_named():
     imp = PlaylistModel(**FAST).fit(X, y).feature_importances()
     assert imp.index[0] in {"danceability", "energy"}
     assert len(imp) == len(PlaylistModel(**FAST).fit(X, y).feature_names_)
+
+
+def test_thread_choice():
+    X, y = synthetic(100)
+    assert PlaylistModel(**{**FAST, "n_jobs": None}).fit(X, y).lgbm_params_["n_jobs"] == 1  # auto, small
+    assert PlaylistModel(**{**FAST, "n_jobs": 2}).fit(X, y).lgbm_params_["n_jobs"] == 2
+    assert PlaylistModel().get_params()["n_jobs"] == 1
