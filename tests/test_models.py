@@ -190,5 +190,6 @@ def test_feature_importances_named():
 def test_thread_choice():
     X, y = synthetic(100)
     assert PlaylistModel(**{**FAST, "n_jobs": None}).fit(X, y).lgbm_params_["n_jobs"] == 1  # auto, small
-    assert PlaylistModel(**{**FAST, "n_jobs": 2}).fit(X, y).lgbm_params_["n_jobs"] == 2
+    assert PlaylistModel(n_jobs=None)._fit_threads(50_000) is None  # big tables: every core
+    assert PlaylistModel(n_jobs=2)._fit_threads(100) == 2  # explicit choice wins
     assert PlaylistModel().get_params()["n_jobs"] == 1
