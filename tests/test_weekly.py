@@ -28,6 +28,10 @@ def prepared(tmp_path_factory):
     with StandInServer(state) as server, pytest.MonkeyPatch.context() as mp:
         _env(mp, server, home)
         assert main(["features", str(export)]) == 0
+    # features trained stage 1 at its end (enough tracks got audio features)
+    for name in ("playlist", "likeability"):
+        assert (home / "saved_models" / f"{name}.joblib").exists()
+        assert (home / "training_features" / f"{name}.csv").exists()
     return world, pickle.dumps(state), home
 
 
