@@ -24,10 +24,9 @@ from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
 from spotify_modeling.featurize import AUDIO_FEATURES, genre_family
-from spotify_modeling.metrics import (artist_groups, cross_validate_model, grouped_folds,
-                                      roc_auc_with_ci, spearman_with_ci)
+from spotify_modeling.metrics import artist_groups, cross_validate_model, grouped_folds
 from spotify_modeling.models import AffinityModel, LikeabilityModel, PlaylistModel
-from spotify_modeling.normalize import name_key, norm_artist
+from spotify_modeling.normalize import name_key
 
 RAW_COLUMNS = AUDIO_FEATURES + ["duration_ms", "time_signature"]
 SEED = 0
