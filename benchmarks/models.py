@@ -146,7 +146,7 @@ def playlist_task(data: Path, catalog: pd.DataFrame) -> None:
     plays["key"] = [name_key(a, t) for a, t in zip(plays["artistName"], plays["trackName"])]
     played = plays[plays["key"].isin(named.index)]
     rows = named.loc[sorted(set(played["key"]))].reset_index()
-    in_pl = [i for i in pl_ids if i in ids.index]
+    in_pl = sorted(i for i in pl_ids if i in ids.index)  # sorted: run-to-run identical folds
     pl_rows = ids.loc[in_pl].reset_index()
     table = pd.concat([pl_rows, rows], ignore_index=True).drop_duplicates("name_key")
     y = (table["track_id"].isin(pl_ids) | table["name_key"].isin(pl_keys)).astype(int).to_numpy()
