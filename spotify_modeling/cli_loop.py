@@ -126,14 +126,18 @@ def demo(
     rows, info = run_demo(home, weeks=weeks, seed=seed, listener=listener,
                           progress=lambda m: console.print(f"[dim]{m}[/dim]"))
     df = demo_table(rows)
-    t = Table(*df.columns, box=None, title=f"spotify-model demo: listener {info['listener']}, seed {seed}")
-    pct = {"hit rate", "exploit", "explore", "control", "ceiling", "random"}
+    t = Table(*df.columns, box=None, title=f"spotify-model demo: listener {info['listener']}, seed {seed}",
+              caption="hit = liked / labelled; exploit/explore/control = hit rate per slice; AUC = stage-2 CV AUC;\n"
+                      "calls = Spotify calls; ceiling / random = the listener's own top picks / random picks "
+                      "from the same pool")
+    pct = {"hit", "exploit", "explore", "control", "ceiling", "random"}
     for rec in df.to_dict("records"):
-        t.add_row(*[(_num(v, "{:.0%}") if k in pct else _num(v, "{:.2f}") if k == "stage-2 AUC" else str(v))
+        t.add_row(*[(_num(v, "{:.0%}") if k in pct else _num(v, "{:.2f}") if k == "AUC" else str(v))
                     for k, v in rec.items()])
     console.print(t)
     total_l, total_k = df["labelled"].sum(), df["liked"].sum()
-    console.print(f"Overall: {total_k} liked of {total_l} labelled ({total_k / max(total_l, 1):.0%}); "
-                  f"random picks from the same pools: {df['random'].mean():.0%}, the listener's own top picks: "
-                  f"{df['ceiling'].mean():.0%}.")
+    ours, rnd, top = total_k / max(total_l, 1), df["random"].mean(), df["ceiling"].mean()
+    gap = f"; gap closed {(ours - rnd) / (top - rnd):.2f}" if top > rnd else ""
+    console.print(f"Overall: {total_k} liked of {total_l} labelled ({ours:.0%}); random picks from the same pools: "
+                  f"{rnd:.0%}; the listener's own top picks: {top:.0%}{gap}.")
     console.print(f"The demo world is kept in {info['home']} (store: data/spotify_model.db).")

@@ -156,7 +156,7 @@ def demo_table(rows: list[DemoWeek]) -> pd.DataFrame:
 
     return pd.DataFrame([{
         "week": r.week, "pushed": r.pushed, "labelled": r.labelled, "liked": r.liked,
-        "hit rate": (r.liked / r.labelled) if r.labelled else None,
+        "hit": (r.liked / r.labelled) if r.labelled else None,
         "exploit": rate(r.by_slice.get("exploit")), "explore": rate(r.by_slice.get("explore")),
-        "control": rate(r.by_slice.get("control")), "stage-2 AUC": r.stage2_auc, "Spotify calls": r.calls,
+        "control": rate(r.by_slice.get("control")), "AUC": r.stage2_auc, "calls": r.calls,
         "ceiling": r.ceiling, "random": r.random} for r in rows])

@@ -30,6 +30,8 @@ AUDIO_FEATURES: list[str] = [
     "acousticness", "instrumentalness", "liveness", "valence", "tempo",
 ]
 NUMERIC_FEATURES: list[str] = AUDIO_FEATURES + ["time_signature"]
+# What the user's own listening says about a track (see `tracktable`): passed through when present, else NaN.
+CONTEXT_FEATURES: list[str] = ["artist_plays"]
 
 # Broad genre families, in output order.
 FAMILIES: list[str] = [
@@ -219,7 +221,7 @@ class TrackFeaturizer(TransformerMixin, BaseEstimator):
         if self.use_genres:
             names += ["genres_unknown"] + [f"family_{f}" for f in FAMILIES]
             names += [f"genre:{g}" for g in self.genres_]
-        return names
+        return names + CONTEXT_FEATURES
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_out_")
@@ -251,6 +253,9 @@ class TrackFeaturizer(TransformerMixin, BaseEstimator):
             out[:, j + 3] = _map_distinct(X["explicit"], _flag_of)
         if self.use_genres:
             self._fill_genres(X, out, j + 4)
+        for k, col in enumerate(CONTEXT_FEATURES):
+            if col in X.columns:
+                out[:, self.n_features_out_ - len(CONTEXT_FEATURES) + k] = _numeric(X[col])
         return out
 
     def _fill_genres(self, X: pd.DataFrame, out: np.ndarray, start: int) -> None:

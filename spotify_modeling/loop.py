@@ -41,8 +41,8 @@ class WeeklyConfig:
     max_family_share: float = 0.4
     expire_weeks: float = 4.0
     max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
-    search_calls: int = 60          # pool top-up: searches per run
-    per_page: int = 3               # tracks kept per search page
+    search_calls: int = 80          # pool top-up: searches per run
+    per_page: int = 5               # tracks kept per search page (of 10)
     genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
     sources: str = "search"         # "search" or "search,reccobeats"
     min_labels_per_class: int = MIN_LABELS_PER_CLASS

@@ -14,7 +14,7 @@ def test_short_demo_runs_the_whole_loop(tmp_path):
     df = demo_table(rows)
     assert list(df["week"]) == [1, 2]
     assert (df["pushed"] >= 10).all() and (df["labelled"] > 0).all()
-    assert (df["ceiling"] >= df["random"]).all() and (df["Spotify calls"] > 0).all()
+    assert (df["ceiling"] >= df["random"]).all() and (df["calls"] > 0).all()
     conn = sqlite3.connect(tmp_path / "demo" / "data" / "spotify_model.db")
     # the demo went through the real pipeline: plays imported, pushes recorded per batch, labels synced
     assert conn.execute("SELECT count(*) FROM plays").fetchone()[0] > 1000
