@@ -82,6 +82,8 @@ def print_weekly_report(r) -> None:
         verb = "would push" if r.dry_run else "pushed"
         console.print(f"{verb} {len(r.pushed)} tracks to data_candidates (batch {r.batch}):")
         console.print(t)
+    if r.backlog and r.backlog.get("calls"):
+        console.print(f"leftover calls on the features backlog: {r.backlog['calls']}")
     for n in r.notes:
         console.print(f"[yellow]note:[/yellow] {n}")
     groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()))

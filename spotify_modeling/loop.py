@@ -26,6 +26,8 @@ from .tracktable import has_features, track_table
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
 MIN_LABELS_PER_CLASS = 8
+#: Spotify calls kept back for the push (read data_candidates once, add ≤ 30 URIs, maybe one removal).
+PUSH_RESERVE = 4
 
 
 @dataclass
@@ -44,6 +46,7 @@ class WeeklyConfig:
     search_calls: int = 80          # pool top-up: searches per run
     per_page: int = 5               # tracks kept per search page (of 10)
     genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
+    backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
     sources: str = "search"         # "search" or "search,reccobeats"
     min_labels_per_class: int = MIN_LABELS_PER_CLASS
     seed: int | None = None
@@ -85,6 +88,7 @@ class WeeklyReport:
     calls_total: int = 0
     quota_retry_after: float | None = None
     hit_rates: list[dict] = field(default_factory=list)
+    backlog: dict = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -138,6 +142,9 @@ class WeeklyRun:
             if chosen is not None:
                 self.progress("Pushing the batch")
                 self.push(playlists, chosen)
+            if not self.dry_run and self.enricher is not None and self.config.backlog_calls > 0:
+                self.progress("Spending leftover calls on the enrichment backlog")
+                self.report.backlog = self.enricher.backlog(self.config.backlog_calls)
             status = "dry-run" if self.dry_run else ("ok" if self.report.pushed_ok else "nothing-pushed")
         except QuotaExhausted as err:
             status = "quota"
@@ -222,9 +229,18 @@ class WeeklyRun:
         auc, lo, hi = roc_auc_with_ci(y[test], m.predict_proba(X[test].reset_index(drop=True))[:, 1], n_boot=300)
         return {"forward_auc": auc, "forward_low": lo, "forward_high": hi, "forward_batch": int(latest)}
 
+    def _calls_left(self, reserve: int = PUSH_RESERVE) -> int | None:
+        """Spotify calls this run may still spend on a step, keeping `reserve` for the push (None = no cap)."""
+        cap = getattr(self.spotify, "max_calls", None)
+        if cap is None:
+            return None
+        return max(0, cap - self.spotify.calls_made - reserve)
+
     def top_up_pool(self, label_model) -> None:
         cfg = self.config
-        out = pool_mod.top_up_pool(self.spotify, self.store, cfg.search_calls, self.rng, cfg.per_page)
+        left = self._calls_left(PUSH_RESERVE + min(cfg.genre_calls, 10))
+        searches = cfg.search_calls if left is None else min(cfg.search_calls, left)
+        out = pool_mod.top_up_pool(self.spotify, self.store, searches, self.rng, cfg.per_page)
         info = {"searches": out.calls, "added": out.added}
         if out.stopped_by:
             self.report.notes.append(f"Pool top-up stopped by Spotify's quota after {out.calls} searches "
@@ -288,8 +304,9 @@ class WeeklyRun:
             pre = score_pool(pool, models, label_model)
             pre_scores = CompositeScorer().score(pre)
             top = pool.iloc[np.argsort(-pre_scores)[: max(3 * n_total, 30)]]
+            left = self._calls_left()
             fetched = self.enricher.genres([a for ids_ in top["artist_ids"] for a in (ids_ or [])[:1]],
-                                           max_calls=cfg.genre_calls)
+                                           max_calls=cfg.genre_calls if left is None else min(cfg.genre_calls, left))
             self.report.pool["genre_calls"] = fetched
             if fetched:
                 pool = track_table(self.store, list(pool["track_id"]))
@@ -446,7 +463,7 @@ class PoolEnricher:
         from . import enrich
 
         self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
-        self.genres_source, self.features_source, _ = enrich.history_sources(store)
+        self.genres_source, self.features_source, self.features_csv = enrich.history_sources(store)
         self.quota_note: str | None = None
 
     def features(self, track_ids: list[str]) -> int:
@@ -459,6 +476,23 @@ class PoolEnricher:
         if report.stopped and report.message:
             self.quota_note = report.message
         return len(track_ids)
+
+    def backlog(self, max_calls: int) -> dict:
+        """Leftover calls go to what `features` has not finished (ids, metadata, genres of the history)."""
+        from . import enrich
+
+        if getattr(self.spotify, "max_calls", None) is not None:
+            max_calls = min(max_calls, max(0, self.spotify.max_calls - self.spotify.calls_made))
+        before_cap = self.spotify.max_calls
+        self.spotify.max_calls = self.spotify.calls_made + max_calls
+        try:
+            report = enrich.enrich_history(self.store, self.spotify, self.reccobeats,
+                                           genres_source=self.genres_source, features_source=self.features_source,
+                                           features_csv=self.features_csv)
+        finally:
+            self.spotify.max_calls = before_cap
+        return {"calls": sum(n for g, n in report.calls_this_run.items() if g != "reccobeats"),
+                "stopped": report.stopped, "coverage": report.coverage.get("with_genres")}
 
     def genres(self, artist_ids: list[str], max_calls: int) -> int:
         """Genres of at most `max_calls` artists not fetched yet; a quota wall ends it quietly."""

@@ -161,3 +161,12 @@ def test_no_login_exits_77_without_calls(env, capsys):
     n = len(server.calls)
     assert main(["candidates"]) == 77
     assert len(server.calls) == n and "login" in capsys.readouterr().err
+
+
+def test_call_budget_keeps_calls_for_the_push(env, capsys):
+    world, state, server, home = env
+    n = len(server.calls)
+    assert main(["candidates", "--max-calls", "30", "--seed", "1"]) == 0
+    spotify_calls = [c for c in server.calls[n:] if c.group not in ("reccobeats", "token")]
+    assert len(spotify_calls) <= 30
+    assert len(state.playlist_uris(own(state, "data_candidates")[0]["id"])) >= 10
