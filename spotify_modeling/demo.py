@@ -100,9 +100,10 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
                 # what the listener's own top picks and random picks from the same pool would score
                 pool = run.scored_pool if run.scored_pool is not None else track_table(store, [])
                 k = max(1, len(report.pushed))
-                ceiling = float(np.mean(world.listener.likes(world.listener.ideal_picks(pool, k), rng))) if len(pool) else None
-                rand = pool.sample(n=min(k, len(pool)), random_state=int(rng.integers(1 << 31))) if len(pool) else pool
-                random_rate = float(np.mean(world.listener.likes(rand, rng))) if len(rand) else None
+                # expected like rates (not one noisy draw): the listener's own top k, and k random picks
+                like_p = world.listener.like_probability
+                ceiling = float(np.mean(like_p(world.listener.ideal_picks(pool, k)))) if len(pool) else None
+                random_rate = float(np.mean(like_p(pool))) if len(pool) else None
                 labels = simulate.label_candidates(state, world.listener, world.catalog, rng)
                 pushed_ids = {p["track_id"] for p in report.pushed}
                 liked_now = pushed_ids & set(labels["liked_ids"])
