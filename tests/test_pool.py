@@ -1,0 +1,100 @@
+"""The candidate pool: random search under the 2026 limits, and every exclusion."""
+
+import json
+
+import numpy as np
+import pytest
+
+from spotify_modeling.normalize import name_key
+from spotify_modeling.pool import pool_track_ids, random_query, top_up_pool
+from spotify_modeling.sources import SpotifyClient
+from spotify_modeling.standin import StandInServer, StandInState
+from spotify_modeling.store import Store
+
+
+def track(i, name=None, artist=None, year=1995, local=False):
+    tid = f"T{i:021d}"
+    aid = f"A{i % 7:021d}"
+    return ({"id": tid, "name": name or f"Song {i}", "uri": f"spotify:track:{tid}", "type": "track",
+             "duration_ms": 200000, "explicit": False, "is_local": local,
+             "artists": [{"id": aid, "name": artist or f"Band {i % 7}", "uri": f"spotify:artist:{aid}",
+                          "type": "artist"}],
+             "album": {"id": f"L{i:021d}", "name": "Album", "release_date": str(year),
+                       "release_date_precision": "year", "album_type": "album", "artists": []},
+             "external_ids": {"isrc": f"X{i}"}, "disc_number": 1, "track_number": 1},
+            [{"id": aid, "name": artist or f"Band {i % 7}", "uri": f"spotify:artist:{aid}", "type": "artist",
+              "genres": []}])
+
+
+@pytest.fixture
+def setup(tmp_path):
+    state = StandInState()
+    for i in range(200):
+        t, a = track(i, year=1950 + (i * 7) % 77)
+        state.add_track(t, a)
+    with StandInServer(state) as server:
+        from spotify_modeling.auth import SCOPES
+
+        class Auth:
+            token = server.issue_token(SCOPES)
+
+            def get_access_token(self, as_dict=False, check_cache=True):
+                return self.token if as_dict else self.token["access_token"]
+
+        store = Store(tmp_path / "s.db")
+        yield state, server, store, SpotifyClient(Auth(), api_url=server.api_url, recorder=store)
+
+
+def test_random_queries_vary_text_decade_and_offset():
+    rng = np.random.default_rng(0)
+    first = [random_query(rng, {}) for _ in range(50)]
+    assert all(off == 0 for _, off in first)               # unknown total: ask the first page
+    assert len({q for q, _ in first}) > 30 and all("year:" in q for q, _ in first)
+    totals = {q: 5000 for q, _ in first}
+    draws = [random_query(rng, totals) for _ in range(300)]
+    deep = [off for q, off in draws if q in totals]
+    assert max(off for _, off in draws) <= 1000            # Spotify's offset cap
+    assert len(deep) > 20 and np.median(deep) > 200        # later visits of a query go deep into its results
+    small = [random_query(rng, {q: 25 for q, _ in first}) for _ in range(100)]
+    assert all(off <= 16 for q, off in small if q in totals)  # never past a small query's total
+
+
+def test_top_up_respects_limits_and_never_repeats_a_search(setup):
+    state, server, store, client = setup
+    out = top_up_pool(client, store, max_calls=15, rng=np.random.default_rng(1), per_page=3)
+    searches = [c for c in server.calls if c.group == "search"]
+    assert out.calls == len(searches) == 15
+    assert all(int(c.query["limit"]) <= 10 and c.query.get("market") == "from_token" for c in searches)
+    assert all(c.status == 200 for c in searches)
+    assert out.added == store.scalar("SELECT count(*) FROM candidates") > 0
+    # metadata came with the search results: no per-track call was needed
+    assert not [c for c in server.calls if c.group == "tracks"]
+    top_up_pool(client, store, max_calls=15, rng=np.random.default_rng(1), per_page=3)
+    asked = [(c.query["q"], c.query["offset"]) for c in server.calls if c.group == "search"]
+    assert len(asked) == len(set(asked))
+
+
+def test_exclusions(setup):
+    state, server, store, client = setup
+    top_up_pool(client, store, max_calls=40, rng=np.random.default_rng(2), per_page=10)
+    pool = pool_track_ids(store)
+    assert len(pool) >= 6
+    played, saved, labelled, pushed, same_song = pool[:5]
+    conn = store.conn
+    conn.execute("INSERT INTO imported_files VALUES ('f', 'x', 1, 'extended', 0, 'now')")
+    conn.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_sha) "
+                 "VALUES ('extended', '2024-01-01T00:00:00Z', 1000, ?, 'k', 'f')", (played,))
+    conn.execute("INSERT INTO saved_tracks(position, track_id, name_key, origin) VALUES (0, ?, 'k2', 'export')",
+                 (saved,))
+    conn.execute("INSERT INTO labels VALUES (?, 1, 'now', 'now')", (labelled,))
+    conn.execute("INSERT INTO runs(run_id, command, started_at) VALUES (1, 'candidates', 'now')")
+    conn.execute("INSERT INTO pushes(track_id, run_id, batch, slice, rank, pushed_at) VALUES (?, 1, 1, 'exploit', 1, 'now')",
+                 (pushed,))
+    # the same song under another id: the user played it with another track id
+    row = conn.execute("SELECT name, artist_names FROM tracks WHERE track_id = ?", (same_song,)).fetchone()
+    conn.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_sha) "
+                 "VALUES ('extended', '2024-01-02T00:00:00Z', 1000, 'OTHERID', ?, 'f')",
+                 (name_key(json.loads(row[1])[0], row[0] + " - Remastered 2011"),))
+    left = set(pool_track_ids(store))
+    assert not left & {played, saved, labelled, pushed, same_song}
+    assert set(pool[5:]) <= left
