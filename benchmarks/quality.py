@@ -1,0 +1,347 @@
+"""Quality benchmark: does the weekly loop learn a listener's taste? (prints figures; not a test)
+
+Simulation protocol (the same decisions as `spotify-model candidates`, simulated in-process):
+
+1. World: for each listener and seed, `simulate.build_world(seed, persona)` (synthetic personas) or, when
+   `shared/data/catalogs/` exists, a listener whose hidden taste is defined over the REAL Billboard hot100 table
+   (`hot100_real`: real ids, performers, Spotify artist genres and audio features; read from shared/, never copied).
+2. Stage 1 as the product builds it: the world's export (zip) is imported with `ingest.import_export` into a temp
+   store; `tracks`/`artists`/`audio_features` rows of the user's known tracks are written from the catalog as
+   enrichment would (ReccoBeats: 92% coverage, no time_signature; ~30% of artists with no genres);
+   `train.training_data(store)` then fits PlaylistModel and LikeabilityModel.
+3. Each week ONE fresh draw of `pool_per_week` random catalog tracks the user does not know joins the pool
+   (accumulating, capped at `pool_max`; tracks without features are dropped as the product does). Every method sees
+   the same pool, minus the tracks it already pushed. As in the product, pool genres are known only for artists of
+   the history and for the first artists of the prior composite's top 3 x batch (at most `genre_calls` a week);
+   AffinityModel is refit weekly on played tracks vs the pool (`loop.fit_affinity`).
+4. Batch size: `selection.batch_sizes` on the pool with WeeklyConfig bounds (10-30); every method pushes that many.
+5. Methods: `random` (uniform); `stage1` (prior composite of playlist/likeability/affinity, top-k, NO exploration,
+   NO caps, no stage 2); `original` (`select_original`: p_playlist x stage-2 probability, top-k, no exploration or
+   caps; its own stage 2); `ours` (`loop.score_pool` + `loop.composite_from_labels` + `loop.choose_batch` with
+   WeeklyConfig defaults, LabelModel refit weekly once >= min_labels_per_class of each class, on its own labels);
+   `ceiling` (`listener.ideal_picks(pool, k)`).
+6. Labels: the simulated listener's `like_probability` with one uniform per catalog track and seed (common random
+   numbers: two methods pushing the same track get the same answer, same distribution as `listener.likes`). All
+   tracks are labelled (`--label-rate 0.85` mimics `label_candidates`). Each method keeps ITS OWN labels.
+7. Reported: hit rate = liked / labelled of the whole batch per method and week (mean over runs, 95% t interval),
+   per slice for ours; gap closed = (method - random) / (ceiling - random) over weeks 4-6 (the last three weeks),
+   per listener as a ratio of seed means, with a bootstrap interval over seeds; "exp" variants use the listener's
+   like probability of the pushed tracks instead of the sampled labels (same expectation, far less noise).
+   Stage-2 AUC 0.75: a LabelModel fit on the first n labels, scored on `holdout` random non-pool tracks; ours in its
+   batch order vs labelling random pool tracks; n where the mean curve over seeds first reaches 0.75.
+
+Run: `python benchmarks/quality.py --quick` (< 2 min), `python benchmarks/quality.py` (full, ~15 min on 2 cores),
+`python benchmarks/quality.py --tune` (settings sweep, writes nothing outside --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_sim import (AUC_TARGET, METHODS, REAL_LISTENER, SYNTHETIC_LISTENERS, SimSettings,  # noqa: E402
+                          run_task, shared_data_dir)
+
+QUICK_LISTENERS = ("indie_explorer", "hiphop_loyalist")
+FULL_LISTENERS = ("indie_explorer", "hiphop_loyalist", "pop_mainstream", "eclectic")
+
+
+# ------------------------------------------------------------------------------------------------ running
+def run_all(listeners, seeds, settings: SimSettings, workers: int) -> list[dict]:
+    tasks = [(listener, seed, settings) for listener in listeners for seed in seeds]
+    if workers <= 1:
+        return [run_task(t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(run_task, tasks))
+
+
+def late_weeks(weeks: int) -> list[int]:
+    """Weeks 4-6 for a 6-week run: the last three weeks (at least from week 2)."""
+    return list(range(max(2, weeks - 2), weeks + 1))
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+def t_interval(values) -> tuple[float, float]:
+    """Mean and half-width of a 95% t interval (half-width NaN with one value)."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if not (isinstance(x, float) and math.isnan(x))], dtype=float)
+    if len(v) == 0:
+        return math.nan, math.nan
+    if len(v) == 1:
+        return float(v[0]), math.nan
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def weekly_table(weeks: pd.DataFrame, methods) -> pd.DataFrame:
+    """Method x week: mean hit rate over runs with a 95% interval."""
+    df = weeks[weeks["slice"] == "all"]
+    out = {}
+    for m in methods:
+        row = {}
+        for w, g in df[df["method"] == m].groupby("week"):
+            mean, half = t_interval(g["hit_rate"])
+            row[f"w{w}"] = f"{mean:.2f}±{half:.2f}" if not math.isnan(half) else f"{mean:.2f}"
+        out[m] = row
+    return pd.DataFrame(out).T
+
+
+def slice_table(weeks: pd.DataFrame) -> pd.DataFrame:
+    """Ours per slice and week: pooled liked/labelled over runs."""
+    df = weeks[(weeks["method"] == "ours") & (weeks["slice"] != "all")]
+    g = df.groupby(["slice", "week"])[["liked", "labelled"]].sum()
+    rate = (g["liked"] / g["labelled"]).unstack("week")
+    rate.columns = [f"w{c}" for c in rate.columns]
+    return rate.round(2)
+
+
+def _late_rates(weeks: pd.DataFrame, late: list[int], expected: bool) -> pd.DataFrame:
+    """Per listener, seed and method: pooled hit rate over the late weeks."""
+    df = weeks[(weeks["slice"] == "all") & weeks["week"].isin(late)]
+    g = df.groupby(["listener", "seed", "method"])[["liked", "exp_liked", "labelled"]].sum()
+    num = g["exp_liked"] if expected else g["liked"]
+    return (num / g["labelled"]).unstack("method")
+
+
+def gap_closed(weeks: pd.DataFrame, late: list[int], methods, expected: bool = False, n_boot: int = 2000,
+               seed: int = 0) -> pd.DataFrame:
+    """Per listener (and their mean): (method - random) / (ceiling - random) on seed means, bootstrap 95% over seeds."""
+    rates = _late_rates(weeks, late, expected)
+    rng = np.random.default_rng(seed)
+    rows = []
+    boots_all = []
+    for listener, r in rates.groupby(level="listener"):
+        r = r.droplevel("listener")
+        point = {}
+        boot = {}
+        idx = rng.integers(0, len(r), size=(n_boot, len(r)))
+        for m in methods:
+            if m in ("random", "ceiling") or m not in r:
+                continue
+
+            def gap(frame_mean):
+                denom = frame_mean["ceiling"] - frame_mean["random"]
+                return (frame_mean[m] - frame_mean["random"]) / denom
+            point[m] = gap(r.mean())
+            vals = r[["random", "ceiling", m]].to_numpy()
+            bm = vals[idx].mean(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                boot[m] = (bm[:, 2] - bm[:, 0]) / (bm[:, 1] - bm[:, 0])
+        rows.append({"listener": listener, **{m: point[m] for m in point},
+                     **{f"{m}_ci": (np.nanpercentile(boot[m], 2.5), np.nanpercentile(boot[m], 97.5)) for m in boot},
+                     "random": r["random"].mean(), "ceiling": r["ceiling"].mean()})
+        boots_all.append(boot)
+    out = pd.DataFrame(rows).set_index("listener")
+    mean_row = {m: out[m].mean() for m in out.columns if not m.endswith("_ci")}
+    for m in [c for c in out.columns if c.endswith("_ci")]:
+        name = m[:-3]
+        stacked = np.nanmean(np.column_stack([b[name] for b in boots_all]), axis=1)
+        mean_row[m] = (np.nanpercentile(stacked, 2.5), np.nanpercentile(stacked, 97.5))
+    out.loc["MEAN"] = pd.Series(mean_row)
+    return out
+
+
+def format_gap(gap: pd.DataFrame, methods) -> pd.DataFrame:
+    shown = [m for m in methods if f"{m}_ci" in gap.columns]
+    out = pd.DataFrame(index=gap.index)
+    out["random hit"] = gap["random"].map(lambda v: f"{v:.3f}")
+    out["ceiling hit"] = gap["ceiling"].map(lambda v: f"{v:.3f}")
+    for m in shown:
+        out[m] = [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, (lo, hi) in zip(gap[m], gap[f"{m}_ci"])]
+    return out
+
+
+def auc_summary(aucs: pd.DataFrame) -> pd.DataFrame:
+    """Per listener and order: labels at which the mean held-out AUC over seeds first reaches the target."""
+    rows = []
+    for (listener, order), g in aucs.groupby(["listener", "order"]):
+        curve = g.groupby("n")["auc"].mean()
+        reached = curve[curve >= AUC_TARGET]
+        rows.append({"listener": listener, "order": order,
+                     "labels_to_target": float(reached.index.min()) if len(reached) else math.nan,
+                     "max_n": int(curve.index.max()), "auc_at_max_ours_n": math.nan, "final_auc": curve.iloc[-1]})
+    out = pd.DataFrame(rows)
+    # AUC of both orders at the number of labels ours has by the last week (a like-for-like point)
+    for listener, g in aucs.groupby("listener"):
+        n_ours = g.loc[g["order"] == "ours", "n"].max()
+        for order in ("ours", "random"):
+            sub = g[(g["order"] == order) & (g["n"] == n_ours)]
+            out.loc[(out["listener"] == listener) & (out["order"] == order), "auc_at_max_ours_n"] = sub["auc"].mean()
+        out.loc[out["listener"] == listener, "n_ours"] = n_ours
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ reports
+def report(results: list[dict], settings: SimSettings, title: str) -> dict:
+    weeks = pd.concat([r["weeks"] for r in results], ignore_index=True)
+    methods = [m for m in METHODS if m in set(weeks["method"])]
+    late = late_weeks(settings.weeks)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    print(f"\n=== {title}")
+    print(f"runs: {len(results)} ({', '.join(sorted(set(weeks['listener'])))}); weeks {settings.weeks}; "
+          f"pool +{settings.pool_per_week}/week; label rate {settings.label_rate}")
+    info = pd.DataFrame([r["info"] for r in results])
+    print("random-track like rate per listener:",
+          info.groupby("listener")["random_like_rate"].mean().round(3).to_dict())
+    print("\nHit rate (liked / labelled), mean over runs ± 95% t half-width:")
+    print(weekly_table(weeks, methods).to_string())
+    print("\nOurs per slice (pooled over runs):")
+    print(slice_table(weeks).to_string())
+    gap = gap_closed(weeks, late, methods)
+    gap_exp = gap_closed(weeks, late, methods, expected=True)
+    print(f"\nGap closed (method - random) / (ceiling - random), weeks {late[0]}-{late[-1]}, sampled labels "
+          f"[bootstrap 95% over seeds]:")
+    print(format_gap(gap, methods).to_string())
+    print("\nSame, from the listener's like probability of each pushed track (less noise):")
+    print(format_gap(gap_exp, methods).to_string())
+    out = {"title": title, "gap": _jsonable(gap), "gap_expected": _jsonable(gap_exp),
+           "weekly": weekly_table(weeks, methods).to_dict()}
+    aucs = [r["auc"] for r in results if r["auc"] is not None]
+    if aucs:
+        auc_df = pd.concat(aucs, ignore_index=True)
+        summ = auc_summary(auc_df)
+        print(f"\nLabels until stage-2 held-out AUC >= {AUC_TARGET} (mean curve over seeds; NaN = not reached "
+              f"within max_n), and AUC of both orders at ours' label count:")
+        print(summ.round(3).to_string(index=False))
+        out["auc"] = summ.to_dict("records")
+        curve = auc_df.groupby(["order", "n"])["auc"].mean().unstack("order")
+        print("\nMean held-out AUC by labels (all listeners):")
+        print(curve.iloc[::2].round(3).T.to_string())
+    ours = gap.loc["MEAN", "ours"] if "ours" in gap else math.nan
+    orig = gap.loc["MEAN", "original"] if "original" in gap else math.nan
+    print(f"\nTarget 1 (ours closes >= 0.6 of the gap in weeks {late[0]}-{late[-1]}; original ~0.3): "
+          f"ours {ours:.2f} (exp {gap_exp.loc['MEAN', 'ours']:.2f}), original {orig:.2f} -> "
+          f"{'MET' if ours >= 0.6 else 'NOT MET'}")
+    return out
+
+
+def _jsonable(df: pd.DataFrame) -> dict:
+    return json.loads(df.to_json(orient="index"))
+
+
+# ------------------------------------------------------------------------------------------------ tuning
+def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
+    w = base
+    return {
+        "default": w,
+        "explore_share=0.0": w.with_weekly(explore_share=0.0),
+        "explore_share=0.1": w.with_weekly(explore_share=0.1),
+        "explore_share=0.3": w.with_weekly(explore_share=0.3),
+        "control_share=0.0": w.with_weekly(control_share=0.0),
+        "control_share=0.05": w.with_weekly(control_share=0.05),
+        "prior aff1/pl0/lk0": _prior(w, 1.0, 0.0, 0.0),
+        "prior aff1/pl1/lk1": _prior(w, 1.0, 1.0, 1.0),
+        "prior aff1/pl0.25/lk0.25": _prior(w, 1.0, 0.25, 0.25),
+        "prior aff0.5/pl1/lk0.5": _prior(w, 0.5, 1.0, 0.5),
+        "min_labels_per_class=4": w.with_weekly(min_labels_per_class=4),
+        "min_labels_per_class=15": w.with_weekly(min_labels_per_class=15),
+        "pool_per_week=300": _sim(w, pool_per_week=300),
+        "pool_per_week=1200": _sim(w, pool_per_week=1200),
+        "max_per_artist=1": w.with_weekly(max_per_artist=1),
+        "max_per_artist=4": w.with_weekly(max_per_artist=4),
+        "known_artist feature": _sim(w, known_artist=True),
+    }
+
+
+def _prior(w: SimSettings, aff: float, pl: float, lk: float) -> SimSettings:
+    return _sim(w, prior_weights={"affinity": aff, "playlist": pl, "likeability": lk, "label": 0.0})
+
+
+def _sim(w: SimSettings, **changes) -> SimSettings:
+    from dataclasses import replace
+
+    return replace(w, **changes)
+
+
+def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | None) -> pd.DataFrame:
+    variants = tuning_variants(base)
+    if only:
+        variants = {k: v for k, v in variants.items() if k in only or k == "default"}
+    rows = []
+    late = late_weeks(base.weeks)
+    for name, settings in variants.items():
+        start = time.perf_counter()
+        results = run_all(listeners, seeds, settings, workers)
+        weeks = pd.concat([r["weeks"] for r in results], ignore_index=True)
+        gap = gap_closed(weeks, late, ["ours"])
+        gap_exp = gap_closed(weeks, late, ["ours"], expected=True)
+        late_ours = weeks[(weeks["method"] == "ours") & (weeks["slice"] == "all") & weeks["week"].isin(late)]
+        all_ours = weeks[(weeks["method"] == "ours") & (weeks["slice"] == "all")]
+        row = {"setting": name, "gap": gap.loc["MEAN", "ours"], "gap_ci": gap.loc["MEAN", "ours_ci"],
+               "gap_exp": gap_exp.loc["MEAN", "ours"], "gap_exp_ci": gap_exp.loc["MEAN", "ours_ci"],
+               "hit_late": late_ours["liked"].sum() / late_ours["labelled"].sum(),
+               "exp_hit_late": late_ours["exp_liked"].sum() / late_ours["labelled"].sum(),
+               "exp_hit_all_weeks": all_ours["exp_liked"].sum() / all_ours["labelled"].sum(),
+               **{f"gap_exp[{k}]": v for k, v in gap_exp["ours"].drop("MEAN").items()},
+               "seconds": round(time.perf_counter() - start)}
+        rows.append(row)
+        print(f"  {name:28s} gap {row['gap']:.2f}  gap(exp) {row['gap_exp']:.2f} "
+              f"[{row['gap_exp_ci'][0]:.2f}, {row['gap_exp_ci'][1]:.2f}]  late hit {row['hit_late']:.3f}  "
+              f"exp late hit {row['exp_hit_late']:.3f}  ({row['seconds']} s)", flush=True)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 listeners x 2 seeds x 4 weeks (< 2 min)")
+    ap.add_argument("--tune", action="store_true", help="sweep settings (ours only, no AUC curve)")
+    ap.add_argument("--only", nargs="*", help="tuning variants to run (names as printed)")
+    ap.add_argument("--listeners", nargs="*", help="listeners (personas, or hot100_real)")
+    ap.add_argument("--seeds", type=int, help="seeds per listener")
+    ap.add_argument("--weeks", type=int)
+    ap.add_argument("--label-rate", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--json", type=Path, help="write the summary numbers here")
+    args = ap.parse_args(argv)
+
+    real = shared_data_dir() is not None
+    if args.quick:
+        listeners, n_seeds, settings = QUICK_LISTENERS, 2, SimSettings(weeks=4, auc_random_max=200)
+    else:
+        listeners = FULL_LISTENERS + ((REAL_LISTENER,) if real else ())
+        n_seeds, settings = 5, SimSettings()
+    if args.tune:
+        n_seeds = 3
+        settings = _sim(settings, auc_curve=False, methods=("random", "ours", "ceiling"))
+    if args.listeners:
+        listeners = tuple(args.listeners)
+    if args.seeds:
+        n_seeds = args.seeds
+    if args.weeks:
+        settings = _sim(settings, weeks=args.weeks)
+    settings = _sim(settings, label_rate=args.label_rate)
+    if not real:
+        print("note: shared/data/catalogs not found (set SPOTIFY_MODEL_SHARED): no real-catalog listener")
+    seeds = list(range(n_seeds))
+    start = time.perf_counter()
+    if args.tune:
+        print(f"Tuning: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} weeks per setting")
+        table = tune(listeners, seeds, settings, args.workers, args.only)
+        pd.set_option("display.width", 250)
+        print(table.drop(columns=[c for c in table.columns if c.endswith("_ci")]).round(3).to_string(index=False))
+        summary = {"tuning": json.loads(table.to_json(orient="records"))}
+    else:
+        results = run_all(listeners, seeds, settings, args.workers)
+        summary = report(results, settings, "quick" if args.quick else "full")
+    print(f"\n({time.perf_counter() - start:.0f} s, {args.workers} worker(s))")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
