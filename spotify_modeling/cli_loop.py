@@ -87,7 +87,9 @@ def print_weekly_report(r) -> None:
     for n in r.notes:
         console.print(f"[yellow]note:[/yellow] {n}")
     groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()))
-    console.print(f"Spotify calls this run: {r.calls_total} ({groups or 'none'})"
+    today = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_today.items()))
+    console.print(f"Spotify calls this run: {r.calls_total} ({groups or 'none'}); today so far: {today or 'none'} "
+                  "(daily quotas are a few hundred per group)"
                   + (f"; Spotify asked to wait {r.quota_retry_after / 3600:.1f} h" if r.quota_retry_after else ""))
 
 

@@ -86,6 +86,7 @@ class WeeklyReport:
     notes: list[str] = field(default_factory=list)
     calls_by_group: dict = field(default_factory=dict)
     calls_total: int = 0
+    calls_today: dict = field(default_factory=dict)
     quota_retry_after: float | None = None
     hit_rates: list[dict] = field(default_factory=list)
     backlog: dict = field(default_factory=dict)
@@ -366,6 +367,7 @@ class WeeklyRun:
         after = self._usage_today()
         used = {g: after.get(g, 0) - self._usage_before.get(g, 0) for g in after}
         self.report.calls_by_group = {g: n for g, n in used.items() if n}
+        self.report.calls_today = {g: n for g, n in after.items() if g != "reccobeats"}
         self.report.calls_total = sum(v for g, v in used.items() if g != "reccobeats")
         hist = labelled_pushes(self.store)
         if len(hist):
