@@ -64,9 +64,13 @@ def print_weekly_report(r) -> None:
                          if s2.get("forward_auc") is not None else ""))
     else:
         console.print(f"stage 2: {s2.get('reason', 'not fitted')}")
-    hr = [h for h in r.hit_rates if h.get("batch") != "all" and h.get("labelled")]
+    order = {"exploit": 0, "explore": 1, "control": 2, "all": 3}
+    hr = sorted((h for h in r.hit_rates if h.get("labelled") and (h.get("batch") != "all" or h["slice"] != "all")),
+                key=lambda h: (h["batch"] == "all", h["batch"] if h["batch"] != "all" else 0,
+                               order.get(h["slice"], 9)))
     if hr:
-        t = Table("batch", "slice", "pushed", "labelled", "liked", "hit rate (95% CI)", "lift vs control", box=None)
+        t = Table("batch", "slice", "pushed", "labelled", "liked", "hit rate (95% CI)", "lift vs control", box=None,
+                  title="Your hit rate: the share of candidates you liked")
         for h in hr:
             t.add_row(str(h["batch"]), h["slice"], str(h["pushed"]), str(h["labelled"]), str(h["liked"]),
                       f"{_num(h['hit_rate'], '{:.0%}')} ({_num(h['ci_low'], '{:.0%}')}–{_num(h['ci_high'], '{:.0%}')})",
