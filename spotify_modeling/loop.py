@@ -291,7 +291,9 @@ class WeeklyRun:
             self.report.notes.append("the candidate pool has no track with audio features yet: nothing to push")
             return None
         models = self._stage1_models()
-        aff = self._refit_affinity(pool)
+        # the affinity model's negatives must be random catalog tracks: search-sampled ones, not recommendations
+        random_ids = {r[0] for r in self.store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search'")}
+        aff = self._refit_affinity(pool[pool["track_id"].isin(random_ids)])
         if aff is not None:
             models["affinity"] = aff
         if not models:
