@@ -66,7 +66,15 @@ class WeeklyConfig:
             raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
                            f"Known: {', '.join(cls.__dataclass_fields__)}.")
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        config = cls(**values)
+        bad = set(str(config.sources).replace(" ", "").split(",")) - {"search", "reccobeats"}
+        if bad or not 0 <= config.explore_share + config.control_share < 1:
+            from .errors import BadInput
+
+            raise BadInput(f"Bad pool source(s) {', '.join(sorted(bad))}." if bad else
+                           "explore_share + control_share must be below 1.",
+                           "Sources: search, reccobeats (comma-separated).")
+        return config
 
 
 @dataclass

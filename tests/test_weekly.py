@@ -170,3 +170,10 @@ def test_call_budget_keeps_calls_for_the_push(env, capsys):
     spotify_calls = [c for c in server.calls[n:] if c.group not in ("reccobeats", "token")]
     assert len(spotify_calls) <= 30
     assert len(state.playlist_uris(own(state, "data_candidates")[0]["id"])) >= 10
+
+
+def test_bad_source_option_is_a_usage_error(env, capsys):
+    world, state, server, home = env
+    n = len(server.calls)
+    assert main(["candidates", "--source", "search,lastfm"]) == 2
+    assert len(server.calls) == n and "lastfm" in capsys.readouterr().err
