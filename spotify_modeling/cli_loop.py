@@ -55,7 +55,8 @@ def print_weekly_report(r) -> None:
     console.print(f"labels: +{lab.get('new_likes', 0)} likes, +{lab.get('new_dislikes', 0)} dislikes, "
                   f"{lab.get('changed', 0)} moved, {lab.get('removed', 0)} removed "
                   f"(total {lab.get('total_likes', 0)} likes / {lab.get('total_dislikes', 0)} dislikes); "
-                  f"housekeeping removed {r.removed_copied} copied and {r.expired} expired candidates")
+                  f"housekeeping removed {r.removed_copied} copied and {r.expired} expired candidates"
+                  + (f"; {r.vanished} you removed by hand" if r.vanished else ""))
     s2 = r.stage2 or {}
     if s2.get("fitted"):
         console.print(f"stage 2: CV AUC {_num(s2.get('cv_auc'))} ({_num(s2.get('cv_low'))}–{_num(s2.get('cv_high'))})"
@@ -111,7 +112,7 @@ def candidates(
     report = run_candidates(Home.from_env(home), dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
                             progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
     print_weekly_report(report)
-    if not report.pushed_ok and not report.dry_run and report.quota_retry_after:
+    if not report.pushed_ok and not report.dry_run and report.quota_stopped:
         raise QuotaExhausted("Spotify's quota stopped the run before anything could be pushed.",
                              "Everything fetched is kept; run again later.")
 

@@ -19,7 +19,8 @@ from .errors import QuotaExhausted
 from .metrics import artist_groups, cross_validate_model, roc_auc_with_ci
 from .models import AffinityModel, LabelModel
 from .persist import load_model, save_model
-from .playlists import (find_tool_playlists, housekeeping_removals, mark_expired, read_tool_playlist, sync_labels)
+from .playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
+                        read_tool_playlist, sync_labels)
 from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
 from .store import Store, utc_now
 from .tracktable import has_features, track_table
@@ -86,6 +87,8 @@ class WeeklyReport:
     conflicts: list[str] = field(default_factory=list)
     removed_copied: int = 0
     expired: int = 0
+    vanished: int = 0
+    quota_stopped: bool = False
     stage2: dict = field(default_factory=dict)
     pool: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
@@ -157,6 +160,7 @@ class WeeklyRun:
             status = "dry-run" if self.dry_run else ("ok" if self.report.pushed_ok else "nothing-pushed")
         except QuotaExhausted as err:
             status = "quota"
+            self.report.quota_stopped = True
             self.report.quota_retry_after = err.retry_after
             self.report.notes.append(str(err))
             raise
@@ -170,27 +174,42 @@ class WeeklyRun:
         for role in ("like", "dislike", "candidates"):
             if role in pls:
                 read_tool_playlist(self.spotify, self.store, pls[role])
-        likes = pls["like"].track_ids if "like" in pls else []
-        dislikes = pls["dislike"].track_ids if "dislike" in pls else []
-        sync = sync_labels(self.store, likes, dislikes)
+        stored = {lab: [r[0] for r in self.store.conn.execute("SELECT track_id FROM labels WHERE label = ?", (lab,))]
+                  for lab in (0, 1)}
+        sides = {}
+        for role, lab, name in (("like", 1, "data_1"), ("dislike", 0, "data_0")):
+            pl = pls.get(role)
+            if pl is None or (pl.created and stored[lab]):
+                # the playlist is gone (deleted, or not created in a dry run): keep its labels rather than drop them
+                sides[role] = stored[lab]
+                if stored[lab]:
+                    self.report.notes.append(f"{name} was missing: kept your {len(stored[lab])} earlier labels from it")
+            else:
+                sides[role] = pl.track_ids
+        likes, dislikes = sides["like"], sides["dislike"]
+        if self.dry_run:
+            sync = LabelSync(total_likes=len(stored[1]), total_dislikes=len(stored[0]))
+        else:
+            sync = sync_labels(self.store, likes, dislikes)
         self.report.labels = asdict(sync)
         self.report.conflicts = sync.conflicts
         if sync.conflicts:
             self.report.notes.append(f"{len(sync.conflicts)} track(s) are in both data_1 and data_0: not used "
                                      "until you keep them in one")
         cand = pls.get("candidates")
-        if cand is not None:
+        if cand is not None and not self.dry_run:
             labelled_ids = set(likes) | set(dislikes)
             copied, expired = housekeeping_removals(self.store, cand.track_ids, labelled_ids,
                                                     self.config.expire_weeks)
             remove = list(dict.fromkeys(copied + expired))
-            if remove and not self.dry_run:
+            if remove:
                 self.spotify.remove_items(cand.id, [f"spotify:track:{t}" for t in remove])
                 mark_expired(self.store, expired)
                 cand.track_ids = [t for t in cand.track_ids if t not in set(remove)]
                 with self.store.transaction() as conn:  # our copy of the playlist is now stale
                     conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
             self.report.removed_copied, self.report.expired = len(copied), len(expired)
+            self.report.vanished = mark_vanished(self.store, cand.track_ids)
         return pls
 
     def label_data(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -252,6 +271,7 @@ class WeeklyRun:
         out = pool_mod.top_up_pool(self.spotify, self.store, searches, self.rng, cfg.per_page)
         info = {"searches": out.calls, "added": out.added}
         if out.stopped_by:
+            self.report.quota_stopped = True
             self.report.notes.append(f"Pool top-up stopped by Spotify's quota after {out.calls} searches "
                                      f"(topped up less than planned): {out.stopped_by}")
             self.report.quota_retry_after = out.retry_after
@@ -363,15 +383,28 @@ class WeeklyRun:
             if new:
                 self.spotify.add_items(cand.id, [f"spotify:track:{t}" for t in new])
         except BaseException:
-            with self.store.transaction() as conn:  # nothing was pushed: forget the batch
-                conn.executemany("DELETE FROM pushes WHERE track_id = ? AND run_id = ?",
-                                 [(t, self.report.run_id) for t in chosen["track_id"]])
-                conn.executemany("UPDATE candidates SET status = 'pool' WHERE track_id = ?",
-                                 [(t,) for t in chosen["track_id"]])
+            self._reconcile_failed_push(cand, list(chosen["track_id"]))
             raise
         with self.store.transaction() as conn:
             conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
         self.report.pushed_ok = True
+
+    def _reconcile_failed_push(self, cand, track_ids: list[str]) -> None:
+        """An add failed, perhaps after Spotify applied it: keep the record of exactly what landed."""
+        try:
+            cand.snapshot_id, cand.created = None, False   # force a fresh read
+            landed = set(read_tool_playlist(self.spotify, self.store, cand).track_ids)
+        except Exception:  # cannot tell now: keep the records; the next run's read settles them (mark_vanished)
+            return
+        gone = [t for t in track_ids if t not in landed]
+        with self.store.transaction() as conn:
+            conn.executemany("DELETE FROM pushes WHERE track_id = ? AND run_id = ?",
+                             [(t, self.report.run_id) for t in gone])
+            conn.executemany("UPDATE candidates SET status = 'pool' WHERE track_id = ?", [(t,) for t in gone])
+        if len(gone) < len(track_ids):
+            self.report.pushed_ok = True
+            self.report.notes.append(f"the push was interrupted: {len(track_ids) - len(gone)} of {len(track_ids)} "
+                                     "tracks reached data_candidates")
 
     def _finish(self, status: str) -> None:
         after = self._usage_today()

@@ -31,10 +31,9 @@ class ToolPlaylist:
 
 
 def current_user_id(client, store: Store) -> str:
-    """The user's Spotify id, asked once and kept (one `/me` call per home, not per run)."""
-    uid = store.get_kv("spotify_user_id")
-    if not uid:
-        uid = client.me()["id"]
+    """The user's Spotify id, asked every run (one call): a later login may be another account."""
+    uid = client.me()["id"]
+    if store.get_kv("spotify_user_id") != uid:
         with store.transaction():
             store.set_kv("spotify_user_id", uid)
     return uid
@@ -152,3 +151,14 @@ def mark_expired(store: Store, track_ids: list[str]) -> None:
     with store.transaction() as conn:
         conn.executemany("UPDATE pushes SET status = 'expired', resolved_at = ? WHERE track_id = ?",
                          [(utc_now(), t) for t in track_ids])
+
+
+def mark_vanished(store: Store, candidate_ids: list[str]) -> int:
+    """Pending pushes no longer in `data_candidates` (removed by hand, playlist deleted) stop counting as pending."""
+    present = set(candidate_ids)
+    gone = [r[0] for r in store.conn.execute("SELECT track_id FROM pushes WHERE status = 'pending'")
+            if r[0] not in present]
+    with store.transaction() as conn:
+        conn.executemany("UPDATE pushes SET status = 'removed', resolved_at = ? WHERE track_id = ?",
+                         [(utc_now(), t) for t in gone])
+    return len(gone)

@@ -177,3 +177,53 @@ def test_bad_source_option_is_a_usage_error(env, capsys):
     n = len(server.calls)
     assert main(["candidates", "--source", "search,lastfm"]) == 2
     assert len(server.calls) == n and "lastfm" in capsys.readouterr().err
+
+
+def test_deleted_candidates_playlist_does_not_block_new_batches(env):
+    world, state, server, home = env
+    (home / "spotify-model.toml").write_text("[candidates]\nmax_pending = 10\n")
+    assert main(["candidates", "--seed", "1"]) == 0
+    cid = own(state, "data_candidates")[0]["id"]
+    del state.playlists[cid]                      # the user deleted the playlist
+    assert main(["candidates", "--seed", "2"]) == 0
+    new = own(state, "data_candidates")
+    assert len(new) == 1 and len(state.playlist_uris(new[0]["id"])) >= 10
+    conn = db(home)
+    assert conn.execute("SELECT count(*) FROM pushes WHERE batch = 1 AND status = 'removed'").fetchone()[0] > 0
+
+
+def test_deleted_label_playlist_and_dry_run_keep_labels(env):
+    world, state, server, home = env
+    assert main(["candidates", "--seed", "1"]) == 0
+    simulate.label_candidates(state, world.listener, world.catalog, np.random.default_rng(0), label_rate=1.0)
+    assert main(["candidates", "--seed", "2"]) == 0
+    before = sorted(db(home).execute("SELECT track_id, label FROM labels").fetchall())
+    assert before
+    del state.playlists[own(state, "data_1")[0]["id"]]
+    assert main(["candidates", "--dry-run", "--seed", "3"]) == 0
+    assert sorted(db(home).execute("SELECT track_id, label FROM labels").fetchall()) == before
+    assert main(["candidates", "--seed", "4"]) == 0
+    assert sorted(db(home).execute("SELECT track_id, label FROM labels").fetchall()) == before
+
+
+def test_add_that_landed_but_timed_out_is_recorded_once(env, monkeypatch):
+    from spotify_modeling.errors import ServiceUnavailable
+    from spotify_modeling.sources import SpotifyClient
+
+    world, state, server, home = env
+    real_add = SpotifyClient.add_items
+
+    def add_then_lose_the_answer(self, playlist_id, uris):
+        real_add(self, playlist_id, uris)           # Spotify applied it ...
+        raise ServiceUnavailable("Spotify did not answer (ReadTimeout).")   # ... but the answer never came
+
+    monkeypatch.setattr(SpotifyClient, "add_items", add_then_lose_the_answer)
+    assert main(["candidates", "--seed", "1"]) == 69
+    uris = state.playlist_uris(own(state, "data_candidates")[0]["id"])
+    assert len(uris) == len(set(uris)) > 0
+    recorded = {f"spotify:track:{r[0]}" for r in db(home).execute("SELECT track_id FROM pushes")}
+    assert recorded == set(uris)
+    monkeypatch.setattr(SpotifyClient, "add_items", real_add)
+    assert main(["candidates", "--seed", "2"]) == 0
+    uris = state.playlist_uris(own(state, "data_candidates")[0]["id"])
+    assert len(uris) == len(set(uris))

@@ -80,6 +80,7 @@ class SpotifyClient:
         self.max_rate_waits = max_rate_waits
         self.backoff = backoff
         self.calls_made = 0
+        self._current_method: str | None = None
         self._session = session if session is not None else requests.Session()
         self._last_status: int | None = None
         self._session.hooks["response"].append(self._remember_status)
@@ -106,6 +107,7 @@ class SpotifyClient:
 
     def _call(self, method: str, path: str, params: dict | None = None, payload: Any = None) -> Any:
         group = endpoint_group(method, path)
+        self._current_method = method
         send = {"GET": self.sp._get, "POST": self.sp._post, "DELETE": self.sp._delete, "PUT": self.sp._put}[method]
         failures = rate_waits = 0
         refreshed = False
@@ -140,6 +142,11 @@ class SpotifyClient:
             return result
 
     def _backoff_or_raise(self, group: str, failures: int, message: str) -> None:
+        if self._current_method == "POST":
+            # A POST that timed out or met a 5xx may have been applied: retrying could add a track twice or create a
+            # second playlist. The caller re-reads and adds only what is missing.
+            raise ServiceUnavailable(f"{message} The change may or may not have been applied ({group}).",
+                                     "Everything fetched so far is kept; run again later.")
         if failures >= self.max_retries:
             raise ServiceUnavailable(f"{message} Gave up after {failures + 1} tries ({group} calls).",
                                      "Everything fetched so far is kept; try again later.")
