@@ -21,7 +21,7 @@ from spotipy.cache_handler import CacheFileHandler
 from spotipy.exceptions import SpotifyOauthError
 from spotipy.oauth2 import SpotifyOAuth, SpotifyPKCE, start_local_http_server
 
-from spotify_modeling.errors import NeedsLogin, ServiceUnavailable, UserError
+from spotify_modeling.errors import BadInput, NeedsLogin, ServiceUnavailable
 from spotify_modeling.home import Home
 
 SCOPES = ("playlist-read-private playlist-read-collaborative playlist-modify-private "
@@ -186,7 +186,7 @@ def _auth_code_via_loopback(auth: AuthManager, url: str, state: str, open_url: C
                             timeout: float) -> str:
     redirect = urlparse(auth.redirect_uri)
     if redirect.hostname not in ("127.0.0.1", "::1") or not redirect.port:
-        raise UserError(f"SPOTIPY_REDIRECT_URI must be a loopback address with a port, like {DEFAULT_REDIRECT_URI}.",
+        raise BadInput(f"SPOTIPY_REDIRECT_URI must be a loopback address with a port, like {DEFAULT_REDIRECT_URI}.",
                         "Or use `spotify-model login --no-browser`.")
     server = start_local_http_server(redirect.port)
     server.timeout = timeout

@@ -72,7 +72,7 @@ def features(
     offline: bool = typer.Option(False, "--offline", help="Import only: no network at all."),
 ) -> None:
     """Import your data export, then fill in track ids, audio features and genres (resumable, quota-aware)."""
-    from .enrich import (GENRES_SOURCES, FEATURES_SOURCES, enrich_history, stored_features_source,
+    from .enrich import (GENRES_SOURCES, FEATURES_SOURCES, stored_features_source,
                          write_track_features_csv)
     from .errors import BadInput, NeedsLogin
     from .ingest import history_summary, import_export, write_history_csv
@@ -148,6 +148,17 @@ def _stop_error(report):
     return kind(f"stopped: {message}", hint + ".")
 
 
+def _with_history(parsed):
+    """Refuse an export without streaming history before anything is created in the home."""
+    from .errors import BadInput
+
+    if not parsed.has_history:
+        raise BadInput(f"{parsed.source} holds no streaming history (no StreamingHistory*.json, "
+                       "Streaming_History_Audio_*.json or endsong_*.json).",
+                       "Check that you passed the Spotify data export itself.")
+    return parsed
+
+
 def _export_to_import(h: Home, export: Optional[Path]):
     """The parsed export to import, or None to continue with the one already in the store.
 
@@ -158,7 +169,7 @@ def _export_to_import(h: Home, export: Optional[Path]):
     from .ingest import find_newest_export
 
     if export is not None:
-        return read_export(export)
+        return _with_history(read_export(export))
     last = None
     if h.db_path.exists():
         from .store import Store
@@ -345,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 130
     except KeyboardInterrupt:
-        err_console.print("interrupted: nothing half-written was kept")
+        err_console.print("interrupted: every finished step is kept; the one under way was rolled back")
         return 130
     except Exception as exc:
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):

@@ -52,6 +52,8 @@ def _env(values: dict[str, str]):
 def prepare_home(root: Path) -> Home:
     """A fresh demo home; refuses to wipe a folder the demo did not create."""
     root = root.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise BadInput(f"{root} is a file, not a folder.", "Pass a folder with --home.")
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
             raise BadInput(f"{root} exists and was not made by the demo.", "Pass another folder with --home.")
@@ -81,8 +83,10 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
     export = world.write_export(home.raw / "my_spotify_data.zip", as_zip=True)
     rng = np.random.default_rng([seed, 7])
     rows: list[DemoWeek] = []
+    # the demo's own token cache, whatever SPOTIFY_MODEL_TOKEN_CACHE says: a real login is never touched
     with StandInServer(state) as server, _env({**server.env(), "SPOTIPY_CLIENT_ID": "spotify-model-demo",
-                                               "SPOTIFY_MODEL_HOME": str(home.root)}):
+                                               "SPOTIFY_MODEL_HOME": str(home.root),
+                                               "SPOTIFY_MODEL_TOKEN_CACHE": str(home.data / ".spotify_token_cache")}):
         _write_token(home, server)
         store = Store.open(home)
         try:
@@ -134,6 +138,7 @@ def _write_token(home: Home, server) -> None:
     path = home.token_cache
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(server.issue_token(SCOPES), fh)
 

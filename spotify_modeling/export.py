@@ -167,6 +167,14 @@ def _extended_ts(ts) -> str | None:
     return f"{ts[:10]}T{ts[11:19]}Z"
 
 
+def _text(v) -> str | None:
+    return v if isinstance(v, str) else (None if v is None else str(v))
+
+
+def _int(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else (int(v) if isinstance(v, float) else None)
+
+
 def _bool(v) -> int | None:
     return None if v is None else int(bool(v))
 
@@ -181,8 +189,8 @@ def parse_account_history(rows: list, source_kind: str) -> tuple[list[Play], int
         if ts is None:
             no_time += 1
             continue
-        artist, title = r.get("artistName"), r.get("trackName")
-        plays.append(("account", ts, r.get("msPlayed"), title, artist, None, None, name_key(artist, title),
+        artist, title = _text(r.get("artistName")), _text(r.get("trackName"))
+        plays.append(("account", ts, _int(r.get("msPlayed")), title, artist, None, None, name_key(artist, title),
                       None, None, None, None))
     return plays, no_time
 
@@ -202,21 +210,28 @@ def parse_extended_history(rows: list) -> tuple[list[Play], int, int]:
         if ts is None:
             no_time += 1
             continue
-        artist = r.get("master_metadata_album_artist_name")
-        title = r.get("master_metadata_track_name")
-        append(("extended", ts, r.get("ms_played"), title, artist, r.get("master_metadata_album_album_name"),
-                track_id, name_key(artist, title), r.get("reason_start"), r.get("reason_end"),
+        artist = _text(r.get("master_metadata_album_artist_name"))
+        title = _text(r.get("master_metadata_track_name"))
+        append(("extended", ts, _int(r.get("ms_played")), title, artist,
+                _text(r.get("master_metadata_album_album_name")), track_id, name_key(artist, title),
+                _text(r.get("reason_start")), _text(r.get("reason_end")),
                 _bool(r.get("skipped")), _bool(r.get("shuffle"))))
     return plays, non_music, no_time
 
 
+def _dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def parse_playlists(doc) -> list[ExportPlaylist]:
     out = []
-    for p in (doc or {}).get("playlists") or []:
+    for p in _dicts((doc or {}).get("playlists")):
         items = []
-        for it in p.get("items") or []:
-            it = it or {}
+        raw_items = p.get("items") if isinstance(p.get("items"), list) else []
+        for it in (v if isinstance(v, dict) else {} for v in raw_items):
             track, local = it.get("track"), it.get("localTrack")
+            track = track if isinstance(track, dict) else None
+            local = local if isinstance(local, dict) else None
             if track:
                 items.append(PlaylistItem("track", track_id_from_uri(track.get("trackUri")), track.get("trackName"),
                                           track.get("artistName"), track.get("albumName"), it.get("addedDate")))
@@ -234,8 +249,8 @@ def parse_playlists(doc) -> list[ExportPlaylist]:
 
 
 def parse_library(doc) -> list[SavedTrack]:
-    return [SavedTrack(track_id_from_uri(t.get("uri")), t.get("track"), t.get("artist"), t.get("album"))
-            for t in (doc or {}).get("tracks") or [] if isinstance(t, dict)]
+    return [SavedTrack(track_id_from_uri(t.get("uri")), _text(t.get("track")), _text(t.get("artist")),
+                       _text(t.get("album"))) for t in _dicts((doc or {}).get("tracks"))]
 
 
 def read_export(path: str | Path) -> ParsedExport:

@@ -56,16 +56,32 @@ class WeeklyConfig:
     def from_home(cls, home, **overrides) -> "WeeklyConfig":
         import tomllib
 
+        from .errors import BadInput
+
         values = {}
         if home.config_path.exists():
-            with open(home.config_path, "rb") as fh:
-                values = dict(tomllib.load(fh).get("candidates", {}))
+            try:
+                with open(home.config_path, "rb") as fh:
+                    values = dict(tomllib.load(fh).get("candidates", {}))
+            except (tomllib.TOMLDecodeError, OSError, AttributeError) as err:
+                raise BadInput(f"{home.config_path} is not a valid settings file ({err}).",
+                               "Fix or remove it; see the README for the [candidates] settings.") from None
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            from .errors import BadInput
-
             raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
                            f"Known: {', '.join(cls.__dataclass_fields__)}.")
+        defaults = cls()
+        for key, value in values.items():
+            want = type(getattr(defaults, key))
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want in (int, float) else \
+                isinstance(value, str) if want is str else True
+            if key == "seed":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            if not ok:
+                raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a "
+                               f"{'number' if want in (int, float) else want.__name__}.", "Fix it and run again.")
+            if want is int and key != "seed":
+                values[key] = int(value)
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         bad = set(str(config.sources).replace(" ", "").split(",")) - {"search", "reccobeats"}

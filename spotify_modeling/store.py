@@ -196,11 +196,18 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
         self._depth = 0
-        self.migrate()
+        try:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+        except sqlite3.DatabaseError as err:
+            self.conn.close()
+            from .errors import BadInput
+
+            raise BadInput(f"{self.path} is not a readable spotify-model database ({err}).",
+                           "Restore it from a backup, or move it away and run `spotify-model features` again.") from None
 
     @classmethod
     def open(cls, home) -> "Store":

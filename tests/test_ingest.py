@@ -131,3 +131,22 @@ def test_bad_exports_exit_2_and_leave_store_untouched(home, tmp_path, capsys, ca
 def test_bad_export_on_fresh_home_creates_nothing(home, tmp_path):
     assert main(["features", str(tmp_path / "nope")]) == 2
     assert not home.root.exists()
+
+
+def test_malformed_values_and_a_corrupt_store_are_user_errors(home, tmp_path, capsys):
+    folder = write_account_export(tmp_path / "odd")
+    f = folder / "Spotify Account Data" / "StreamingHistory_music_0.json"
+    f.write_text('[{"endTime": "2024-01-01 10:00", "artistName": 5, "trackName": null, "msPlayed": "x"}]')
+    (folder / "Spotify Account Data" / "Playlist1.json").write_text('{"playlists": "zzz"}')
+    assert main(["features", str(folder)]) == 0
+    home.db_path.write_bytes(b"this is not sqlite" * 100)
+    assert main(["features", str(folder)]) == 2
+    assert "not a readable spotify-model database" in capsys.readouterr().err
+
+
+def test_folder_without_history_creates_no_home(home, tmp_path):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("hi")
+    assert main(["features", "--offline", str(junk)]) == 2
+    assert not home.root.exists()

@@ -227,3 +227,13 @@ def test_add_that_landed_but_timed_out_is_recorded_once(env, monkeypatch):
     assert main(["candidates", "--seed", "2"]) == 0
     uris = state.playlist_uris(own(state, "data_candidates")[0]["id"])
     assert len(uris) == len(set(uris))
+
+
+@pytest.mark.parametrize("text", ["[candidates\nmax_batch = 3", "[candidates]\nmax_batch = \"thirty\"",
+                                  "[candidates]\nnot_a_setting = 1"])
+def test_bad_settings_file_is_a_usage_error_before_any_call(env, capsys, text):
+    world, state, server, home = env
+    (home / "spotify-model.toml").write_text(text)
+    n = len(server.calls)
+    assert main(["candidates"]) == 2
+    assert len(server.calls) == n and "spotify-model.toml" in capsys.readouterr().err
