@@ -91,7 +91,9 @@ def print_weekly_report(r) -> None:
         console.print(f"leftover calls on the features backlog: {r.backlog['calls']}")
     for n in r.notes:
         console.print(f"[yellow]note:[/yellow] {n}")
-    groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()))
+    groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()) if g != "reccobeats")
+    if r.calls_by_group.get("reccobeats"):
+        groups += f"; plus {r.calls_by_group['reccobeats']} ReccoBeats calls (no Spotify quota)"
     today = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_today.items()))
     console.print(f"Spotify calls this run: {r.calls_total} ({groups or 'none'}); today so far: {today or 'none'} "
                   "(daily quotas are a few hundred per group)"

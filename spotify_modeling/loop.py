@@ -355,6 +355,9 @@ class WeeklyRun:
             fetched = self.enricher.genres([a for ids_ in top["artist_ids"] for a in (ids_ or [])[:1]],
                                            max_calls=cfg.genre_calls if left is None else min(cfg.genre_calls, left))
             self.report.pool["genre_calls"] = fetched
+            if getattr(self.enricher, "quota_note", None):
+                self.report.quota_stopped = True
+                self.report.notes.append(f"genre look-ups stopped early: {self.enricher.quota_note}")
             if fetched:
                 pool = track_table(self.store, list(pool["track_id"]))
                 pool = pool[has_features(pool)].reset_index(drop=True)
