@@ -9,6 +9,7 @@ listeners x seeds x settings run in minutes instead of hours.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import math
@@ -52,6 +53,7 @@ class SimSettings:
     n_plays: int = 8000
     genre_fetch: bool = True        # pool genres only for history artists + the top of the pool (as the product)
     prior_weights: dict | None = None   # composite prior; None = the product's DEFAULT_PRIOR_WEIGHTS
+    plausible_quantile: float | None = None   # explore slice's floor (None = select_batch's default, 0.5)
     known_artist: bool = True       # the product's `artist_plays` column; False drops it everywhere (ablation)
     auc_curve: bool = True          # labels-to-AUC experiment (costs ~50 small fits per run)
     auc_step: int = 10
@@ -117,7 +119,7 @@ def real_catalog(data_dir: Path, seed: int = 0) -> tuple[Catalog, Catalog]:
     """
     rng = np.random.default_rng([seed, 404])
     hot = pd.read_csv(data_dir / "catalogs" / "hot100_audio_features.csv.gz")
-    hot = hot.dropna(subset=["spotify_track_id", "danceability", "spotify_track_duration_ms"])
+    hot = hot.dropna(subset=["spotify_track_id", "danceability", "spotify_track_duration_ms", "song", "performer"])
     hot = hot.drop_duplicates("spotify_track_id").reset_index(drop=True)
     tidy_path = data_dir / "catalogs" / "tidytuesday_spotify_songs.csv.gz"
     dates = {}
@@ -341,6 +343,18 @@ def _composite(Z: list[dict], y: list[int], prior: dict | None) -> CompositeScor
     return scorer.fit(frame[[c for c in frame.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
 
 
+def _choose_batch(scored, composite, cfg, n_total, rng, plausible_quantile):
+    """`loop.choose_batch`, optionally with another exploration floor (a knob WeeklyConfig does not expose yet)."""
+    if plausible_quantile is None:
+        return loop.choose_batch(scored, composite, cfg, n_total, rng)
+    original = loop.select_batch
+    loop.select_batch = functools.partial(original, plausible_quantile=plausible_quantile)
+    try:
+        return loop.choose_batch(scored, composite, cfg, n_total, rng)
+    finally:
+        loop.select_batch = original
+
+
 def _fit_label(state: _MethodState, need: int) -> None:
     y = np.asarray(state.y, dtype=int)
     if len(y) and min((y == 1).sum(), (y == 0).sum()) >= need:
@@ -412,7 +426,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours
                 comp = _composite(st.Z, st.y, settings.prior_weights)
-                chosen = loop.choose_batch(avail, comp, cfg, n_total, rng)
+                chosen = _choose_batch(avail, comp, cfg, n_total, rng, settings.plausible_quantile)
             ids = chosen["track_id"].tolist()
             st.pushed.update(ids)
             st.batches.append(ids)
