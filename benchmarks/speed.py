@@ -38,6 +38,7 @@ BASELINE_KEYS = ("ts", "ms_played", "master_metadata_track_name", "master_metada
                  "master_metadata_album_album_name", "spotify_track_uri", "reason_start", "reason_end",
                  "skipped", "shuffle")
 SEED = 0
+CV_FOLDS = 5  # cross_validate_model's default, which train_stage1 uses
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(ingest_plays=60_000, ingest_catalog=8_000, pool=20_000, fit_rows=2_000, train_plays=8_000,
+QUICK = Sizes(ingest_plays=60_000, ingest_catalog=8_000, pool=10_000, fit_rows=2_000, train_plays=8_000,
               train_catalog=8_000, train_pool=600, demo_weeks=2, repeats=2)
 TINY = Sizes(ingest_plays=600, ingest_catalog=600, pool=400, fit_rows=300, train_plays=1_500, train_catalog=800,
              train_pool=120, demo_weeks=1, demo_tracks=1_500, demo_plays=1_500, repeats=1)
@@ -316,15 +317,18 @@ def bench_train(sizes: Sizes, workdir: Path) -> dict:
         no_cv = time.perf_counter() - t
         X, y = training_data(store)
         matrix = TrackFeaturizer().fit(X).transform(X)
+        # the LightGBM work alone: as many bare fits as train_stage1 makes (each model: 5 CV folds + final fit)
+        n_fits = len(report.trained) * (CV_FOLDS + 1)
         t = time.perf_counter()
-        LGBMClassifier(n_estimators=250, num_leaves=15, learning_rate=0.05, n_jobs=1, verbose=-1).fit(
-            matrix, y["playlist"].to_numpy())
+        for _ in range(n_fits):
+            LGBMClassifier(n_estimators=250, num_leaves=15, learning_rate=0.05, n_jobs=1, verbose=-1).fit(
+                matrix, y["playlist"].to_numpy())
         bare = time.perf_counter() - t
     finally:
         store.close()
     return {"tracks_played": report.tracks_played, "tracks_with_features": report.tracks_with_features,
             "trained": report.trained, "skipped": report.skipped, "seconds": seconds, "seconds_no_cv": no_cv,
-            "bare_lgbm_fit_seconds": bare,
+            "bare_lgbm_fits": n_fits, "bare_lgbm_fit_seconds": bare,
             "cv_auc": {k: round(v.get("value", float("nan")), 3) for k, v in report.metrics.items() if v}}
 
 
@@ -393,8 +397,8 @@ def build_table(ingest: dict | None, scoring: dict | None, train: dict | None, d
     if train:
         table.add(f"train_stage1 with CV ({train['tracks_with_features']:,} tracks; {', '.join(train['trained'])})",
                   f"{train['seconds']:.1f} s (no CV {train['seconds_no_cv']:.1f} s)",
-                  f"{train['bare_lgbm_fit_seconds']:.2f} s one bare LGBM fit",
-                  f"{train['seconds'] / train['bare_lgbm_fit_seconds']:.0f}x",
+                  f"{train['bare_lgbm_fit_seconds']:.1f} s {train['bare_lgbm_fits']} bare LGBM fits",
+                  f"{train['seconds'] / train['bare_lgbm_fit_seconds']:.2f}x",
                   f"< 30 s {_ok(train['seconds'] < 30)}")
     if demo:
         n = len(demo["weeks"])

@@ -64,6 +64,7 @@ def test_seeded_store_trains_all_three_stage1_models(speed, tmp_path):
     assert out["tracks_with_features"] == out["tracks_played"] > 50
     assert set(out["cv_auc"]) == {"playlist", "likeability", "affinity"}
     assert (tmp_path / "train_home" / "saved_models" / "affinity.joblib").exists()
+    assert out["bare_lgbm_fits"] == 3 * 6  # each model: 5 CV folds + the final fit
 
 
 def test_demo_counts_spotify_calls_per_week(speed, tmp_path):
@@ -90,3 +91,15 @@ def test_table_marks_missed_targets(speed):
     assert "2000 MB" in lines[3] and "MISSED" in lines[3]
     assert "1.50x" in lines[4] and lines[4].rstrip().endswith("ok")
     assert len(lines) == 6  # header, rule, two ingest rows, two scoring rows
+
+
+def test_table_rows_for_training_and_demo(speed):
+    train = {"tracks_with_features": 5000, "trained": ["playlist", "likeability"], "seconds": 31.0,
+             "seconds_no_cv": 4.0, "bare_lgbm_fits": 12, "bare_lgbm_fit_seconds": 6.2}
+    demo = {"weeks": [{"week": 1, "calls": 90}, {"week": 2, "calls": 160}, {"week": 3, "calls": 100}],
+            "wall_seconds": 20.0, "features_calls": 479, "cold_calls": 90, "warm_calls_max": 160}
+    lines = speed.build_table(None, None, train, demo).render().splitlines()
+    assert "5.00x" in lines[2] and "12 bare LGBM fits" in lines[2] and "MISSED" in lines[2]  # 31 s >= 30 s
+    assert "demo wall time (3 weeks)" in lines[3] and lines[3].rstrip().endswith("ok")
+    assert "479" in lines[4] and "90" in lines[5]
+    assert "weeks 2-3 (warm), max" in lines[6] and "160" in lines[6] and "MISSED" in lines[6]
