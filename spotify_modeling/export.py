@@ -196,26 +196,45 @@ def parse_account_history(rows: list, source_kind: str) -> tuple[list[Play], int
 
 
 def parse_extended_history(rows: list) -> tuple[list[Play], int, int]:
+    """One pass over the rows; the hot path of a large import, so the common shapes are handled inline."""
     plays: list[Play] = []
     non_music = no_time = 0
     append = plays.append
+    keys: dict[tuple, str] = {}
     for r in rows:
         if not isinstance(r, dict):
             continue
-        track_id = track_id_from_uri(r.get("spotify_track_uri"))
-        if track_id is None:
-            non_music += 1
-            continue
-        ts = _extended_ts(r.get("ts"))
-        if ts is None:
-            no_time += 1
-            continue
-        artist = _text(r.get("master_metadata_album_artist_name"))
-        title = _text(r.get("master_metadata_track_name"))
-        append(("extended", ts, _int(r.get("ms_played")), title, artist,
-                _text(r.get("master_metadata_album_album_name")), track_id, name_key(artist, title),
+        uri = r.get("spotify_track_uri")
+        if isinstance(uri, str) and uri.startswith("spotify:track:") and len(uri) > 14:
+            track_id = uri[14:]
+        else:
+            track_id = track_id_from_uri(uri)
+            if track_id is None:
+                non_music += 1
+                continue
+        ts = r.get("ts")
+        if not (isinstance(ts, str) and len(ts) == 20 and ts[-1] == "Z"):
+            ts = _extended_ts(ts)
+            if ts is None:
+                no_time += 1
+                continue
+        artist = r.get("master_metadata_album_artist_name")
+        title = r.get("master_metadata_track_name")
+        if not isinstance(artist, str) and artist is not None:
+            artist = str(artist)
+        if not isinstance(title, str) and title is not None:
+            title = str(title)
+        pair = (artist, title)
+        key = keys.get(pair)
+        if key is None:
+            key = keys[pair] = name_key(artist, title)
+        ms = r.get("ms_played")
+        skipped, shuffle = r.get("skipped"), r.get("shuffle")
+        album = r.get("master_metadata_album_album_name")
+        append(("extended", ts, ms if type(ms) is int else _int(ms), title, artist,
+                album if album is None or isinstance(album, str) else str(album), track_id, key,
                 _text(r.get("reason_start")), _text(r.get("reason_end")),
-                _bool(r.get("skipped")), _bool(r.get("shuffle"))))
+                None if skipped is None else int(bool(skipped)), None if shuffle is None else int(bool(shuffle))))
     return plays, non_music, no_time
 
 

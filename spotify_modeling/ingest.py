@@ -18,6 +18,8 @@ from .export import HISTORY_KINDS, ParsedExport, read_export
 from .normalize import name_key
 from .store import Store, utc_now
 
+# the indexes on plays, as store.py's schema creates them
+PLAY_INDEXES = (("plays_ts", "source, ts"), ("plays_track", "track_id"), ("plays_key", "name_key"))
 PLAY_COLUMNS = ("source", "ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "name_key",
                 "reason_start", "reason_end", "skipped", "shuffle")
 
@@ -60,7 +62,14 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
     if not new_files:
         return result
     now = utc_now()
+    new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in new_files)
+    # A big import into a small table is faster with the indexes built once at the end (same transaction).
+    rebuild = new_rows > 20_000 and new_rows > store.scalar("SELECT count(*) FROM plays")
     with store.transaction() as conn:
+        if rebuild:
+            conn.execute("PRAGMA cache_size = -200000")
+            for name, _ in PLAY_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
         conn.executemany(
             "INSERT INTO imported_files(sha256, path, size, kind, rows, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(f.sha256, f.path, f.size, f.kind, f.rows, now) for f in new_files])
@@ -69,11 +78,14 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
                 added, skipped = _insert_plays(conn, parsed.plays[f.sha256], f.sha256)
                 result.plays_added += added
                 result.plays_already_known += skipped
+        if rebuild:
+            for name, columns in PLAY_INDEXES:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON plays({columns})")
         if any(f.kind == "playlists" for f in new_files):
             _replace_export_playlists(conn, parsed, now)
         if any(f.kind == "library" for f in new_files):
             _replace_export_saved(conn, parsed)
-        _record_known_ids(conn, now)
+        _record_known_ids(conn, now, [f.sha256 for f in new_files if f.kind in HISTORY_KINDS])
     return result
 
 
@@ -135,18 +147,25 @@ def _replace_export_saved(conn, parsed: ParsedExport) -> None:
          for i, s in enumerate(parsed.saved_tracks)])
 
 
-def _record_known_ids(conn, now: str) -> None:
-    """Ids the export itself carries: track stubs, and name -> id look-ups that cost no Spotify call."""
+def _record_known_ids(conn, now: str, new_shas: list[str]) -> None:
+    """Ids the export itself carries: track stubs, and name -> id look-ups that cost no Spotify call.
+
+    Only the plays of the files just imported are scanned, so the cost follows the new rows, not the history.
+    """
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS new_files(sha TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM new_files")
+    conn.executemany("INSERT OR IGNORE INTO new_files VALUES (?)", [(s,) for s in new_shas])
+    new_plays = "FROM plays WHERE file_sha IN (SELECT sha FROM new_files) AND track_id IS NOT NULL"
     conn.execute(
         "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
         "SELECT track_id, track_name, json_array(artist_name), album_name, 'export', ? FROM ("
-        "  SELECT track_id, track_name, artist_name, album_name FROM plays WHERE track_id IS NOT NULL "
+        f"  SELECT track_id, track_name, artist_name, album_name {new_plays} "
         "  UNION ALL SELECT track_id, track_name, artist_name, album_name FROM playlist_items WHERE track_id IS NOT NULL "
         "  UNION ALL SELECT track_id, track_name, artist_name, album_name FROM saved_tracks WHERE track_id IS NOT NULL"
         ") GROUP BY track_id", (now,))
     conn.execute(
         "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) "
-        "SELECT name_key, track_id, 'uri', ? FROM plays WHERE track_id IS NOT NULL GROUP BY name_key", (now,))
+        f"SELECT name_key, track_id, 'uri', ? {new_plays} GROUP BY name_key", (now,))
     conn.execute(
         "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) "
         "SELECT name_key, track_id, 'export', ? FROM ("
