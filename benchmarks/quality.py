@@ -257,6 +257,10 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "max_per_artist=1": w.with_weekly(max_per_artist=1),
         "max_family_share=1.0": w.with_weekly(max_family_share=1.0),
         "no artist_plays feature": _sim(w, known_artist=False),
+        "max_per_artist=None": w.with_weekly(max_per_artist=None),
+        "max_per_artist=3": w.with_weekly(max_per_artist=3),
+        "proposed: e0.1,c0.05,q0.9,artist3": _sim(w.with_weekly(explore_share=0.1, control_share=0.05,
+                                                                max_per_artist=3), plausible_quantile=0.9),
     }
 
 
