@@ -38,8 +38,9 @@ class WeeklyConfig:
     top_fraction: float = 0.02      # exploit slice = top 2% of the pool scored this run ...
     min_batch: int = 10             # ... bounded so a week brings 10-30 tracks
     max_batch: int = 30
-    explore_share: float = 0.2
-    control_share: float = 0.1
+    explore_share: float = 0.1      # chosen by benchmarks/quality.py (see the README's quality section)
+    control_share: float = 0.05
+    explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
     max_per_artist: int = 2
     max_family_share: float = 0.4
     expire_weeks: float = 4.0
@@ -469,9 +470,11 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: WeeklyCo
                  rng: np.random.Generator) -> pd.DataFrame:
     """Composite score, then the exploit/explore/control slices under the caps; each pick carries its scores."""
     scores = composite.score(scored)
+    # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
+    floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
     chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
                           control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
-                          max_family_share=cfg.max_family_share, rng=rng)
+                          max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng)
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
     z = transform_outputs(scored).set_index(scored["track_id"])
     raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
