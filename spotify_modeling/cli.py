@@ -148,17 +148,6 @@ def _stop_error(report):
     return kind(f"stopped: {message}", hint + ".")
 
 
-def _with_history(parsed):
-    """Refuse an export without streaming history before anything is created in the home."""
-    from .errors import BadInput
-
-    if not parsed.has_history:
-        raise BadInput(f"{parsed.source} holds no streaming history (no StreamingHistory*.json, "
-                       "Streaming_History_Audio_*.json or endsong_*.json).",
-                       "Check that you passed the Spotify data export itself.")
-    return parsed
-
-
 def _export_to_import(h: Home, export: Optional[Path]):
     """The parsed export to import, or None to continue with the one already in the store.
 
@@ -166,10 +155,10 @@ def _export_to_import(h: Home, export: Optional[Path]):
     """
     from .errors import BadInput
     from .export import read_export
-    from .ingest import find_newest_export
+    from .ingest import find_newest_export, require_history
 
     if export is not None:
-        return _with_history(read_export(export))
+        return require_history(read_export(export))
     last = None
     if h.db_path.exists():
         from .store import Store
@@ -186,7 +175,7 @@ def _export_to_import(h: Home, export: Optional[Path]):
         mtime = datetime.fromtimestamp(newest.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if mtime <= last:
             return None
-    return read_export(newest)
+    return require_history(read_export(newest))
 
 
 def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source: str, features_source: str):

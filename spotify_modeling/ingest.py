@@ -47,17 +47,21 @@ def find_newest_export(raw_dir: Path) -> Path:
                    "Pass the path of your Spotify export (zip or folder), or put the zip in data/raw/.")
 
 
-def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportResult:
-    """Import an export (a path, or one already parsed by `read_export`)."""
-    parsed = export if isinstance(export, ParsedExport) else read_export(export)
-    path = parsed.source
+def require_history(parsed: ParsedExport) -> ParsedExport:
+    """Refuse an export without streaming history (before anything is written)."""
     if not parsed.has_history:
-        raise BadInput(f"{path} holds no streaming history (no StreamingHistory*.json, "
+        raise BadInput(f"{parsed.source} holds no streaming history (no StreamingHistory*.json, "
                        "Streaming_History_Audio_*.json or endsong_*.json).",
                        "Check that you passed the Spotify data export itself.")
+    return parsed
+
+
+def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportResult:
+    """Import an export (a path, or one already parsed by `read_export`)."""
+    parsed = require_history(export if isinstance(export, ParsedExport) else read_export(export))
     known = {r[0] for r in store.conn.execute("SELECT sha256 FROM imported_files")}
     new_files = [f for f in parsed.files if f.sha256 not in known]
-    result = ImportResult(str(path), parsed.files_by_kind(), len(new_files), not new_files,
+    result = ImportResult(parsed.source, parsed.files_by_kind(), len(new_files), not new_files,
                           dropped_non_music=parsed.dropped_non_music, ignored_files=parsed.ignored)
     if not new_files:
         return result
