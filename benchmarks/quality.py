@@ -249,6 +249,8 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
                                                plausible_quantile=0.9),
         "prior aff1/pl0/lk0": _prior(w, 1.0, 0.0, 0.0),
         "prior aff1/pl1/lk1": _prior(w, 1.0, 1.0, 1.0),
+        "prior aff1/pl0.25/lk0.25": _prior(w, 1.0, 0.25, 0.25),
+        "prior aff1/pl0.5/lk0": _prior(w, 1.0, 0.5, 0.0),
         "min_labels_per_class=4": w.with_weekly(min_labels_per_class=4),
         "min_labels_per_class=15": w.with_weekly(min_labels_per_class=15),
         "stage 2 off": w.with_weekly(min_labels_per_class=10**6),
