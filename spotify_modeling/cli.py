@@ -92,7 +92,7 @@ def features(
     parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
     h.ensure()
     csv_path = h.processed / "streaming_history.csv"
-    with Store.open(h) as store:
+    with h.lock(), Store.open(h) as store:
         if parsed is not None:
             result = import_export(store, parsed)
             if not result.already_imported or not csv_path.exists():
@@ -316,7 +316,9 @@ def _print_import_summary(result, s: dict, csv_path: Path) -> None:
 
 def _log_bug(exc: BaseException) -> Path:
     try:
-        path = Home.from_env().log_path
+        from . import home as home_mod
+
+        path = (home_mod.last_resolved or Home.from_env()).log_path
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
         import tempfile

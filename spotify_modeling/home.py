@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
+
+#: The home the current command resolved last (so a bug report is logged where the user's data is).
+last_resolved: "Home | None" = None
 
 
 @dataclass(frozen=True)
@@ -13,8 +18,10 @@ class Home:
 
     @classmethod
     def from_env(cls, override: str | os.PathLike | None = None) -> "Home":
+        global last_resolved
         root = override or os.environ.get("SPOTIFY_MODEL_HOME") or os.getcwd()
-        return cls(Path(root).expanduser().resolve())
+        last_resolved = cls(Path(root).expanduser().resolve())
+        return last_resolved
 
     @property
     def data(self) -> Path:
@@ -57,3 +64,22 @@ class Home:
         for d in (self.raw, self.processed, self.models, self.training_features):
             d.mkdir(parents=True, exist_ok=True)
         return self
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One run at a time per home: a second `features` or `candidates` (say, cron and you) is refused at once."""
+        import fcntl
+
+        from .errors import BadInput
+
+        self.data.mkdir(parents=True, exist_ok=True)
+        fh = open(self.data / ".lock", "a+")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BadInput(f"Another spotify-model run is using {self.root} right now; nothing was changed.",
+                               "Wait for it to finish, then run again.") from None
+            yield
+        finally:
+            fh.close()

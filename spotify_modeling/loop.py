@@ -584,12 +584,13 @@ def run_candidates(home, dry_run: bool = False, max_calls: int | None = None, so
     if not home.db_path.exists():
         raise BadInput(f"No store at {home.db_path}.", "Run `spotify-model features EXPORT` first.")
     config = config or WeeklyConfig.from_home(home, sources=source, seed=seed)
-    store = Store.open(home)
-    try:
-        spotify = SpotifyClient.from_env(home, recorder=store, max_calls=max_calls)
-        reccobeats = ReccoBeatsClient(recorder=store)
-        run = WeeklyRun(store, home, spotify, reccobeats, config, dry_run=dry_run,
-                        enricher=PoolEnricher(store, spotify, reccobeats), progress=progress)
-        return run.run()
-    finally:
-        store.close()
+    with home.lock():
+        store = Store.open(home)
+        try:
+            spotify = SpotifyClient.from_env(home, recorder=store, max_calls=max_calls)
+            reccobeats = ReccoBeatsClient(recorder=store)
+            run = WeeklyRun(store, home, spotify, reccobeats, config, dry_run=dry_run,
+                            enricher=PoolEnricher(store, spotify, reccobeats), progress=progress)
+            return run.run()
+        finally:
+            store.close()

@@ -237,3 +237,14 @@ def test_bad_settings_file_is_a_usage_error_before_any_call(env, capsys, text):
     n = len(server.calls)
     assert main(["candidates"]) == 2
     assert len(server.calls) == n and "spotify-model.toml" in capsys.readouterr().err
+
+
+def test_second_concurrent_run_is_refused(env, capsys):
+    from spotify_modeling.home import Home
+
+    world, state, server, home = env
+    n = len(server.calls)
+    with Home(home).lock():                      # e.g. a cron run still going
+        assert main(["candidates"]) == 2
+    assert len(server.calls) == n and "Another spotify-model run" in capsys.readouterr().err
+    assert main(["candidates", "--seed", "1"]) == 0
