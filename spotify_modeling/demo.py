@@ -131,16 +131,10 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
 
 
 def _write_token(home: Home, server) -> None:
-    import json
+    """A stand-in login in the demo's own token cache, written the way `login` writes one (0600, atomic)."""
+    from .auth import SCOPES, PrivateCacheFileHandler
 
-    from .auth import SCOPES
-
-    path = home.token_cache
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(server.issue_token(SCOPES), fh)
+    PrivateCacheFileHandler(cache_path=str(home.token_cache)).save_token_to_cache(server.issue_token(SCOPES))
 
 
 def _enrich_and_train(store, home: Home, say) -> None:
