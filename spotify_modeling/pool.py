@@ -98,13 +98,19 @@ def excluded_track_ids(store: Store) -> set[str]:
         "UNION SELECT track_id FROM labels UNION SELECT track_id FROM pushes")}
 
 
+def _taken(store: Store) -> tuple[set[str], set[str]]:
+    """(track ids, song keys) a new pool track must not have: excluded ones and those already in the pool."""
+    ids = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
+    keys = known_name_keys(store) | {r[0] for r in store.conn.execute("SELECT name_key FROM candidates")}
+    return ids, keys
+
+
 def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, per_page: int = 3) -> PoolTopUp:
     """Spend up to `max_calls` searches adding new, unknown tracks to the pool; a quota wall ends it cleanly."""
     out = PoolTopUp()
     asked = set(store.get_kv("pool_queries_asked", []))
     totals: dict[str, int] = store.get_kv("pool_query_totals", {})
-    known_keys = known_name_keys(store) | {r[0] for r in store.conn.execute("SELECT name_key FROM candidates")}
-    excluded = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
+    excluded, known_keys = _taken(store)
     attempts = 0
     while out.calls < max_calls and attempts < max_calls * 5:
         attempts += 1
@@ -151,8 +157,7 @@ def add_recommendations(reccobeats, store: Store, seed_ids: list[str], size: int
     if not seed_ids:
         return 0
     recs = reccobeats.recommendations(seed_ids[:5], size=size)
-    known_keys = known_name_keys(store)
-    excluded = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
+    excluded, known_keys = _taken(store)
     added = 0
     now = utc_now()
     with store.transaction() as conn:
