@@ -20,6 +20,8 @@ from .store import Store, utc_now
 
 # the indexes on plays, as store.py's schema creates them
 PLAY_INDEXES = (("plays_ts", "source, ts"), ("plays_track", "track_id"), ("plays_key", "name_key"))
+# a first import at least this large (and larger than the table) drops the plays indexes and builds them once at the end
+REBUILD_MIN_ROWS = 20_000
 PLAY_COLUMNS = ("source", "ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "name_key",
                 "reason_start", "reason_end", "skipped", "shuffle")
 
@@ -68,7 +70,7 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
     now = utc_now()
     new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in new_files)
     # A big import into a small table is faster with the indexes built once at the end (same transaction).
-    rebuild = new_rows > 20_000 and new_rows > store.scalar("SELECT count(*) FROM plays")
+    rebuild = new_rows > REBUILD_MIN_ROWS and new_rows > store.scalar("SELECT count(*) FROM plays")
     with store.transaction() as conn:
         if rebuild:
             conn.execute("PRAGMA cache_size = -200000")

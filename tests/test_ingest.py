@@ -150,3 +150,135 @@ def test_folder_without_history_creates_no_home(home, tmp_path):
     (junk / "notes.txt").write_text("hi")
     assert main(["features", "--offline", str(junk)]) == 2
     assert not home.root.exists()
+
+
+# -- semantics the fast import path must keep (pinned against the SQL-only implementation) -----------------------
+
+def _ext(ts, track, artist, track_id, ms=200000):
+    from export_fixtures import extended_row
+
+    return extended_row(ts, track, artist, f"spotify:track:{track_id}" if track_id else None, ms=ms)
+
+
+def _write(path, doc):
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _import(db_path, folder):
+    from spotify_modeling.ingest import import_export
+
+    with Store(db_path) as store:
+        return import_export(store, folder)
+
+
+def _overlapping_extended_export(root):
+    """Two audio files of one export overlapping on two rows; file 1 holds a real repeat (same ts, song, ms)."""
+    d = root / "Spotify Extended Streaming History"
+    a = _ext("2024-01-01T10:00:00Z", "Song A", "Artist", "A" * 22)
+    b = _ext("2024-01-01T10:05:00Z", "Song B", "Artist", "B" * 22)
+    c = _ext("2024-01-01T10:09:00Z", "Song C", "Artist", "C" * 22)
+    _write(d / "Streaming_History_Audio_2024_0.json", [a, b, b, c])
+    # the overlap (b, b, c) plus a third b (a real new repeat) and a later play; a same-time play with another ms
+    later = _ext("2024-02-01T08:00:00Z", "Song D", "Artist", "D" * 22)
+    c_other_ms = _ext("2024-01-01T10:09:00Z", "Song C", "Artist", "C" * 22, ms=1234)
+    _write(d / "Streaming_History_Audio_2024_1.json", [b, b, b, c, c_other_ms, later])
+    return root
+
+
+def _plays(db_path):
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute("SELECT ts, track_name, ms_played FROM plays ORDER BY ts, track_name, ms_played").fetchall()
+    conn.close()
+    return rows
+
+
+def test_overlapping_files_of_one_export_match_as_a_multiset(tmp_path):
+    result = _import(tmp_path / "s.db", _overlapping_extended_export(tmp_path / "exp"))
+    assert (result.plays_added, result.plays_already_known) == (7, 3)
+    rows = _plays(tmp_path / "s.db")
+    assert rows.count(("2024-01-01T10:05:00Z", "Song B", 200000)) == 3
+    assert rows.count(("2024-01-01T10:09:00Z", "Song C", 200000)) == 1
+    assert ("2024-01-01T10:09:00Z", "Song C", 1234) in rows and ("2024-02-01T08:00:00Z", "Song D", 200000) in rows
+
+
+def test_reimport_of_an_overlapping_newer_extended_export(tmp_path):
+    db = tmp_path / "s.db"
+    first = tmp_path / "first" / "Spotify Extended Streaming History"
+    b = _ext("2024-01-01T10:05:00Z", "Song B", "Artist", "B" * 22)
+    _write(first / "Streaming_History_Audio_2024_0.json", [_ext("2024-01-01T10:00:00Z", "Song A", "Artist", "A" * 22),
+                                                             b, b])
+    assert _import(db, tmp_path / "first").plays_added == 3
+    newer = tmp_path / "newer" / "Spotify Extended Streaming History"
+    _write(newer / "Streaming_History_Audio_2024-2025_0.json",
+           [b, b, _ext("2025-01-01T00:00:00Z", "Song E", "Artist", "E" * 22)])
+    result = _import(db, tmp_path / "newer")
+    assert (result.plays_added, result.plays_already_known) == (1, 2)
+    assert len(_plays(db)) == 4
+    assert _import(db, tmp_path / "newer").already_imported
+
+
+def test_large_import_rebuilding_indexes_stores_the_same_rows(tmp_path, monkeypatch):
+    from spotify_modeling import ingest
+
+    export = _overlapping_extended_export(tmp_path / "exp")
+    write_account_export(export)
+    _import(tmp_path / "normal.db", export)
+    monkeypatch.setattr(ingest, "REBUILD_MIN_ROWS", 0)
+    _import(tmp_path / "rebuilt.db", export)
+    normal, rebuilt = dump(tmp_path / "normal.db"), dump(tmp_path / "rebuilt.db")
+    stamp = lambda d: {k: v for k, v in d.items() if k not in ("imported_files", "tracks", "track_lookup",
+                                                                 "playlists")}
+    assert stamp(normal) == stamp(rebuilt)
+    conn = sqlite3.connect(tmp_path / "rebuilt.db")
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plays'")} \
+        == {"plays_ts", "plays_track", "plays_key"}
+    conn.close()
+
+
+def test_ids_the_export_carries_become_track_stubs_and_lookups(tmp_path):
+    db = tmp_path / "s.db"
+    export = write_account_export(tmp_path / "exp")
+    d = export / "Spotify Extended Streaming History"
+    # "First Song" also in the playlist with id 111..., but the extended plays carry another id: the play's URI wins
+    _write(d / "Streaming_History_Audio_2023_0.json", [
+        _ext("2023-06-01T10:00:00Z", "First Song", "Alpha Band", "9" * 22),
+        _ext("2023-06-02T10:00:00Z", "Only Here - Remastered", "Zeta", "Z" * 22),
+        _ext("2023-06-03T10:00:00Z", "Only Here", "Zeta", "Y" * 22),
+    ])
+    _import(db, export)
+    conn = sqlite3.connect(db)
+    lookups = {k: (t, how) for k, t, how in conn.execute("SELECT name_key, track_id, how FROM track_lookup")}
+    assert lookups["alpha band\tfirst song"] == ("9" * 22, "uri")
+    assert lookups["zeta\tonly here"] == ("Z" * 22, "uri")  # first play of the song gives its id
+    assert lookups["beta duo\tsecond song"] == ("2" * 22, "export")
+    assert lookups["gamma\tthird"] == ("3" * 22, "export")
+    tracks = {r[0]: r[1:] for r in conn.execute(
+        "SELECT track_id, name, artist_names, album_name, meta_source FROM tracks")}
+    assert tracks["Z" * 22] == ("Only Here - Remastered", '["Zeta"]', "Album Only Here - Remastered", "export")
+    assert tracks["Y" * 22][0] == "Only Here"
+    assert tracks["2" * 22] == ("Second Song", '["Beta Duo"]', "B", "export")
+    assert set(tracks) == {"9" * 22, "Z" * 22, "Y" * 22, "1" * 22, "2" * 22, "3" * 22}
+    # account plays without a URI take the id of the lookup (the play's URI for First Song)
+    ids = dict(conn.execute("SELECT DISTINCT track_name, track_id FROM plays WHERE source = 'account'"))
+    assert ids["First Song"] == "9" * 22 and ids["Second Song - Remastered 2011"] == "2" * 22
+    conn.close()
+
+
+def test_plays_imported_earlier_take_ids_a_later_export_carries(tmp_path):
+    db = tmp_path / "s.db"
+    acct = tmp_path / "acct" / "Spotify Account Data"
+    _write(acct / "StreamingHistory_music_0.json", [
+        {"endTime": "2022-01-01 10:00", "artistName": "Zeta", "trackName": "Only Here", "msPlayed": 1000}])
+    _import(db, tmp_path / "acct")
+    assert sqlite3.connect(db).execute("SELECT track_id FROM plays").fetchall() == [(None,)]
+    ext = tmp_path / "ext" / "Spotify Extended Streaming History"
+    _write(ext / "Streaming_History_Audio_2023_0.json", [_ext("2023-06-01T10:00:00Z", "Only Here", "Zeta", "Z" * 22)])
+    _import(db, tmp_path / "ext")
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT source, track_id FROM plays ORDER BY ts").fetchall() == [
+        ("account", "Z" * 22), ("extended", "Z" * 22)]
+    assert conn.execute("SELECT how FROM track_lookup").fetchall() == [("uri",)]
+    conn.close()
