@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from .export import HISTORY_KINDS, ParsedExport, read_export
 from .normalize import name_key
 from .store import Store, utc_now
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # the indexes on plays, as store.py's schema creates them
 PLAY_INDEXES = (("plays_ts", "source, ts"), ("plays_track", "track_id"), ("plays_key", "name_key"))
 # a first import at least this large (and larger than the table) drops the plays indexes and builds them once at the end
@@ -68,10 +70,14 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
     if not new_files:
         return result
     now = utc_now()
-    new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in new_files)
-    # A big import into a small table is faster with the indexes built once at the end (same transaction).
-    rebuild = new_rows > REBUILD_MIN_ROWS and new_rows > store.scalar("SELECT count(*) FROM plays")
+    history = [f for f in new_files if f.kind in HISTORY_KINDS]
+    new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in history)
     with store.transaction() as conn:
+        # sources with plays from an earlier import: only their new files need the stored plays for overlap matching
+        stored_sources = {source for source in {p[0] for f in history for p in parsed.plays[f.sha256][:1]}
+                          if conn.execute("SELECT 1 FROM plays WHERE source = ? LIMIT 1", (source,)).fetchone()}
+        # A big import into a small table is faster with the indexes built once at the end (same transaction).
+        rebuild = new_rows > REBUILD_MIN_ROWS and new_rows > store.scalar("SELECT count(*) FROM plays")
         if rebuild:
             conn.execute("PRAGMA cache_size = -200000")
             for name, _ in PLAY_INDEXES:
@@ -79,11 +85,13 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
         conn.executemany(
             "INSERT INTO imported_files(sha256, path, size, kind, rows, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(f.sha256, f.path, f.size, f.kind, f.rows, now) for f in new_files])
-        for f in new_files:
-            if f.kind in HISTORY_KINDS:
-                added, skipped = _insert_plays(conn, parsed.plays[f.sha256], f.sha256)
-                result.plays_added += added
-                result.plays_already_known += skipped
+        earlier: list[_Inserted] = []
+        for f in history:
+            inserted = _insert_plays(conn, parsed.plays[f.sha256], f.sha256, stored_sources, earlier)
+            if inserted is not None:
+                earlier.append(inserted)
+                result.plays_added += len(inserted.rows)
+                result.plays_already_known += inserted.skipped
         if rebuild:
             for name, columns in PLAY_INDEXES:
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON plays({columns})")
@@ -91,34 +99,54 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
             _replace_export_playlists(conn, parsed, now)
         if any(f.kind == "library" for f in new_files):
             _replace_export_saved(conn, parsed)
-        _record_known_ids(conn, now, [f.sha256 for f in new_files if f.kind in HISTORY_KINDS])
+        _record_known_ids(conn, now, earlier)
     return result
 
 
-def _insert_plays(conn, plays: list[tuple], sha: str) -> tuple[int, int]:
+@dataclass
+class _Inserted:
+    """The plays one file added (its overlap with earlier files of the same import is matched in memory)."""
+    source: str
+    lo: str
+    hi: str
+    rows: list[tuple]
+    skipped: int
+
+
+def _insert_plays(conn, plays: list[tuple], sha: str, stored_sources: set[str],
+                  earlier: list[_Inserted]) -> _Inserted | None:
+    """Insert one file's plays, leaving out those already stored (matched as a multiset on time, song, ms played)."""
     if not plays:
-        return 0, 0
+        return None
     source = plays[0][0]
     lo = min(p[1] for p in plays)
     hi = max(p[1] for p in plays)
-    existing = Counter(
-        tuple(r) for r in conn.execute(
-            "SELECT ts, name_key, ms_played FROM plays WHERE source = ? AND ts BETWEEN ? AND ?", (source, lo, hi))
-    ) if conn.execute("SELECT 1 FROM plays WHERE source = ? LIMIT 1", (source,)).fetchone() else Counter()
-    rows = []
+    existing: Counter = Counter()
+    if source in stored_sources:  # the table holds this import's earlier files as well
+        existing.update(tuple(r) for r in conn.execute(
+            "SELECT ts, name_key, ms_played FROM plays WHERE source = ? AND ts BETWEEN ? AND ?", (source, lo, hi)))
+    else:
+        for e in earlier:
+            if e.source == source and e.lo <= hi and lo <= e.hi:
+                existing.update((p[1], p[7], p[2]) for p in e.rows if lo <= p[1] <= hi)
+    rows = plays
     skipped = 0
-    for p in plays:
-        if existing:
+    if existing:
+        rows = []
+        for p in plays:
             key = (p[1], p[7], p[2])
             if existing.get(key):
                 existing[key] -= 1
                 skipped += 1
-                continue
-        rows.append(p + (sha,))
+            else:
+                rows.append(p)
+    # the sha is a hex digest, safe as a literal; it saves a copy of every row tuple
+    if not _SHA256.fullmatch(sha):
+        raise ValueError(f"not a sha256 hex digest: {sha!r}")
     conn.executemany(
-        f"INSERT INTO plays({', '.join(PLAY_COLUMNS)}, file_sha) VALUES ({', '.join('?' * (len(PLAY_COLUMNS) + 1))})",
+        f"INSERT INTO plays({', '.join(PLAY_COLUMNS)}, file_sha) VALUES ({', '.join('?' * len(PLAY_COLUMNS))}, '{sha}')",
         rows)
-    return len(rows), skipped
+    return _Inserted(source, lo, hi, rows, skipped)
 
 
 def _replace_export_playlists(conn, parsed: ParsedExport, now: str) -> None:
@@ -153,25 +181,34 @@ def _replace_export_saved(conn, parsed: ParsedExport) -> None:
          for i, s in enumerate(parsed.saved_tracks)])
 
 
-def _record_known_ids(conn, now: str, new_shas: list[str]) -> None:
+def _record_known_ids(conn, now: str, inserted: list[_Inserted]) -> None:
     """Ids the export itself carries: track stubs, and name -> id look-ups that cost no Spotify call.
 
-    Only the plays of the files just imported are scanned, so the cost follows the new rows, not the history.
+    The plays just inserted are read in memory (first play of an id or a name wins), so the cost follows the new
+    rows and no pass over the stored history is needed.
     """
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS new_files(sha TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM new_files")
-    conn.executemany("INSERT OR IGNORE INTO new_files VALUES (?)", [(s,) for s in new_shas])
-    new_plays = "FROM plays WHERE file_sha IN (SELECT sha FROM new_files) AND track_id IS NOT NULL"
+    stubs: dict[str, tuple] = {}
+    by_name: dict[str, str] = {}
+    for block in inserted:
+        for p in block.rows:
+            track_id = p[6]
+            if track_id is not None:
+                if track_id not in stubs:
+                    stubs[track_id] = (track_id, p[3], p[4], p[5], now)
+                if p[7] not in by_name:
+                    by_name[p[7]] = track_id
+    conn.executemany(
+        "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
+        "VALUES (?, ?, json_array(?), ?, 'export', ?)", stubs.values())
     conn.execute(
         "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
         "SELECT track_id, track_name, json_array(artist_name), album_name, 'export', ? FROM ("
-        f"  SELECT track_id, track_name, artist_name, album_name {new_plays} "
-        "  UNION ALL SELECT track_id, track_name, artist_name, album_name FROM playlist_items WHERE track_id IS NOT NULL "
+        "  SELECT track_id, track_name, artist_name, album_name FROM playlist_items WHERE track_id IS NOT NULL "
         "  UNION ALL SELECT track_id, track_name, artist_name, album_name FROM saved_tracks WHERE track_id IS NOT NULL"
         ") GROUP BY track_id", (now,))
-    conn.execute(
-        "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) "
-        f"SELECT name_key, track_id, 'uri', ? {new_plays} GROUP BY name_key", (now,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) VALUES (?, ?, 'uri', ?)",
+        [(key, track_id, now) for key, track_id in by_name.items()])
     conn.execute(
         "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) "
         "SELECT name_key, track_id, 'export', ? FROM ("
