@@ -13,6 +13,7 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -195,46 +196,63 @@ def parse_account_history(rows: list, source_kind: str) -> tuple[list[Play], int
     return plays, no_time
 
 
-def parse_extended_history(rows: list) -> tuple[list[Play], int, int]:
-    """One pass over the rows; the hot path of a large import, so the common shapes are handled inline."""
+# the fields kept from one extended-history row, in the order the parser unpacks them
+_EXTENDED_KEYS = ("spotify_track_uri", "ts", "master_metadata_album_artist_name", "master_metadata_track_name",
+                  "ms_played", "master_metadata_album_album_name", "reason_start", "reason_end", "skipped", "shuffle")
+_extended_fields = itemgetter(*_EXTENDED_KEYS)
+
+
+def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None) -> tuple[list[Play], int, int]:
+    """One pass over the rows; the hot path of a large import, so the common shapes are handled inline.
+
+    `keys` caches name keys per (artist, title) and may be shared by the files of one export (songs repeat).
+    """
     plays: list[Play] = []
     non_music = no_time = 0
     append = plays.append
-    keys: dict[tuple, str] = {}
+    if keys is None:
+        keys = {}
+    fields = _extended_fields
     for r in rows:
-        if not isinstance(r, dict):
-            continue
-        uri = r.get("spotify_track_uri")
-        if isinstance(uri, str) and uri.startswith("spotify:track:") and len(uri) > 14:
+        try:
+            uri, ts, artist, title, ms, album, reason_start, reason_end, skipped, shuffle = fields(r)
+        except (KeyError, TypeError):  # a key absent in this vintage, or not a row at all
+            if not isinstance(r, dict):
+                continue
+            uri, ts, artist, title, ms, album, reason_start, reason_end, skipped, shuffle = (
+                r.get(k) for k in _EXTENDED_KEYS)
+        if type(uri) is str and uri.startswith("spotify:track:") and len(uri) > 14:
             track_id = uri[14:]
         else:
             track_id = track_id_from_uri(uri)
             if track_id is None:
                 non_music += 1
                 continue
-        ts = r.get("ts")
-        if not (isinstance(ts, str) and len(ts) == 20 and ts[-1] == "Z"):
+        if not (type(ts) is str and len(ts) == 20 and ts[19] == "Z"):
             ts = _extended_ts(ts)
             if ts is None:
                 no_time += 1
                 continue
-        artist = r.get("master_metadata_album_artist_name")
-        title = r.get("master_metadata_track_name")
-        if not isinstance(artist, str) and artist is not None:
+        if type(artist) is not str and artist is not None:
             artist = str(artist)
-        if not isinstance(title, str) and title is not None:
+        if type(title) is not str and title is not None:
             title = str(title)
-        pair = (artist, title)
-        key = keys.get(pair)
+        key = keys.get((artist, title))
         if key is None:
-            key = keys[pair] = name_key(artist, title)
-        ms = r.get("ms_played")
-        skipped, shuffle = r.get("skipped"), r.get("shuffle")
-        album = r.get("master_metadata_album_album_name")
-        append(("extended", ts, ms if type(ms) is int else _int(ms), title, artist,
-                album if album is None or isinstance(album, str) else str(album), track_id, key,
-                _text(r.get("reason_start")), _text(r.get("reason_end")),
-                None if skipped is None else int(bool(skipped)), None if shuffle is None else int(bool(shuffle))))
+            key = keys[(artist, title)] = name_key(artist, title)
+        if type(ms) is not int:
+            ms = _int(ms)
+        if type(album) is not str and album is not None:
+            album = str(album)
+        if type(reason_start) is not str and reason_start is not None:
+            reason_start = str(reason_start)
+        if type(reason_end) is not str and reason_end is not None:
+            reason_end = str(reason_end)
+        if skipped is not None:
+            skipped = 1 if skipped else 0
+        if shuffle is not None:
+            shuffle = 1 if shuffle else 0
+        append(("extended", ts, ms, title, artist, album, track_id, key, reason_start, reason_end, skipped, shuffle))
     return plays, non_music, no_time
 
 
@@ -282,6 +300,7 @@ def read_export(path: str | Path) -> ParsedExport:
                        "Pass the my_spotify_data.zip Spotify sent you, or the folder it unpacks to.")
     parsed = ParsedExport(source=str(path))
     seen: set[str] = set()
+    keys: dict[tuple, str] = {}  # name keys by (artist, title), shared by the history files
     for inner, kind, data in _iter_files(path):
         if kind is None or kind in IGNORED_KINDS:
             if kind in IGNORED_KINDS:
@@ -302,7 +321,7 @@ def read_export(path: str | Path) -> ParsedExport:
         elif kind == "extended":
             if not isinstance(doc, list):
                 raise BadInput(f"{inner} in {path} is not a list of streams.", "Download the export again.")
-            plays, non_music, no_time = parse_extended_history(doc)
+            plays, non_music, no_time = parse_extended_history(doc, keys)
             parsed.plays[f.sha256] = plays
             parsed.dropped_non_music += non_music
             parsed.dropped_no_time += no_time

@@ -108,3 +108,37 @@ def test_uri_and_name_normalisation():
     assert norm_title("Song - Live at Wembley") == "song live"
     assert norm_title("Titanium (feat. Sia) - David Guetta Remix") == "titanium remix"
     assert name_key("The Beatles", "Café") == name_key("beatles", "cafe")
+
+
+def test_extended_rows_of_odd_shapes_parse_like_the_common_ones():
+    from spotify_modeling.export import parse_extended_history
+
+    base = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1000, "master_metadata_track_name": "Song",
+            "master_metadata_album_artist_name": "Band", "master_metadata_album_album_name": "LP",
+            "spotify_track_uri": "spotify:track:AAA", "reason_start": "clickrow", "reason_end": "trackdone",
+            "skipped": False, "shuffle": True, "ip_addr": "203.0.113.7", "conn_country": "DE"}
+    rows = [
+        base,
+        "not a row", ["x"], None,
+        {**base, "spotify_track_uri": None, "spotify_episode_uri": "spotify:episode:E"},   # podcast: dropped
+        {**base, "spotify_track_uri": "spotify:track:"},                                   # empty id: dropped
+        {**base, "ts": None},                                                              # no time: dropped
+        {**base, "ts": "2024-01-01 11:00:00"},                                            # older ts spelling
+        {**base, "spotify_track_uri": "https://open.spotify.com/track/BBB?si=x", "ms_played": 1500.0,
+         "skipped": None, "shuffle": "yes", "master_metadata_album_artist_name": 7,
+         "master_metadata_album_album_name": 3, "reason_end": 5},
+        {"ts": "2024-01-01T12:00:00Z", "spotify_track_uri": "spotify:track:CCC"},           # most keys absent
+        {**base, "ms_played": True, "master_metadata_track_name": None},
+    ]
+    plays, non_music, no_time = parse_extended_history(rows)
+    assert (non_music, no_time) == (2, 1)
+    assert plays == [
+        ("extended", "2024-01-01T10:00:00Z", 1000, "Song", "Band", "LP", "AAA", "band\tsong",
+         "clickrow", "trackdone", 0, 1),
+        ("extended", "2024-01-01T11:00:00Z", 1000, "Song", "Band", "LP", "AAA", "band\tsong",
+         "clickrow", "trackdone", 0, 1),
+        ("extended", "2024-01-01T10:00:00Z", 1500, "Song", "7", "3", "BBB", "7\tsong", "clickrow", "5", None, 1),
+        ("extended", "2024-01-01T12:00:00Z", None, None, None, None, "CCC", "\t", None, None, None, None),
+        ("extended", "2024-01-01T10:00:00Z", None, None, "Band", "LP", "AAA", "band\t", "clickrow", "trackdone", 0, 1),
+    ]
+    assert all(type(v) is int for p in plays for v in (p[2], p[10], p[11]) if v is not None)
