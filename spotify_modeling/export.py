@@ -237,9 +237,10 @@ def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None) -> 
             artist = str(artist)
         if type(title) is not str and title is not None:
             title = str(title)
-        key = keys.get((artist, title))
-        if key is None:
-            key = keys[(artist, title)] = name_key(artist, title)
+        try:
+            key = keys[artist, title]
+        except KeyError:
+            key = keys[artist, title] = name_key(artist, title)
         if type(ms) is not int:
             ms = _int(ms)
         if type(album) is not str and album is not None:

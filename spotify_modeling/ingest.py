@@ -119,8 +119,9 @@ def _insert_plays(conn, plays: list[tuple], sha: str, stored_sources: set[str],
     if not plays:
         return None
     source = plays[0][0]
-    lo = min(p[1] for p in plays)
-    hi = max(p[1] for p in plays)
+    times = [p[1] for p in plays]
+    lo, hi = min(times), max(times)
+    del times
     existing: Counter = Counter()
     if source in stored_sources:  # the table holds this import's earlier files as well
         existing.update(tuple(r) for r in conn.execute(
@@ -187,16 +188,11 @@ def _record_known_ids(conn, now: str, inserted: list[_Inserted]) -> None:
     The plays just inserted are read in memory (first play of an id or a name wins), so the cost follows the new
     rows and no pass over the stored history is needed.
     """
-    stubs: dict[str, tuple] = {}
-    by_name: dict[str, str] = {}
-    for block in inserted:
-        for p in block.rows:
-            track_id = p[6]
-            if track_id is not None:
-                if track_id not in stubs:
-                    stubs[track_id] = (track_id, p[3], p[4], p[5], now)
-                if p[7] not in by_name:
-                    by_name[p[7]] = track_id
+    with_id = [p for block in inserted for p in block.rows if p[6] is not None]
+    with_id.reverse()  # so that in the dicts below the first play of an id or a name is the one left
+    stubs = {p[6]: (p[6], p[3], p[4], p[5], now) for p in with_id}
+    by_name = {p[7]: p[6] for p in with_id}
+    del with_id
     conn.executemany(
         "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
         "VALUES (?, ?, json_array(?), ?, 'export', ?)", stubs.values())

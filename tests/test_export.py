@@ -142,3 +142,43 @@ def test_extended_rows_of_odd_shapes_parse_like_the_common_ones():
         ("extended", "2024-01-01T10:00:00Z", None, None, "Band", "LP", "AAA", "band\t", "clickrow", "trackdone", 0, 1),
     ]
     assert all(type(v) is int for p in plays for v in (p[2], p[10], p[11]) if v is not None)
+
+
+def _many_files_export(root):
+    """Seven history files (read ahead while earlier ones parse), an ignored video file and a duplicate copy."""
+    from export_fixtures import extended_row
+
+    d = root / "Spotify Extended Streaming History"
+    d.mkdir(parents=True)
+    for n in range(7):
+        rows = [extended_row(f"2024-01-{n + 1:02d}T10:00:0{i}Z", f"Song {n}", "Band", f"spotify:track:T{n}{i}")
+                for i in range(n + 1)]
+        (d / f"Streaming_History_Audio_2024_{n}.json").write_text(json.dumps(rows))
+    (d / "Streaming_History_Video_2024.json").write_text("[]")
+    (root / "copy").mkdir()
+    (root / "copy" / "Streaming_History_Audio_2024_3.json").write_bytes(
+        (d / "Streaming_History_Audio_2024_3.json").read_bytes())
+    return root
+
+
+def test_many_files_parse_in_order_and_a_copied_file_counts_once(tmp_path):
+    import hashlib
+
+    folder = _many_files_export(tmp_path / "f")
+    for source in (folder, zip_folder(folder, tmp_path / "e.zip")):
+        p = read_export(source)
+        audio = sorted((folder / "Spotify Extended Streaming History").glob("Streaming_History_Audio_*.json"))
+        # "Spotify ..." sorts before "copy/...": the copy comes last and is skipped as the same file
+        expected = audio
+        assert [f.path.rsplit("/", 1)[-1] for f in p.files] == [a.name for a in expected]
+        assert [f.sha256 for f in p.files] == [hashlib.sha256(a.read_bytes()).hexdigest() for a in expected]
+        assert [f.rows for f in p.files] == [1, 2, 3, 4, 5, 6, 7]
+        assert [len(p.plays[f.sha256]) for f in p.files] == [1, 2, 3, 4, 5, 6, 7]
+        assert [x.rsplit("/", 1)[-1] for x in p.ignored] == ["Streaming_History_Video_2024.json"]
+
+
+def test_a_damaged_early_file_stops_the_read_with_files_still_ahead(tmp_path):
+    folder = _many_files_export(tmp_path / "f")
+    (folder / "Spotify Extended Streaming History" / "Streaming_History_Audio_2024_1.json").write_text("[{")
+    with pytest.raises(BadInput, match="Streaming_History_Audio_2024_1.json.*not valid JSON"):
+        read_export(folder)
