@@ -190,12 +190,13 @@ def _record_known_ids(conn, now: str, inserted: list[_Inserted]) -> None:
     """
     with_id = [p for block in inserted for p in block.rows if p[6] is not None]
     with_id.reverse()  # so that in the dicts below the first play of an id or a name is the one left
-    stubs = {p[6]: (p[6], p[3], p[4], p[5], now) for p in with_id}
+    first_play = {p[6]: p for p in with_id}
     by_name = {p[7]: p[6] for p in with_id}
     del with_id
+    stubs = [(track_id, p[3], p[4], p[5], now) for track_id, p in first_play.items()]
     conn.executemany(
         "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
-        "VALUES (?, ?, json_array(?), ?, 'export', ?)", stubs.values())
+        "VALUES (?, ?, json_array(?), ?, 'export', ?)", stubs)
     conn.execute(
         "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
         "SELECT track_id, track_name, json_array(artist_name), album_name, 'export', ? FROM ("
