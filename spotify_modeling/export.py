@@ -180,9 +180,13 @@ def _bool(v) -> int | None:
     return None if v is None else int(bool(v))
 
 
-def parse_account_history(rows: list, source_kind: str) -> tuple[list[Play], int]:
+def parse_account_history(rows: list, source_kind: str, keys: dict[tuple, str] | None = None
+                          ) -> tuple[list[Play], int]:
+    """Plays of the account-data history (minute resolution, no URIs); `keys` as in `parse_extended_history`."""
     plays: list[Play] = []
     no_time = 0
+    if keys is None:
+        keys = {}
     for r in rows:
         if not isinstance(r, dict):
             continue
@@ -191,8 +195,10 @@ def parse_account_history(rows: list, source_kind: str) -> tuple[list[Play], int
             no_time += 1
             continue
         artist, title = _text(r.get("artistName")), _text(r.get("trackName"))
-        plays.append(("account", ts, _int(r.get("msPlayed")), title, artist, None, None, name_key(artist, title),
-                      None, None, None, None))
+        key = keys.get((artist, title))
+        if key is None:
+            key = keys[artist, title] = name_key(artist, title)
+        plays.append(("account", ts, _int(r.get("msPlayed")), title, artist, None, None, key, None, None, None, None))
     return plays, no_time
 
 
@@ -315,7 +321,7 @@ def read_export(path: str | Path) -> ParsedExport:
         if kind in ("account_music", "account_mixed"):
             if not isinstance(doc, list):
                 raise BadInput(f"{inner} in {path} is not a list of plays.", "Download the export again.")
-            plays, no_time = parse_account_history(doc, kind)
+            plays, no_time = parse_account_history(doc, kind, keys)
             parsed.plays[f.sha256] = plays
             parsed.dropped_no_time += no_time
             f.rows = len(plays)
