@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from spotify_modeling import loop
+from spotify_modeling import pool as pool_mod
 from spotify_modeling.featurize import genre_family
 from spotify_modeling.ingest import import_export
 from spotify_modeling.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
@@ -355,6 +356,41 @@ def _choose_batch(scored, composite, cfg, n_total, rng, plausible_quantile):
         loop.select_batch = original
 
 
+def _taste_draw(cat: Catalog, menu: dict[str, float], n: int, eligible: set[int], in_pool: set[int],
+                rng: np.random.Generator, per_search: int = 5) -> list[int]:
+    """Pool tracks from `genre:` searches: a genre of the history (`pool.choose_taste_genre`), then a few random
+    unknown catalog tracks whose artists carry it (what one page of a deep-offset genre search returns)."""
+    if n <= 0:
+        return []
+    index = _genre_index(cat)
+    out: list[int] = []
+    for _ in range(20 * n):
+        if len(out) >= n:
+            break
+        g = pool_mod.choose_taste_genre(rng, menu)
+        cands = [p for p in index.get(g, ()) if p in eligible and p not in in_pool and p not in out]
+        if cands:
+            take = rng.choice(len(cands), size=min(per_search, len(cands), n - len(out)), replace=False)
+            out.extend(cands[i] for i in take)
+    return out
+
+
+_GENRE_INDEX: dict[int, dict[str, list[int]]] = {}
+
+
+def _genre_index(cat: Catalog) -> dict[str, list[int]]:
+    key = id(cat)
+    if key not in _GENRE_INDEX:
+        art = cat.artists["genres"].to_dict()
+        idx: dict[str, list[int]] = {}
+        for pos, ids in enumerate(cat.tracks["artist_ids"]):
+            for g in dict.fromkeys(g for a in ids for g in art.get(a, ())):
+                idx.setdefault(g, []).append(pos)
+        _GENRE_INDEX.clear()
+        _GENRE_INDEX[key] = idx
+    return _GENRE_INDEX[key]
+
+
 def _fit_label(state: _MethodState, need: int) -> None:
     y = np.asarray(state.y, dtype=int)
     if len(y) and min((y == 1).sum(), (y == 0).sum()) >= need:
@@ -386,13 +422,30 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     genre_artists = set(prep.history_artists) if settings.genre_fetch else None
     pool_pos = np.array([], dtype=int)
     cursor = 0
+    # the weekly draw: a `genre_share` of it from `genre:` searches of the history's genres (as `pool.top_up_pool`)
+    menu = pool_mod.taste_genres(prep.X_played["genres"]) if cfg.genre_share > 0 else {}
+    eligible = set(prep.candidates.tolist())
+    in_pool: set[int] = set()
+    random_drawn: set[int] = set()
+    rng_pool = np.random.default_rng([seed, 31])
     rows_out: list[dict] = []
     for week in range(1, settings.weeks + 1):
-        new = prep.candidates[cursor:cursor + settings.pool_per_week]
-        cursor += settings.pool_per_week
-        pool_pos = np.concatenate([pool_pos, new])[-settings.pool_max:]
+        n_taste = int(round(cfg.genre_share * settings.pool_per_week)) if menu else 0
+        new_taste = _taste_draw(cat, menu, n_taste, eligible, in_pool, rng_pool)
+        in_pool.update(new_taste)
+        new = []
+        while len(new) < settings.pool_per_week - len(new_taste) and cursor < len(prep.candidates):
+            if prep.candidates[cursor] not in in_pool:
+                new.append(prep.candidates[cursor])
+            cursor += 1
+        in_pool.update(new)
+        random_drawn.update(new)
+        pool_pos = np.concatenate([pool_pos, np.asarray(new, dtype=int), np.asarray(new_taste, dtype=int)]
+                                  )[-settings.pool_max:]
         pool_pre = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
-        affinity = _fit_affinity(prep.X_played, pool_pre)
+        # as the product: the affinity model's negatives are the randomly sampled tracks only
+        random_ids = set(cat.tracks["track_id"].to_numpy()[list(random_drawn)])
+        affinity = _fit_affinity(prep.X_played, pool_pre[pool_pre["track_id"].isin(random_ids)])
         stage1 = dict(prep.models)
         if affinity is not None:
             stage1["affinity"] = affinity
@@ -462,7 +515,9 @@ def _auc_curve(prep: Prepared, ours: _MethodState, pool_pos: np.ndarray, genre_a
     cat = prep.world.catalog
     test = add_artist_plays(catalog_table(cat, prep.holdout, genre_artists), prep.artist_plays)
     y_test = liked_truth[cat.positions(test["track_id"].tolist())].astype(int)
-    out = []
+    # the best any model can do on these noisy labels: the hidden taste's own like probability as the score
+    p_test = prep.world.listener.like_probability(test[["track_id"]])
+    out = [{"order": "bayes", "n": 0, "auc": float(roc_auc_score(y_test, p_test))}]
     X_ours = pd.concat(ours.rows, ignore_index=True) if ours.rows else pd.DataFrame()
     y_ours = np.asarray(ours.y, dtype=int)
     step = settings.auc_step

@@ -78,8 +78,9 @@ def print_weekly_report(r) -> None:
                       _num(h.get("lift"), "{:.2f}x"))
         console.print(t)
     p = r.pool or {}
+    genre_part = f", {p['genre_searches']} of them in your genres" if p.get("genre_searches") else ""
     console.print(f"pool: {p.get('size', 0)} eligible tracks ({p.get('added', 0)} new from {p.get('searches', 0)} "
-                  f"searches), {p.get('scored', 0)} scored; composite weights {r.weights}")
+                  f"searches{genre_part}), {p.get('scored', 0)} scored; composite weights {r.weights}")
     if r.pushed:
         t = Table("#", "artist — title", "score", "slice", box=None)
         for x in r.pushed:

@@ -23,6 +23,7 @@ from .playlists import (LabelSync, find_tool_playlists, housekeeping_removals, m
                         read_tool_playlist, sync_labels)
 from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
 from .store import Store, utc_now
+from .train import training_data
 from .tracktable import has_features, track_table
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
@@ -47,6 +48,7 @@ class WeeklyConfig:
     max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
     search_calls: int = 80          # pool top-up: searches per run
     per_page: int = 5               # tracks kept per search page (of 10)
+    genre_share: float = 0.0        # share of the searches that ask for one of your genres (`genre:"..."`)
     genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
     backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
     sources: str = "search"         # "search" or "search,reccobeats"
@@ -86,6 +88,9 @@ class WeeklyConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         bad = set(str(config.sources).replace(" ", "").split(",")) - {"search", "reccobeats"}
+        if not 0 <= config.genre_share <= 1:
+            raise BadInput(f"genre_share = {config.genre_share} in {home.config_path} must be between 0 and 1.",
+                           "Fix it and run again.")
         if bad or not 0 <= config.explore_share + config.control_share < 1:
             from .errors import BadInput
 
@@ -146,6 +151,7 @@ class WeeklyRun:
         self.report = WeeklyReport(dry_run=dry_run)
         self.scored_pool: pd.DataFrame | None = None   # the pool this run ranked (for benchmarks and the demo)
         self._usage_before = self._usage_today()
+        self._played_cache: pd.DataFrame | None = None
 
     def _usage_today(self) -> dict[str, int]:
         day = time.strftime("%Y-%m-%d", time.gmtime())
@@ -285,8 +291,11 @@ class WeeklyRun:
         cfg = self.config
         left = self._calls_left(PUSH_RESERVE + min(cfg.genre_calls, 10))
         searches = cfg.search_calls if left is None else min(cfg.search_calls, left)
-        out = pool_mod.top_up_pool(self.spotify, self.store, searches, self.rng, cfg.per_page)
-        info = {"searches": out.calls, "added": out.added}
+        genres = pool_mod.taste_genres(self._played()["genres"]) if cfg.genre_share > 0 else None
+        out = pool_mod.top_up_pool(self.spotify, self.store, searches, self.rng, cfg.per_page,
+                                   genres=genres, genre_share=cfg.genre_share)
+        info = {"searches": out.calls, "added": out.added,
+                "genre_searches": sum(q.startswith("genre:") for q in out.queries)}
         if out.stopped_by:
             self.report.quota_stopped = True
             self.report.notes.append(f"Pool top-up stopped by Spotify's quota after {out.calls} searches "
@@ -311,11 +320,14 @@ class WeeklyRun:
                 continue
         return models
 
-    def _refit_affinity(self, pool: pd.DataFrame) -> AffinityModel | None:
-        """Played tracks vs random pool tracks, refitted each run as the pool grows."""
-        from .train import training_data
+    def _played(self) -> pd.DataFrame:
+        """Your played tracks as the stage-1 models see them (read once per run)."""
+        if self._played_cache is None:
+            self._played_cache = training_data(self.store)[0]
+        return self._played_cache
 
-        X_played, _ = training_data(self.store)
+    def _refit_affinity(self, X_played: pd.DataFrame, pool: pd.DataFrame) -> AffinityModel | None:
+        """Played tracks vs random pool tracks, refitted each run as the pool grows."""
         model = fit_affinity(X_played, pool)
         if model is not None and not self.dry_run:
             save_model(model, "affinity", self.home.models, self.home.training_features,
@@ -338,7 +350,7 @@ class WeeklyRun:
         models = self._stage1_models()
         # the affinity model's negatives must be random catalog tracks: search-sampled ones, not recommendations
         random_ids = {r[0] for r in self.store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search'")}
-        aff = self._refit_affinity(pool[pool["track_id"].isin(random_ids)])
+        aff = self._refit_affinity(self._played(), pool[pool["track_id"].isin(random_ids)])
         if aff is not None:
             models["affinity"] = aff
         if not models:

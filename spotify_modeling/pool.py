@@ -1,10 +1,15 @@
-"""The candidate pool: random catalog tracks sampled through search under the 2026 limits.
+"""The candidate pool: catalog tracks sampled through search under the 2026 limits.
 
 Search ranks by relevance and popularity, so one query gives today's hits. To sample the catalog more evenly we vary
 the query text (a random two-letter word prefix), the `year:` range (a random decade, weighted toward the past),
 and the offset (random, up to Spotify's 1,000 cap), and keep only a few tracks of each page of 10. Every (query,
 offset) asked is remembered so no search is ever repeated. Search results carry full track objects, so pool tracks
 need no further Spotify call for their metadata.
+
+A share of the searches can instead ask for one of your own genres (`genre:"indie rock"`, chosen by how often your
+history plays it): those tracks are far more often to your taste than a random one, and a bigger share of the pool
+worth offering is what raises the share of candidates you like. The random share stays: it is what the affinity model
+learns "random catalog track" from, and it keeps the loop from closing in on the genres you already know.
 """
 
 from __future__ import annotations
@@ -49,6 +54,39 @@ def random_query(rng: np.random.Generator, totals: dict[str, int]) -> tuple[str,
         return q, 0
     top = max(1, min(total, MAX_OFFSET + 10) - 9)
     return q, int(rng.integers(0, top))
+
+
+def taste_genres(played_genres, top: int = 40) -> dict[str, float]:
+    """The fine genres of your history, each with the share of your played tracks that carry it (top `top`).
+
+    These are the `genre:` searches' menu: a share of the pool comes from the genres you actually play.
+    """
+    counts: dict[str, int] = {}
+    n = 0
+    for genres in played_genres:
+        if genres is None or isinstance(genres, float) or not len(genres):
+            continue
+        n += 1
+        for g in dict.fromkeys(genres):
+            counts[g] = counts.get(g, 0) + 1
+    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {g: c / n for g, c in best}
+
+
+def choose_taste_genre(rng: np.random.Generator, genres: dict[str, float]) -> str:
+    """One genre of `taste_genres`, drawn with probability ~ sqrt(share): your main genres most, niche ones too."""
+    names = sorted(genres)
+    w = np.sqrt(np.array([genres[g] for g in names], dtype=float))
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+
+def taste_query(rng: np.random.Generator, genres: dict[str, float], totals: dict[str, int]) -> tuple[str, int]:
+    """A `genre:"..."` search (one of your genres) and an offset, uniform below the query's known total."""
+    q = f'genre:"{choose_taste_genre(rng, genres)}"'
+    total = totals.get(q)
+    if total is None:
+        return q, 0
+    return q, int(rng.integers(0, max(1, min(total, MAX_OFFSET + 10) - 9)))
 
 
 def save_track_objects(store: Store, tracks: list[dict], source: str = "search") -> None:
@@ -105,16 +143,27 @@ def _taken(store: Store) -> tuple[set[str], set[str]]:
     return ids, keys
 
 
-def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, per_page: int = 3) -> PoolTopUp:
-    """Spend up to `max_calls` searches adding new, unknown tracks to the pool; a quota wall ends it cleanly."""
+def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, per_page: int = 3,
+                genres: dict[str, float] | None = None, genre_share: float = 0.0) -> PoolTopUp:
+    """Spend up to `max_calls` searches adding new, unknown tracks to the pool; a quota wall ends it cleanly.
+
+    A `genre_share` of the searches are `genre:` searches of your own genres (`genres`, from `taste_genres`); their
+    tracks enter the pool with source 'genre', the rest with source 'search' (the random sample the affinity model
+    needs as its negatives).
+    """
     out = PoolTopUp()
     asked = set(store.get_kv("pool_queries_asked", []))
     totals: dict[str, int] = store.get_kv("pool_query_totals", {})
     excluded, known_keys = _taken(store)
+    n_genre = int(round(genre_share * max_calls)) if genres else 0
+    kinds = ["genre"] * n_genre + ["search"] * (max_calls - n_genre)
+    if n_genre:
+        rng.shuffle(kinds)
     attempts = 0
     while out.calls < max_calls and attempts < max_calls * 5:
         attempts += 1
-        q, offset = random_query(rng, totals)
+        source = kinds[out.calls]
+        q, offset = taste_query(rng, genres, totals) if source == "genre" else random_query(rng, totals)
         if f"{q}@{offset}" in asked or (q in totals and totals[q] == 0):
             continue
         try:
@@ -143,7 +192,7 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
             for t in fresh:
                 key = name_key(t["artists"][0].get("name"), t.get("name"))
                 conn.execute("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
-                             "VALUES (?, ?, 'search', ?, ?)", (t["id"], key, f"{q} @{offset}", now))
+                             "VALUES (?, ?, ?, ?, ?)", (t["id"], key, source, f"{q} @{offset}", now))
                 excluded.add(t["id"])
                 known_keys.add(key)
             store.set_kv("pool_queries_asked", sorted(asked))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spotify_modeling.normalize import name_key
-from spotify_modeling.pool import pool_track_ids, random_query, top_up_pool
+from spotify_modeling.pool import choose_taste_genre, pool_track_ids, random_query, taste_genres, top_up_pool
 from spotify_modeling.sources import SpotifyClient
 from spotify_modeling.standin import StandInServer, StandInState
 from spotify_modeling.store import Store
@@ -98,3 +98,46 @@ def test_exclusions(setup):
     left = set(pool_track_ids(store))
     assert not left & {played, saved, labelled, pushed, same_song}
     assert set(pool[5:]) <= left
+
+
+def test_taste_genres_rank_your_genres_by_share_of_played_tracks():
+    played = [["indie rock", "shoegaze"], ["indie rock"], ["trap"], None, [], ["indie rock"]]
+    menu = taste_genres(played, top=2)
+    assert menu == {"indie rock": 0.75, "shoegaze": 0.25}   # 4 tracks with genres; ties broken by name
+    rng = np.random.default_rng(0)
+    draws = [choose_taste_genre(rng, taste_genres(played)) for _ in range(2000)]
+    share = {g: draws.count(g) / len(draws) for g in ("indie rock", "shoegaze", "trap")}
+    # ~ sqrt(share): 0.866 : 0.5 : 0.5 -> main genre most often, niche ones still asked
+    assert share["indie rock"] == pytest.approx(0.464, abs=0.04)
+    assert share["shoegaze"] == pytest.approx(0.268, abs=0.04) and share["trap"] == pytest.approx(0.268, abs=0.04)
+
+
+def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(tmp_path):
+    state = StandInState()
+    for i in range(300):
+        t, a = track(i, year=1950 + (i * 7) % 77)
+        a[0]["genres"] = ["shoegaze"] if i % 7 == 0 else ["polka"]      # artist A0 plays shoegaze
+        state.add_track(t, a)
+    with StandInServer(state) as server:
+        from spotify_modeling.auth import SCOPES
+
+        class Auth:
+            token = server.issue_token(SCOPES)
+
+            def get_access_token(self, as_dict=False, check_cache=True):
+                return self.token if as_dict else self.token["access_token"]
+
+        store = Store(tmp_path / "s.db")
+        client = SpotifyClient(Auth(), api_url=server.api_url, recorder=store)
+        out = top_up_pool(client, store, max_calls=20, rng=np.random.default_rng(3), per_page=5,
+                          genres={"shoegaze": 1.0}, genre_share=0.5)
+        searches = [c.query["q"] for c in server.calls if c.group == "search"]
+    assert out.calls == len(searches) == 20
+    genre_qs = [q for q in searches if q.startswith('genre:"shoegaze"')]
+    assert len(genre_qs) == 10                                     # exactly the share asked for
+    rows = store.conn.execute("SELECT c.source, t.artist_ids FROM candidates c JOIN tracks t USING (track_id)").fetchall()
+    by_source = {}
+    for source, artists in rows:
+        by_source.setdefault(source, []).append(json.loads(artists)[0])
+    assert by_source["genre"] and all(a == f"A{0:021d}" for a in by_source["genre"])   # only shoegaze artists
+    assert by_source["search"]                                     # the random share is still there, tagged apart

@@ -58,8 +58,11 @@ def test_hit_rates_are_counted_from_labels_and_ceiling_beats_random(result):
 
 def test_auc_curve_has_both_orders(result):
     auc = result["auc"]
-    assert set(auc["order"]) == {"ours", "random"}
+    assert set(auc["order"]) == {"ours", "random", "bayes"}
     assert auc["auc"].between(0, 1).all()
+    # the Bayes row scores the held-out labels with the hidden taste itself: one row, and better than chance
+    bayes = auc[auc["order"] == "bayes"]
+    assert len(bayes) == 1 and bayes["auc"].iloc[0] > 0.55
     assert list(auc.loc[auc["order"] == "random", "n"]) == [20, 40]
 
 

@@ -248,3 +248,27 @@ def test_second_concurrent_run_is_refused(env, capsys):
         assert main(["candidates"]) == 2
     assert len(server.calls) == n and "Another spotify-model run" in capsys.readouterr().err
     assert main(["candidates", "--seed", "1"]) == 0
+
+
+def test_genre_share_searches_your_genres_and_keeps_their_tracks_out_of_the_random_sample(env, capsys):
+    world, state, server, home = env
+    (home / "spotify-model.toml").write_text("[candidates]\ngenre_share = 0.5\nsearch_calls = 20\n")
+    assert main(["candidates", "--seed", "4"]) == 0
+    assert "of them in your genres" in capsys.readouterr().out
+    qs = [c.query["q"] for c in server.calls if c.group == "search"]
+    genre_qs = [q for q in qs if q.startswith("genre:")]
+    assert len(genre_qs) == 10 and len(qs) == 20
+    conn = db(home)
+    history_genres = {g for (gs,) in conn.execute(
+        "SELECT a.genres FROM artists a WHERE a.genres IS NOT NULL") for g in json.loads(gs)}
+    assert all(q.split('"')[1] in history_genres for q in genre_qs)   # only genres your artists carry
+    sources = dict(conn.execute("SELECT source, count(*) FROM candidates GROUP BY source").fetchall())
+    assert sources.get("genre", 0) > 0 and sources.get("search", 0) > 0
+
+
+def test_genre_share_out_of_range_is_a_usage_error(env, capsys):
+    world, state, server, home = env
+    (home / "spotify-model.toml").write_text("[candidates]\ngenre_share = 1.5\n")
+    n = len(server.calls)
+    assert main(["candidates"]) == 2
+    assert len(server.calls) == n and "genre_share" in capsys.readouterr().err
