@@ -462,6 +462,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         else:
             pool = pool_pre
         base = loop.score_pool(pool, stage1)
+        base["random_sample"] = base["track_id"].isin(random_ids)
         for name, st in states.items():
             avail = base[~base["track_id"].isin(st.pushed)].reset_index(drop=True)
             if st.label_model is not None and name in ("ours", "original"):

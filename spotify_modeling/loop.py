@@ -375,6 +375,7 @@ class WeeklyRun:
                 pool = track_table(self.store, list(pool["track_id"]))
                 pool = pool[has_features(pool)].reset_index(drop=True)
         scored = score_pool(pool, models, label_model)
+        scored["random_sample"] = scored["track_id"].isin(random_ids)   # the control slice draws from these
         composite = self._composite()
         chosen = choose_batch(scored, composite, cfg, n_total, self.rng)
         self.report.weights = chosen.attrs["weights"]
@@ -486,7 +487,8 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: WeeklyCo
     floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
     chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
                           control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
-                          max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng)
+                          max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
+                          control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None)
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
     z = transform_outputs(scored).set_index(scored["track_id"])
     raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")

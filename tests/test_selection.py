@@ -388,3 +388,23 @@ def test_hit_rates_per_batch_and_slice():
     ex_all = out.loc[("all", "exploit")]
     assert (ex_all["labelled"], ex_all["liked"]) == (4, 3)
     assert ex_all["lift"] == pytest.approx((3 / 4) / (1 / 2))
+
+
+def test_control_draws_only_from_the_random_sample_when_given():
+    pool = make_pool(400, seed=5)
+    random_part = np.arange(400) % 2 == 0
+    for seed in range(5):
+        out = select_batch(pool, pool["p_affinity"], n_total=20, explore_share=0.2, control_share=0.25,
+                           rng=seed, control_from=random_part)
+        control = out[out["slice"] == "control"]
+        assert len(control) == 5
+        idx = pool.reset_index().set_index("track_id").loc[control["track_id"], "index"].to_numpy()
+        assert random_part[idx].all()
+        # k of the remaining random-sample tracks, not of the whole pool
+        assert control["choice_prob"].iloc[0] == pytest.approx(5 / (random_part.sum() - (random_part[
+            pool.reset_index().set_index("track_id").loc[out.loc[out["slice"] != "control", "track_id"],
+                                                         "index"].to_numpy()]).sum()), rel=0.1)
+    # nothing of the random sample left: the control falls back to the whole pool rather than shrinking
+    out = select_batch(pool, pool["p_affinity"], n_total=20, control_share=0.25, rng=0,
+                       control_from=np.zeros(400, dtype=bool))
+    assert (out["slice"] == "control").sum() == 5

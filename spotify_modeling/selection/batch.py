@@ -202,11 +202,15 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
                  explore_share: float = 0.2, control_share: float = 0.1, max_per_artist: int | None = 2,
                  max_family_share: float | None = 0.4, plausible_quantile: float = 0.5,
                  uncertainty: Sequence[float] | np.ndarray | None = None,
-                 rng: np.random.Generator | int | None = None, shuffle: bool = True) -> pd.DataFrame:
+                 rng: np.random.Generator | int | None = None, shuffle: bool = True,
+                 control_from: Sequence[bool] | np.ndarray | None = None) -> pd.DataFrame:
     """Choose ``n_total`` pool tracks in three slices under shared caps (see module docstring).
 
     ``scores`` is aligned with ``pool_df`` rows (NaN = never exploited, never plausible).
     ``uncertainty`` (optional, aligned, >= 0) overrides the built-in exploration uncertainty.
+    ``control_from`` (optional, aligned booleans) limits the control slice to those rows, e.g. the randomly
+    sampled part of a pool that also holds tracks searched in your genres, so the control stays "a random track";
+    when none of them is left the control draws from every row.
     Returns one row per chosen track: ``track_id, slice, rank, score, choice_prob, reason``
     (plus ``track_name``/``artist_names`` when the pool has them), sorted by ``rank``.
     """
@@ -277,7 +281,14 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
 
     # control: uniform over every remaining track that fits the caps
     if sizes["control"] > 0:
-        remaining = np.array([i for i in np.flatnonzero(~taken) if caps.fits(i)], dtype=int)
+        allowed = ~taken
+        if control_from is not None:
+            mask = np.asarray(control_from, dtype=bool)
+            if len(mask) != n:
+                raise ValueError("control_from must be aligned with the pool")
+            if (mask & allowed).any():
+                allowed = allowed & mask
+        remaining = np.array([i for i in np.flatnonzero(allowed) if caps.fits(i)], dtype=int)
         n_remaining = len(remaining)
         k = min(sizes["control"], n_remaining)
         got = 0
