@@ -20,8 +20,6 @@ from .normalize import name_key
 from .store import Store, utc_now
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# the indexes on plays, as store.py's schema creates them
-PLAY_INDEXES = (("plays_ts", "source, ts"), ("plays_track", "track_id"), ("plays_key", "name_key"))
 # a first import at least this large (and larger than the table) drops the plays indexes and builds them once at the end
 REBUILD_MIN_ROWS = 20_000
 PLAY_COLUMNS = ("source", "ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "name_key",
@@ -78,10 +76,12 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
                           if conn.execute("SELECT 1 FROM plays WHERE source = ? LIMIT 1", (source,)).fetchone()}
         # A big import into a small table is faster with the indexes built once at the end (same transaction).
         rebuild = new_rows > REBUILD_MIN_ROWS and new_rows > store.scalar("SELECT count(*) FROM plays")
-        if rebuild:
+        if rebuild:  # the indexes are rebuilt from their own definitions, so store.py's schema stays the one truth
+            indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plays' "
+                                   "AND sql IS NOT NULL").fetchall()
             conn.execute("PRAGMA cache_size = -200000")
-            for name, _ in PLAY_INDEXES:
-                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            for name, _ in indexes:
+                conn.execute(f'DROP INDEX "{name}"')
         conn.executemany(
             "INSERT INTO imported_files(sha256, path, size, kind, rows, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(f.sha256, f.path, f.size, f.kind, f.rows, now) for f in new_files])
@@ -93,8 +93,8 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
                 result.plays_added += len(inserted.rows)
                 result.plays_already_known += inserted.skipped
         if rebuild:
-            for name, columns in PLAY_INDEXES:
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON plays({columns})")
+            for _, sql in indexes:
+                conn.execute(sql)
         if any(f.kind == "playlists" for f in new_files):
             _replace_export_playlists(conn, parsed, now)
         if any(f.kind == "library" for f in new_files):

@@ -179,6 +179,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (item_id, what)
     );
     """,
+    # 3: plays are looked up by name only while they have no id (every such query says `track_id IS NULL`), so the
+    # name index keeps just those rows: an extended history, where every play has a URI, no longer pays for it
+    """
+    DROP INDEX IF EXISTS plays_key;
+    CREATE INDEX plays_key ON plays(name_key) WHERE track_id IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -232,10 +232,13 @@ def test_large_import_rebuilding_indexes_stores_the_same_rows(tmp_path, monkeypa
     stamp = lambda d: {k: v for k, v in d.items() if k not in ("imported_files", "tracks", "track_lookup",
                                                                  "playlists")}
     assert stamp(normal) == stamp(rebuilt)
-    conn = sqlite3.connect(tmp_path / "rebuilt.db")
-    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plays'")} \
-        == {"plays_ts", "plays_track", "plays_key"}
-    conn.close()
+    indexes = []
+    for db in ("normal.db", "rebuilt.db"):
+        conn = sqlite3.connect(tmp_path / db)
+        indexes.append(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plays' "
+                                    "ORDER BY name").fetchall())
+        conn.close()
+    assert indexes[0] == indexes[1] and [n for n, _ in indexes[1]] == ["plays_key", "plays_track", "plays_ts"]
 
 
 def test_ids_the_export_carries_become_track_stubs_and_lookups(tmp_path):
@@ -282,3 +285,27 @@ def test_plays_imported_earlier_take_ids_a_later_export_carries(tmp_path):
         ("account", "Z" * 22), ("extended", "Z" * 22)]
     assert conn.execute("SELECT how FROM track_lookup").fetchall() == [("uri",)]
     conn.close()
+
+
+def test_name_index_holds_only_plays_without_an_id_and_old_stores_upgrade(tmp_path):
+    from spotify_modeling.store import MIGRATIONS, _split_sql
+
+    old = sqlite3.connect(tmp_path / "old.db")  # a store as schema version 2 left it, with one play
+    for version in (0, 1):
+        for statement in _split_sql(MIGRATIONS[version]):
+            old.execute(statement)
+    old.execute("INSERT INTO imported_files VALUES ('s', 'p', 1, 'account_music', 1, 'now')")
+    old.execute("INSERT INTO plays(source, ts, name_key, file_sha) VALUES ('account', '2024-01-01T00:00:00Z', 'a\tb', 's')")
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    with Store(tmp_path / "old.db") as store:
+        assert store.version == SCHEMA_VERSION
+        assert "WHERE track_id IS NULL" in store.scalar("SELECT sql FROM sqlite_master WHERE name = 'plays_key'")
+        assert store.scalar("SELECT count(*) FROM plays") == 1
+        # the look-up enrichment does for a name still uses the index
+        plan = " ".join(r[3] for r in store.conn.execute(
+            "EXPLAIN QUERY PLAN UPDATE plays SET track_id = ? WHERE name_key = ? AND track_id IS NULL", ("x", "a\tb")))
+        assert "USING INDEX plays_key" in plan
+        store.conn.execute("UPDATE plays SET track_id = 'x' WHERE name_key = 'a\tb' AND track_id IS NULL")
+        assert store.scalar("SELECT track_id FROM plays") == "x"
