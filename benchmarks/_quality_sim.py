@@ -28,6 +28,7 @@ from spotify_modeling.ingest import import_export
 from spotify_modeling.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
 from spotify_modeling.simulate import PERSONAS, Catalog, Persona, World, build_world, make_listener
+from spotify_modeling.simulate.listener import _score
 from spotify_modeling.simulate import _vocab as vocab
 from spotify_modeling.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
 from spotify_modeling.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
@@ -35,7 +36,7 @@ from spotify_modeling.store import Store, utc_now
 from spotify_modeling.tracktable import artist_play_counts
 from spotify_modeling.train import training_data
 
-METHODS = ("random", "stage1", "original", "ours", "ceiling")
+METHODS = ("random", "stage1", "original", "ours", "observable", "ceiling")
 AUC_TARGET = 0.75
 ARTIST_PLAYS = "artist_plays"  # the product's "known artist" column (see `tracktable`)
 
@@ -391,6 +392,17 @@ def _genre_index(cat: Catalog) -> dict[str, list[int]]:
     return _GENRE_INDEX[key]
 
 
+def observable_appeal(listener, history_artists: set[str]) -> np.ndarray:
+    """The hidden appeal of every catalog track minus what no model could know: the per-track idiosyncratic
+    part, and the listener's feeling for artists they never played. Its top picks are the ceiling a perfect
+    model of the observable taste would reach ("observable" method)."""
+    comp = dict(listener.components_)
+    comp["idiosyncratic"] = np.zeros_like(comp["idiosyncratic"])
+    known = listener.catalog.truth["artist_id"].isin(history_artists).to_numpy()
+    comp["artist"] = np.where(known, np.nan_to_num(comp["artist"]), 0.0)
+    return 1.0 / (1.0 + np.exp(-(_score(comp, listener.persona) - listener.bias)))
+
+
 def _fit_label(state: _MethodState, need: int) -> None:
     y = np.asarray(state.y, dtype=int)
     if len(y) and min((y == 1).sum(), (y == 0).sum()) >= need:
@@ -419,6 +431,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     liked_truth = prep.uniforms < p_like
     rng = np.random.default_rng([seed, 5])
     states = {m: _MethodState(m) for m in settings.methods}
+    obs_appeal = observable_appeal(listener, prep.history_artists)
     genre_artists = set(prep.history_artists) if settings.genre_fetch else None
     pool_pos = np.array([], dtype=int)
     cursor = 0
@@ -471,6 +484,9 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                 chosen = select_random(avail, n_total, rng)
             elif name == "ceiling":
                 chosen = listener.ideal_picks(avail, n_total)[["track_id"]].assign(slice="exploit")
+            elif name == "observable":
+                order = np.argsort(-obs_appeal[cat.positions(avail["track_id"].tolist())], kind="stable")
+                chosen = avail.iloc[order[:n_total]][["track_id"]].assign(slice="exploit")
             elif name == "original":
                 chosen = select_original(avail, n_total)
             elif name == "stage1":

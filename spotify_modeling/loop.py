@@ -48,7 +48,7 @@ class WeeklyConfig:
     max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
     search_calls: int = 80          # pool top-up: searches per run
     per_page: int = 5               # tracks kept per search page (of 10)
-    genre_share: float = 0.0        # share of the searches that ask for one of your genres (`genre:"..."`)
+    genre_share: float = 0.5        # share of the searches that ask for one of your genres (`genre:"..."`)
     genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
     backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
     sources: str = "search"         # "search" or "search,reccobeats"

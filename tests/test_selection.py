@@ -408,3 +408,18 @@ def test_control_draws_only_from_the_random_sample_when_given():
     out = select_batch(pool, pool["p_affinity"], n_total=20, control_share=0.25, rng=0,
                        control_from=np.zeros(400, dtype=bool))
     assert (out["slice"] == "control").sum() == 5
+
+
+def test_explore_widens_plausible_when_the_caps_block_the_top_of_the_pool():
+    n = 200
+    pool = make_pool(n, seed=9, n_artists=150)
+    scores = np.linspace(1, 0, n)                       # row order = score order
+    pool["families"] = [["hip hop"] if i < 40 else ["rock" if i % 2 else "pop"] for i in range(n)]
+    out = select_batch(pool, scores, n_total=10, explore_share=0.3, control_share=0.0, max_family_share=0.4,
+                       plausible_quantile=0.9, rng=0)
+    assert len(out) == 10 and out.attrs["shortfall"] == 0
+    explore = out[out["slice"] == "explore"]
+    assert len(explore) == 3
+    idx = pool.reset_index().set_index("track_id").loc[explore["track_id"], "index"].to_numpy()
+    assert (idx >= 40).all() and (idx < n // 2).all()   # below the blocked top 20%, never below the median
+    assert all("top" in r for r in explore["reason"])

@@ -210,7 +210,7 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
     ``uncertainty`` (optional, aligned, >= 0) overrides the built-in exploration uncertainty.
     ``control_from`` (optional, aligned booleans) limits the control slice to those rows, e.g. the randomly
     sampled part of a pool that also holds tracks searched in your genres, so the control stays "a random track";
-    when none of them is left the control draws from every row.
+    when none of them is left (or fits the caps) the control draws from every row.
     Returns one row per chosen track: ``track_id, slice, rank, score, choice_prob, reason``
     (plus ``track_name``/``artist_names`` when the pool has them), sorted by ``rank``.
     """
@@ -253,9 +253,16 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
                 raise ValueError("uncertainty must be non-negative and aligned with the pool")
             u = u / u.max() if u.max() > 0 else u
             why = ["most uncertain (given)"] * n
-        threshold = np.quantile(s[valid], plausible_quantile)
-        eligible = np.flatnonzero(valid & (s >= threshold) & ~taken)
-        eligible = np.array([i for i in eligible if caps.fits(i)], dtype=int)
+        # widen "plausible" step by step (never below the median) while the caps leave too few tracks in it,
+        # e.g. when the top of a pool is all one genre family the exploit slice already filled
+        quantiles = [plausible_quantile] + [q for q in np.arange(plausible_quantile - 0.1, 0.5 - 1e-9, -0.1)]
+        for q_used in quantiles:
+            threshold = np.quantile(s[valid], q_used)
+            eligible = np.flatnonzero(valid & (s >= threshold) & ~taken)
+            eligible = np.array([i for i in eligible if caps.fits(i)], dtype=int)
+            if len(eligible) >= sizes["explore"]:
+                break
+        plausible_quantile = float(q_used)
         k = min(sizes["explore"], len(eligible))
         if k:
             w = u[eligible] ** 2 + 1e-6
@@ -281,14 +288,13 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
 
     # control: uniform over every remaining track that fits the caps
     if sizes["control"] > 0:
-        allowed = ~taken
+        remaining = np.array([i for i in np.flatnonzero(~taken) if caps.fits(i)], dtype=int)
         if control_from is not None:
             mask = np.asarray(control_from, dtype=bool)
             if len(mask) != n:
                 raise ValueError("control_from must be aligned with the pool")
-            if (mask & allowed).any():
-                allowed = allowed & mask
-        remaining = np.array([i for i in np.flatnonzero(allowed) if caps.fits(i)], dtype=int)
+            if mask[remaining].any():   # else (none left that fits the caps) draw from every row
+                remaining = remaining[mask[remaining]]
         n_remaining = len(remaining)
         k = min(sizes["control"], n_remaining)
         got = 0
