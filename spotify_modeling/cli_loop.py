@@ -138,7 +138,8 @@ def demo(
     rows, info = run_demo(home, weeks=weeks, seed=seed, listener=listener,
                           progress=lambda m: console.print(f"[dim]{m}[/dim]"))
     df = demo_table(rows)
-    t = Table(*df.columns, box=None, title=f"spotify-model demo: listener {info['listener']}, seed {seed}",
+    t = Table(*df.columns, box=None, collapse_padding=True, pad_edge=False,   # fits an 80-column terminal
+              title=f"spotify-model demo: listener {info['listener']}, seed {seed}",
               caption="hit = liked / labelled; exploit/explore/control = hit rate per slice; AUC = stage-2 CV AUC;\n"
                       "calls = Spotify calls; ceiling / random = the listener's own top picks / random picks "
                       "from the same pool")

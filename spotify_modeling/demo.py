@@ -145,9 +145,19 @@ def _enrich_and_train(store, home: Home, say) -> None:
     spotify = SpotifyClient.from_env(home, recorder=store)
     report = enrich.enrich_history(store, spotify, ReccoBeatsClient(recorder=store))
     calls = sum(n for g, n in report.calls_this_run.items() if g != "reccobeats")
-    say(f"features: enriched with {calls} Spotify calls; coverage {report.coverage}")
+    say(f"features: enriched with {calls} Spotify calls; {_coverage_line(report.coverage)}")
     report = train_stage1(store, home)
     say(f"stage 1 trained: {', '.join(report.trained) or 'nothing'}")
+
+
+def _coverage_line(cov: dict) -> str:
+    """'ids for 100% of plays, audio features for 91%, genres for 78%' from enrich's coverage numbers."""
+    parts = []
+    for key, label in (("with_id", "ids"), ("with_features", "audio features"), ("with_genres", "genres")):
+        share = (cov.get(key) or {}).get("share_of_plays")
+        if share is not None:
+            parts.append(f"{label} for {share:.0%}" + (" of plays" if not parts else ""))
+    return ", ".join(parts) or "coverage unknown"
 
 
 def demo_table(rows: list[DemoWeek]) -> pd.DataFrame:
