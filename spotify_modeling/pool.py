@@ -80,13 +80,31 @@ def choose_taste_genre(rng: np.random.Generator, genres: dict[str, float]) -> st
     return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
-def taste_query(rng: np.random.Generator, genres: dict[str, float], totals: dict[str, int]) -> tuple[str, int]:
-    """A `genre:"..."` search (one of your genres) and an offset, uniform below the query's known total."""
-    q = f'genre:"{choose_taste_genre(rng, genres)}"'
-    total = totals.get(q)
-    if total is None:
-        return q, 0
-    return q, int(rng.integers(0, max(1, min(total, MAX_OFFSET + 10) - 9)))
+def genre_query_text(genre: str) -> str:
+    return 'genre:"' + genre.replace('"', "") + '"'
+
+
+def taste_query(rng: np.random.Generator, genres: dict[str, float], totals: dict[str, int],
+                asked: set[str]) -> tuple[str, int] | None:
+    """A `genre:"..."` search of one of your genres and a page not asked yet; None when every genre is used up.
+
+    Offsets are whole pages (0, 10, 20, ...) below the query's known total (and Spotify's 1,000 cap), so two searches
+    never return overlapping pages. A genre whose search found nothing, or whose pages were all asked, leaves the
+    menu: its slots go to random searches instead.
+    """
+    live = {}
+    for g, share in genres.items():
+        q = genre_query_text(g)
+        total = totals.get(q)
+        pages = [0] if total is None else list(range(0, min(total, MAX_OFFSET + 1), 10))
+        left = [o for o in pages if f"{q}@{o}" not in asked]
+        if left:
+            live[g] = (share, q, left)
+    if not live:
+        return None
+    g = choose_taste_genre(rng, {g: v[0] for g, v in live.items()})
+    _, q, left = live[g]
+    return q, int(left[int(rng.integers(len(left)))])
 
 
 def save_track_objects(store: Store, tracks: list[dict], source: str = "search") -> None:
@@ -163,7 +181,11 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
     while out.calls < max_calls and attempts < max_calls * 5:
         attempts += 1
         source = kinds[out.calls]
-        q, offset = taste_query(rng, genres, totals) if source == "genre" else random_query(rng, totals)
+        picked = taste_query(rng, genres, totals, asked) if source == "genre" else None
+        if source == "genre" and picked is None:   # every genre used up: the rest of the searches are random
+            kinds[out.calls:] = ["search"] * (len(kinds) - out.calls)
+            source = "search"
+        q, offset = picked if picked is not None else random_query(rng, totals)
         if f"{q}@{offset}" in asked or (q in totals and totals[q] == 0):
             continue
         try:

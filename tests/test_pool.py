@@ -116,7 +116,7 @@ def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(tmp_path):
     state = StandInState()
     for i in range(300):
         t, a = track(i, year=1950 + (i * 7) % 77)
-        a[0]["genres"] = ["shoegaze"] if i % 7 == 0 else ["polka"]      # artist A0 plays shoegaze
+        a[0]["genres"] = ["shoegaze"] if i % 7 < 3 else ["polka"]       # artists A0-A2 play shoegaze
         state.add_track(t, a)
     with StandInServer(state) as server:
         from spotify_modeling.auth import SCOPES
@@ -139,5 +139,24 @@ def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(tmp_path):
     by_source = {}
     for source, artists in rows:
         by_source.setdefault(source, []).append(json.loads(artists)[0])
-    assert by_source["genre"] and all(a == f"A{0:021d}" for a in by_source["genre"])   # only shoegaze artists
+    shoegaze = {f"A{k:021d}" for k in range(3)}
+    assert by_source["genre"] and all(a in shoegaze for a in by_source["genre"])      # only shoegaze artists
     assert by_source["search"]                                     # the random share is still there, tagged apart
+
+
+def test_used_up_and_empty_genres_hand_their_searches_to_random_ones(setup):
+    state, server, store, client = setup                 # 200 tracks, no artist has a genre
+    state.artists[f"A{0:021d}"]["genres"] = ["shoegaze"]  # ~29 tracks: 3 pages of 10
+    state.invalidate()
+    menu = {"shoegaze": 0.5, "no such genre": 0.5}
+    for run in range(3):
+        out = top_up_pool(client, store, max_calls=20, rng=np.random.default_rng(run), per_page=5,
+                          genres=menu, genre_share=0.5)
+        assert out.calls == 20                            # the top-up never stalls on a dead genre
+    asked = [(c.query["q"], int(c.query["offset"])) for c in server.calls if c.group == "search"]
+    assert len(asked) == len(set(asked))                  # no page asked twice
+    dead = [o for q, o in asked if q == 'genre:"no such genre"']
+    assert dead == [0]                                    # total 0: asked once, then off the menu
+    pages = sorted(o for q, o in asked if q == 'genre:"shoegaze"')
+    assert pages and all(o % 10 == 0 for o in pages)      # whole pages only
+    assert len(asked) == 60 and sum(q.startswith("genre:") for q, _ in asked) < 30

@@ -423,3 +423,14 @@ def test_explore_widens_plausible_when_the_caps_block_the_top_of_the_pool():
     idx = pool.reset_index().set_index("track_id").loc[explore["track_id"], "index"].to_numpy()
     assert (idx >= 40).all() and (idx < n // 2).all()   # below the blocked top 20%, never below the median
     assert all("top" in r for r in explore["reason"])
+
+
+def test_control_tops_up_outside_a_random_sample_that_ran_out():
+    pool = make_pool(400, seed=6)
+    mask = np.zeros(400, dtype=bool)
+    mask[[3, 7]] = True                                   # only two random-sample tracks left
+    out = select_batch(pool, np.linspace(0, 1, 400), n_total=20, control_share=0.25, rng=1, control_from=mask)
+    control = out[out["slice"] == "control"]
+    assert len(control) == 5 and out.attrs["shortfall"] == 0
+    assert set(pool["track_id"].iloc[[3, 7]]) <= set(control["track_id"])
+    assert sum("ran out" in r for r in control["reason"]) == 3

@@ -210,7 +210,7 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
     ``uncertainty`` (optional, aligned, >= 0) overrides the built-in exploration uncertainty.
     ``control_from`` (optional, aligned booleans) limits the control slice to those rows, e.g. the randomly
     sampled part of a pool that also holds tracks searched in your genres, so the control stays "a random track";
-    when none of them is left (or fits the caps) the control draws from every row.
+    when too few of them are left (or fit the caps) the rest of the control comes from the other rows, and says so.
     Returns one row per chosen track: ``track_id, slice, rank, score, choice_prob, reason``
     (plus ``track_name``/``artist_names`` when the pool has them), sorted by ``rank``.
     """
@@ -286,24 +286,30 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
                 left = left[left != i]
                 got += 1
 
-    # control: uniform over every remaining track that fits the caps
+    # control: uniform over every remaining track that fits the caps (the random sample first, when given)
     if sizes["control"] > 0:
         remaining = np.array([i for i in np.flatnonzero(~taken) if caps.fits(i)], dtype=int)
+        groups = [(remaining, "")]
         if control_from is not None:
             mask = np.asarray(control_from, dtype=bool)
             if len(mask) != n:
                 raise ValueError("control_from must be aligned with the pool")
-            if mask[remaining].any():   # else (none left that fits the caps) draw from every row
-                remaining = remaining[mask[remaining]]
-        n_remaining = len(remaining)
-        k = min(sizes["control"], n_remaining)
-        got = 0
-        for i in gen.permutation(remaining):
-            if got >= k:
+            groups = [(remaining[mask[remaining]], ""),
+                      (remaining[~mask[remaining]], ", topped up outside the random sample, which ran out")]
+        need = sizes["control"]
+        for members, note in groups:
+            k = min(need, len(members))
+            got = 0
+            for i in gen.permutation(members):
+                if got >= k:
+                    break
+                if caps.fits(i):
+                    take(int(i), "control", k / len(members),
+                         f"control: uniform random ({k} of {len(members)}{note})")
+                    got += 1
+            need -= got
+            if need <= 0:
                 break
-            if caps.fits(i):
-                take(int(i), "control", k / n_remaining, f"control: uniform random ({k} of {n_remaining})")
-                got += 1
 
     result = _assemble(pool, s, picks, gen, shuffle)
     result.attrs["requested"] = n_total
