@@ -61,6 +61,7 @@ class SimSettings:
     auc_step: int = 10
     auc_random_max: int = 400
     methods: tuple[str, ...] = METHODS
+    family_headroom: bool = True    # family caps follow the history's family shares (False: the flat cap only)
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -345,14 +346,14 @@ def _composite(Z: list[dict], y: list[int], prior: dict | None) -> CompositeScor
     return scorer.fit(frame[[c for c in frame.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
 
 
-def _choose_batch(scored, composite, cfg, n_total, rng, plausible_quantile):
+def _choose_batch(scored, composite, cfg, n_total, rng, plausible_quantile, family_shares=None):
     """`loop.choose_batch`, optionally with another exploration floor (a knob WeeklyConfig does not expose yet)."""
     if plausible_quantile is None:
-        return loop.choose_batch(scored, composite, cfg, n_total, rng)
+        return loop.choose_batch(scored, composite, cfg, n_total, rng, family_shares)
     original = loop.select_batch
     loop.select_batch = functools.partial(original, plausible_quantile=plausible_quantile)
     try:
-        return loop.choose_batch(scored, composite, cfg, n_total, rng)
+        return loop.choose_batch(scored, composite, cfg, n_total, rng, family_shares)
     finally:
         loop.select_batch = original
 
@@ -432,6 +433,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     rng = np.random.default_rng([seed, 5])
     states = {m: _MethodState(m) for m in settings.methods}
     obs_appeal = observable_appeal(listener, prep.history_artists)
+    family_shares = loop.history_family_shares(prep.X_played)
     genre_artists = set(prep.history_artists) if settings.genre_fetch else None
     pool_pos = np.array([], dtype=int)
     cursor = 0
@@ -496,7 +498,8 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours
                 comp = _composite(st.Z, st.y, settings.prior_weights)
-                chosen = _choose_batch(avail, comp, cfg, n_total, rng, settings.plausible_quantile)
+                chosen = _choose_batch(avail, comp, cfg, n_total, rng, settings.plausible_quantile,
+                                       family_shares if settings.family_headroom else None)
             ids = chosen["track_id"].tolist()
             st.pushed.update(ids)
             st.batches.append(ids)

@@ -270,6 +270,7 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "max_per_artist=3": w.with_weekly(max_per_artist=3),
         "all pool genres known": _sim(w, genre_fetch=False),
         "genre_share=0": w.with_weekly(genre_share=0.0),
+        "flat family cap (no headroom)": _sim(w, family_headroom=False),
         "max_family_share=0.6": w.with_weekly(max_family_share=0.6),
         "max_family_share=0.8": w.with_weekly(max_family_share=0.8),
         "max_family_share=1.0,max_per_artist=3": w.with_weekly(max_family_share=1.0, max_per_artist=3),

@@ -378,7 +378,7 @@ class WeeklyRun:
         scored = score_pool(pool, models, label_model)
         scored["random_sample"] = scored["track_id"].isin(random_ids)   # the control slice draws from these
         composite = self._composite()
-        chosen = choose_batch(scored, composite, cfg, n_total, self.rng)
+        chosen = choose_batch(scored, composite, cfg, n_total, self.rng, history_family_shares(self._played()))
         self.report.weights = chosen.attrs["weights"]
         if chosen.attrs.get("note"):
             self.report.notes.append(chosen.attrs["note"])
@@ -480,8 +480,20 @@ def score_pool(pool: pd.DataFrame, models: dict, label_model=None) -> pd.DataFra
     return out
 
 
+def history_family_shares(played: pd.DataFrame) -> dict[str, float]:
+    """Share of your played tracks (with known genres) in each broad genre family; a two-family track counts half."""
+    counts: dict[str, float] = {}
+    n = 0
+    for fams in _families(played) if "genres" in played else []:
+        if fams:
+            n += 1
+            for f in fams:
+                counts[f] = counts.get(f, 0.0) + 1.0 / len(fams)
+    return {f: c / n for f, c in counts.items()} if n else {}
+
+
 def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: WeeklyConfig, n_total: int,
-                 rng: np.random.Generator) -> pd.DataFrame:
+                 rng: np.random.Generator, family_shares: dict[str, float] | None = None) -> pd.DataFrame:
     """Composite score, then the exploit/explore/control slices under the caps; each pick carries its scores."""
     scores = composite.score(scored)
     # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
@@ -489,7 +501,8 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: WeeklyCo
     chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
                           control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
                           max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
-                          control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None)
+                          control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
+                          family_shares=family_shares)
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
     z = transform_outputs(scored).set_index(scored["track_id"])
     raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")

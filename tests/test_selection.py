@@ -434,3 +434,25 @@ def test_control_tops_up_outside_a_random_sample_that_ran_out():
     assert len(control) == 5 and out.attrs["shortfall"] == 0
     assert set(pool["track_id"].iloc[[3, 7]]) <= set(control["track_id"])
     assert sum("ran out" in r for r in control["reason"]) == 3
+
+
+def test_family_cap_follows_your_own_listening_share():
+    n = 300
+    pool = make_pool(n, seed=11, n_artists=280)
+    is_hiphop = np.arange(n) % 3 > 0                                           # 2/3 of the pool is hip hop
+    pool["families"] = [["hip hop"] if h else ["rock"] for h in is_hiphop]
+    scores = np.linspace(1, 0, n) + is_hiphop                                  # and every hip hop track ranks first
+    flat = select_batch(pool, scores, n_total=20, explore_share=0.0, control_share=0.0, max_family_share=0.4, rng=0)
+    mine = select_batch(pool, scores, n_total=20, explore_share=0.0, control_share=0.0, max_family_share=0.4, rng=0,
+                        family_shares={"hip hop": 0.7, "rock": 0.1})
+    fams = dict(zip(pool["track_id"], pool["families"]))
+
+    def hiphop(batch):
+        return sum(fams[t] == ["hip hop"] for t in batch["track_id"])
+
+    assert hiphop(flat) == 8                   # floor(0.4 x 20)
+    assert hiphop(mine) == 17                  # floor(min(1, 1.25 x 0.7) x 20): you listen to it that much
+    # a family you barely play keeps the flat cap
+    few = select_batch(pool, 2 - scores, n_total=20, explore_share=0.0, control_share=0.0, max_family_share=0.4, rng=0,
+                       family_shares={"hip hop": 0.7, "rock": 0.1})
+    assert sum(fams[t] == ["rock"] for t in few["track_id"]) == 8

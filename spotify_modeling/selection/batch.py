@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,10 @@ from spotify_modeling.selection.composite import OUTPUT_COLUMNS, STAGE1_MODELS, 
 
 RESULT_COLUMNS = ["track_id", "slice", "rank", "score", "choice_prob", "reason"]
 _PASS_THROUGH = ["track_name", "artist_names"]
+
+
+#: a family may take up to this multiple of its share of your listening (when that beats `max_family_share`)
+FAMILY_HEADROOM = 1.25
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -110,9 +114,10 @@ class _Caps:
     """Running artist and family counts for one batch."""
 
     def __init__(self, artists: list[list], families: list[list], max_per_artist: int | None,
-                 family_cap: int | None):
+                 family_cap: int | None, family_caps: Mapping[str, int] | None = None):
         self.artists, self.families = artists, families
         self.max_per_artist, self.family_cap = max_per_artist, family_cap
+        self.family_caps = dict(family_caps or {})
         self.artist_count: Counter = Counter()
         self.family_count: Counter = Counter()
 
@@ -121,7 +126,7 @@ class _Caps:
                 self.artist_count[a] >= self.max_per_artist for a in self.artists[i]):
             return False
         if self.family_cap is not None and any(
-                self.family_count[f] >= self.family_cap for f in self.families[i]):
+                self.family_count[f] >= self.family_caps.get(f, self.family_cap) for f in self.families[i]):
             return False
         return True
 
@@ -203,7 +208,8 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
                  max_family_share: float | None = 0.4, plausible_quantile: float = 0.5,
                  uncertainty: Sequence[float] | np.ndarray | None = None,
                  rng: np.random.Generator | int | None = None, shuffle: bool = True,
-                 control_from: Sequence[bool] | np.ndarray | None = None) -> pd.DataFrame:
+                 control_from: Sequence[bool] | np.ndarray | None = None,
+                 family_shares: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Choose ``n_total`` pool tracks in three slices under shared caps (see module docstring).
 
     ``scores`` is aligned with ``pool_df`` rows (NaN = never exploited, never plausible).
@@ -211,6 +217,9 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
     ``control_from`` (optional, aligned booleans) limits the control slice to those rows, e.g. the randomly
     sampled part of a pool that also holds tracks searched in your genres, so the control stays "a random track";
     when too few of them are left (or fit the caps) the rest of the control comes from the other rows, and says so.
+    ``family_shares`` (optional, family -> share of your listening) raises a family's cap to
+    ``FAMILY_HEADROOM`` x its share when that is above ``max_family_share``: the cap keeps a batch from leaning on
+    one family *more than you do*, not from matching your taste.
     Returns one row per chosen track: ``track_id, slice, rank, score, choice_prob, reason``
     (plus ``track_name``/``artist_names`` when the pool has them), sorted by ``rank``.
     """
@@ -223,7 +232,10 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
     sizes = split_sizes(n_total, explore_share, control_share)
     family_cap = (None if max_family_share is None or max_family_share >= 1
                   else max(1, math.floor(max_family_share * n_total + 1e-9)))
-    caps = _Caps(_artist_lists(pool), _family_lists(pool), max_per_artist, family_cap)
+    family_caps = {} if family_cap is None else {
+        f: max(family_cap, math.floor(min(1.0, FAMILY_HEADROOM * share) * n_total + 1e-9))
+        for f, share in (family_shares or {}).items()}
+    caps = _Caps(_artist_lists(pool), _family_lists(pool), max_per_artist, family_cap, family_caps)
     taken = np.zeros(n, dtype=bool)
     picks: list[dict] = []
 
