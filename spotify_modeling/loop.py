@@ -43,7 +43,7 @@ class WeeklyConfig:
     control_share: float = 0.05
     explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
     max_per_artist: int = 2
-    max_family_share: float = 0.4
+    max_family_share: float = 1.0   # 1.0 = no family cap (quality benchmark: a cap costs hit rate; opt in for variety)
     expire_weeks: float = 4.0
     max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
     search_calls: int = 80          # pool top-up: searches per run
