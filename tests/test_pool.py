@@ -112,26 +112,15 @@ def test_taste_genres_rank_your_genres_by_share_of_played_tracks():
     assert share["shoegaze"] == pytest.approx(0.268, abs=0.04) and share["trap"] == pytest.approx(0.268, abs=0.04)
 
 
-def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(tmp_path):
-    state = StandInState()
-    for i in range(300):
-        t, a = track(i, year=1950 + (i * 7) % 77)
-        a[0]["genres"] = ["shoegaze"] if i % 7 < 3 else ["polka"]       # artists A0-A2 play shoegaze
-        state.add_track(t, a)
-    with StandInServer(state) as server:
-        from spotify_modeling.auth import SCOPES
-
-        class Auth:
-            token = server.issue_token(SCOPES)
-
-            def get_access_token(self, as_dict=False, check_cache=True):
-                return self.token if as_dict else self.token["access_token"]
-
-        store = Store(tmp_path / "s.db")
-        client = SpotifyClient(Auth(), api_url=server.api_url, recorder=store)
-        out = top_up_pool(client, store, max_calls=20, rng=np.random.default_rng(3), per_page=5,
-                          genres={"shoegaze": 1.0}, genre_share=0.5)
-        searches = [c.query["q"] for c in server.calls if c.group == "search"]
+def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(setup):
+    state, server, store, client = setup
+    shoegaze = {f"A{k:021d}" for k in range(4)}           # artists A0-A3 (~115 tracks, 12 pages) play shoegaze
+    for aid in shoegaze:
+        state.artists[aid]["genres"] = ["shoegaze"]
+    state.invalidate()
+    out = top_up_pool(client, store, max_calls=20, rng=np.random.default_rng(3), per_page=5,
+                      genres={"shoegaze": 1.0}, genre_share=0.5)
+    searches = [c.query["q"] for c in server.calls if c.group == "search"]
     assert out.calls == len(searches) == 20
     genre_qs = [q for q in searches if q.startswith('genre:"shoegaze"')]
     assert len(genre_qs) == 10                                     # exactly the share asked for
@@ -139,7 +128,6 @@ def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(tmp_path):
     by_source = {}
     for source, artists in rows:
         by_source.setdefault(source, []).append(json.loads(artists)[0])
-    shoegaze = {f"A{k:021d}" for k in range(3)}
     assert by_source["genre"] and all(a in shoegaze for a in by_source["genre"])      # only shoegaze artists
     assert by_source["search"]                                     # the random share is still there, tagged apart
 
