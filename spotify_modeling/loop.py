@@ -350,7 +350,7 @@ class WeeklyRun:
             return None
         models = self._stage1_models()
         # the affinity model's negatives must be random catalog tracks: search-sampled ones, not recommendations
-        random_ids = {r[0] for r in self.store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search'")}
+        random_ids = set(pool_mod.random_sample_ids(self.store))
         aff = self._refit_affinity(self._played(), pool[pool["track_id"].isin(random_ids)])
         if aff is not None:
             models["affinity"] = aff

@@ -251,6 +251,12 @@ def add_recommendations(reccobeats, store: Store, seed_ids: list[str], size: int
     return added
 
 
+def random_sample_ids(store: Store) -> list[str]:
+    """Pool tracks from random searches (not genre searches, not recommendations): the sample of "a random catalog
+    track" that the affinity model learns against and the control slice draws from."""
+    return [r[0] for r in store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search' ORDER BY rowid")]
+
+
 def pool_track_ids(store: Store) -> list[str]:
     """Pool tracks still eligible now (exclusions re-checked: the user may have played or saved one since)."""
     excluded = excluded_track_ids(store)

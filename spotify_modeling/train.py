@@ -18,6 +18,7 @@ import pandas as pd
 from .models import AffinityModel, LikeabilityModel, PlaylistModel
 from .metrics import artist_groups, cross_validate_model
 from .persist import save_model
+from .pool import random_sample_ids
 from .store import Store
 from .tracktable import has_features, track_table
 
@@ -92,7 +93,7 @@ def training_data(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def affinity_data(store: Store, X_played: pd.DataFrame) -> pd.DataFrame | None:
     """Played tracks (1) against random pool tracks (0), or None while the pool is too small."""
-    pool_ids = [r[0] for r in store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search'")]
+    pool_ids = random_sample_ids(store)
     if not pool_ids:
         return None
     neg = track_table(store, pool_ids)
