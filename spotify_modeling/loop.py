@@ -88,16 +88,15 @@ class WeeklyConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         bad = set(str(config.sources).replace(" ", "").split(",")) - {"search", "reccobeats"}
+        if bad:
+            raise BadInput(f"Bad pool source(s) {', '.join(sorted(bad))}.",
+                           "Sources: search, reccobeats (comma-separated).")
+        if not 0 <= config.explore_share + config.control_share < 1:
+            raise BadInput("explore_share + control_share must be below 1.", "Fix it and run again.")
         if not 0 <= config.genre_share < 1:
             raise BadInput(f"genre_share = {config.genre_share} in {home.config_path} must be at least 0 and below 1.",
                            "Some searches must stay random: they are the affinity model's idea of a random track "
                            "and the control slice's baseline.")
-        if bad or not 0 <= config.explore_share + config.control_share < 1:
-            from .errors import BadInput
-
-            raise BadInput(f"Bad pool source(s) {', '.join(sorted(bad))}." if bad else
-                           "explore_share + control_share must be below 1.",
-                           "Sources: search, reccobeats (comma-separated).")
         return config
 
 
