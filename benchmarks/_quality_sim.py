@@ -9,7 +9,6 @@ listeners x seeds x settings run in minutes instead of hours.
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import json
 import math
@@ -55,7 +54,6 @@ class SimSettings:
     n_plays: int = 8000
     genre_fetch: bool = True        # pool genres only for history artists + the top of the pool (as the product)
     prior_weights: dict | None = None   # composite prior; None = the product's DEFAULT_PRIOR_WEIGHTS
-    plausible_quantile: float | None = None   # explore slice's floor (None = select_batch's default, 0.5)
     known_artist: bool = True       # the product's `artist_plays` column; False drops it everywhere (ablation)
     auc_curve: bool = True          # labels-to-AUC experiment (costs ~50 small fits per run)
     auc_step: int = 10
@@ -346,18 +344,6 @@ def _composite(Z: list[dict], y: list[int], prior: dict | None) -> CompositeScor
     return scorer.fit(frame[[c for c in frame.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
 
 
-def _choose_batch(scored, composite, cfg, n_total, rng, plausible_quantile, family_shares=None):
-    """`loop.choose_batch`, optionally with another exploration floor (a knob WeeklyConfig does not expose yet)."""
-    if plausible_quantile is None:
-        return loop.choose_batch(scored, composite, cfg, n_total, rng, family_shares)
-    original = loop.select_batch
-    loop.select_batch = functools.partial(original, plausible_quantile=plausible_quantile)
-    try:
-        return loop.choose_batch(scored, composite, cfg, n_total, rng, family_shares)
-    finally:
-        loop.select_batch = original
-
-
 def _taste_draw(cat: Catalog, menu: dict[str, float], n: int, eligible: set[int], in_pool: set[int],
                 rng: np.random.Generator, per_search: int = 5) -> list[int]:
     """Pool tracks from `genre:` searches: a genre of the history (`pool.choose_taste_genre`), then a few random
@@ -498,8 +484,8 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours
                 comp = _composite(st.Z, st.y, settings.prior_weights)
-                chosen = _choose_batch(avail, comp, cfg, n_total, rng, settings.plausible_quantile,
-                                       family_shares if settings.family_headroom else None)
+                chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
+                                           family_shares if settings.family_headroom else None)
             ids = chosen["track_id"].tolist()
             st.pushed.update(ids)
             st.batches.append(ids)

@@ -251,9 +251,7 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "explore=0,control=0,no caps": w.with_weekly(explore_share=0.0, control_share=0.0, max_per_artist=None,
                                                      max_family_share=1.0),
         "explore=0.1,control=0.05": w.with_weekly(explore_share=0.1, control_share=0.05),
-        "explore floor q=0.9": _sim(w, plausible_quantile=0.9),
-        "explore=0.1,control=0.05,q=0.9": _sim(w.with_weekly(explore_share=0.1, control_share=0.05),
-                                               plausible_quantile=0.9),
+        "explore_floor=0.5": w.with_weekly(explore_floor=0.5),
         "prior aff1/pl0/lk0": _prior(w, 1.0, 0.0, 0.0),
         "prior aff1/pl1/lk1": _prior(w, 1.0, 1.0, 1.0),
         "prior aff1/pl0.25/lk0.25": _prior(w, 1.0, 0.25, 0.25),
@@ -277,8 +275,6 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "genre_share=0.3": w.with_weekly(genre_share=0.3),
         "genre_share=0.5": w.with_weekly(genre_share=0.5),
         "genre_share=0.7": w.with_weekly(genre_share=0.7),
-        "proposed: e0.1,c0.05,q0.9,artist3": _sim(w.with_weekly(explore_share=0.1, control_share=0.05,
-                                                                max_per_artist=3), plausible_quantile=0.9),
     }
 
 
