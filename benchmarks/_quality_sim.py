@@ -59,6 +59,8 @@ class SimSettings:
     auc_step: int = 10
     auc_random_max: int = 400
     methods: tuple[str, ...] = METHODS
+    composite_n0: float | None = None   # the composite's prior pseudo-count (None = the product's)
+    label_model: str = "lightgbm"   # stage 2: the product's LabelModel, or "linear" (experiment)
     family_headroom: bool = True    # family caps follow the history's family shares (False: the flat cap only)
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
@@ -334,11 +336,11 @@ class _MethodState:
     label_model: object = None
 
 
-def _composite(Z: list[dict], y: list[int], prior: dict | None) -> CompositeScorer:
+def _composite(Z: list[dict], y: list[int], prior: dict | None, n0: float | None = None) -> CompositeScorer:
     frame = pd.DataFrame(Z) if Z else None
-    if prior is None:
+    if prior is None and n0 is None:
         return loop.composite_from_labels(frame, y)
-    scorer = CompositeScorer(prior_weights=prior)
+    scorer = CompositeScorer(prior_weights=prior, **({} if n0 is None else {"n0": n0}))
     if frame is None:
         return scorer.fit(None, None)
     return scorer.fit(frame[[c for c in frame.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
@@ -390,18 +392,46 @@ def observable_appeal(listener, history_artists: set[str]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(_score(comp, listener.persona) - listener.bias)))
 
 
-def _fit_label(state: _MethodState, need: int) -> None:
+class LinearLabelModel:
+    """Experiment: stage 2 as an L2 logistic regression on the same featurizer output (median-imputed, scaled)."""
+
+    def __init__(self, C: float = 0.1):
+        self.C = C
+
+    def fit(self, X: pd.DataFrame, y) -> "LinearLabelModel":
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from spotify_modeling.featurize import TrackFeaturizer
+
+        self.featurizer_ = TrackFeaturizer(max_genres=15, min_genre_count=3).fit(X)
+        self.model_ = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                                    LogisticRegression(C=self.C, class_weight="balanced", max_iter=500))
+        self.model_.fit(self.featurizer_.transform(X), y)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(self.featurizer_.transform(X))
+
+
+def _label_model(kind: str):
+    return LinearLabelModel() if kind == "linear" else LabelModel()
+
+
+def _fit_label(state: _MethodState, need: int, kind: str = "lightgbm") -> None:
     y = np.asarray(state.y, dtype=int)
     if len(y) and min((y == 1).sum(), (y == 0).sum()) >= need:
         X = pd.concat(state.rows, ignore_index=True)
-        state.label_model = LabelModel().fit(X, y)
+        state.label_model = _label_model(kind).fit(X, y)
 
 
-def _auc(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarray) -> float:
-    """Held-out AUC of a LabelModel fit on (X, y); 0.5 while it cannot be fit (fewer than 3 of a class)."""
+def _auc(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarray, kind: str = "lightgbm") -> float:
+    """Held-out AUC of a stage-2 model fit on (X, y); 0.5 while it cannot be fit (fewer than 3 of a class)."""
     if len(y) < 10 or min((y == 1).sum(), (y == 0).sum()) < 3:
         return 0.5
-    p = LabelModel().fit(X.reset_index(drop=True), y).predict_proba(X_test)[:, 1]
+    p = _label_model(kind).fit(X.reset_index(drop=True), y).predict_proba(X_test)[:, 1]
     return float(roc_auc_score(y_test, p))
 
 
@@ -483,7 +513,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                                       explore_share=0.0, control_share=0.0, max_per_artist=None,
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours
-                comp = _composite(st.Z, st.y, settings.prior_weights)
+                comp = _composite(st.Z, st.y, settings.prior_weights, settings.composite_n0)
                 chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
                                            family_shares if settings.family_headroom else None)
             ids = chosen["track_id"].tolist()
@@ -504,7 +534,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             if name == "ours":
                 st.Z.extend(json.loads(s) for s in chosen["scores"][labelled])
             if name in ("ours", "original"):
-                _fit_label(st, cfg.min_labels_per_class)
+                _fit_label(st, cfg.min_labels_per_class, settings.label_model)
     weeks_df = pd.DataFrame(rows_out)
     weeks_df["hit_rate"] = weeks_df["liked"] / weeks_df["labelled"].where(weeks_df["labelled"] > 0)
     auc = _auc_curve(prep, states.get("ours"), pool_pos, genre_artists, settings, liked_truth, seed) if settings.auc_curve and "ours" in states else None
@@ -528,12 +558,14 @@ def _auc_curve(prep: Prepared, ours: _MethodState, pool_pos: np.ndarray, genre_a
     y_ours = np.asarray(ours.y, dtype=int)
     step = settings.auc_step
     for n in range(step, len(y_ours) + 1, step):
-        out.append({"order": "ours", "n": n, "auc": _auc(X_ours.iloc[:n], y_ours[:n], test, y_test)})
+        out.append({"order": "ours", "n": n, "auc": _auc(X_ours.iloc[:n], y_ours[:n], test, y_test,
+                                                                settings.label_model)})
     pool = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
     pool = pool.iloc[np.random.default_rng([seed, 17]).permutation(len(pool))].reset_index(drop=True)
     y_pool = liked_truth[cat.positions(pool["track_id"].tolist())].astype(int)
     for n in range(step, min(settings.auc_random_max, len(pool)) + 1, step):
-        out.append({"order": "random", "n": n, "auc": _auc(pool.iloc[:n], y_pool[:n], test, y_test)})
+        out.append({"order": "random", "n": n, "auc": _auc(pool.iloc[:n], y_pool[:n], test, y_test,
+                                                                  settings.label_model)})
     return pd.DataFrame(out)
 
 

@@ -266,16 +266,24 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "no artist_plays feature": _sim(w, known_artist=False),
         "max_per_artist=None": w.with_weekly(max_per_artist=None),
         "max_per_artist=3": w.with_weekly(max_per_artist=3),
-        "all pool genres known": _sim(w, genre_fetch=False),
-        "genre_share=0": w.with_weekly(genre_share=0.0),
-        "flat family cap (no headroom)": _sim(w, family_headroom=False),
-        "max_family_share=0.6": w.with_weekly(max_family_share=0.6),
-        "max_family_share=0.8": w.with_weekly(max_family_share=0.8),
+        "composite n0=10": _sim(w, composite_n0=10.0),
+        "composite n0=100": _sim(w, composite_n0=100.0),
+        "linear stage 2": _sim(w, label_model="linear"),
         "max_family_share=1.0,max_per_artist=3": w.with_weekly(max_family_share=1.0, max_per_artist=3),
-        "genre_share=0.3": w.with_weekly(genre_share=0.3),
-        "genre_share=0.5": w.with_weekly(genre_share=0.5),
-        "genre_share=0.7": w.with_weekly(genre_share=0.7),
+        # how the pool and the family cap were chosen (a flat cap = the same share for every family)
+        "random pool, flat family cap 0.4": _flat_cap(w, 0.0, 0.4),
+        "random pool, flat family cap 0.4, all pool genres known": _sim(_flat_cap(w, 0.0, 0.4), genre_fetch=False),
+        "genre_share=0.3, flat family cap 0.4": _flat_cap(w, 0.3, 0.4),
+        "genre_share=0.5, flat family cap 0.4": _flat_cap(w, 0.5, 0.4),
+        "genre_share=0.7, flat family cap 0.4": _flat_cap(w, 0.7, 0.4),
+        "genre_share=0.5, flat family cap 0.6": _flat_cap(w, 0.5, 0.6),
+        "genre_share=0.5, flat family cap 0.8": _flat_cap(w, 0.5, 0.8),
+        "genre_share=0.5, family cap 0.4 or 1.25x your share": w.with_weekly(max_family_share=0.4),
     }
+
+
+def _flat_cap(w: SimSettings, genre_share: float, family_share: float) -> SimSettings:
+    return _sim(w.with_weekly(genre_share=genre_share, max_family_share=family_share), family_headroom=False)
 
 
 def _prior(w: SimSettings, aff: float, pl: float, lk: float) -> SimSettings:
