@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from spotify_modeling.normalize import name_key
-from spotify_modeling.pool import choose_taste_genre, pool_track_ids, random_query, taste_genres, top_up_pool
+from spotify_modeling.pool import (choose_taste_genre, pool_track_ids, random_query, random_sample_ids,
+                                   taste_genres, top_up_pool)
 from spotify_modeling.sources import SpotifyClient
 from spotify_modeling.standin import StandInServer, StandInState
 from spotify_modeling.store import Store
@@ -130,6 +131,10 @@ def test_genre_searches_fill_their_share_of_the_pool_with_your_genres(setup):
         by_source.setdefault(source, []).append(json.loads(artists)[0])
     assert by_source["genre"] and all(a in shoegaze for a in by_source["genre"])      # only shoegaze artists
     assert by_source["search"]                                     # the random share is still there, tagged apart
+    # only the random share counts as "a random catalog track" (affinity negatives, control slice)
+    sample = random_sample_ids(store)
+    genre_ids = {r[0] for r in store.conn.execute("SELECT track_id FROM candidates WHERE source = 'genre'")}
+    assert len(sample) == len(by_source["search"]) and not set(sample) & genre_ids
 
 
 def test_used_up_and_empty_genres_hand_their_searches_to_random_ones(setup):
