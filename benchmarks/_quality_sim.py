@@ -35,7 +35,7 @@ from spotify_modeling.store import Store, utc_now
 from spotify_modeling.tracktable import artist_play_counts
 from spotify_modeling.train import training_data
 
-METHODS = ("random", "stage1", "original", "ours", "observable", "ceiling")
+METHODS = ("random", "stage1", "original", "ours", "supervised", "observable", "ceiling")
 AUC_TARGET = 0.75
 ARTIST_PLAYS = "artist_plays"  # the product's "known artist" column (see `tracktable`)
 
@@ -62,6 +62,8 @@ class SimSettings:
     composite_n0: float | None = None   # the composite's prior pseudo-count (None = the product's)
     label_model: str = "lightgbm"   # stage 2: the product's LabelModel, or "linear" (experiment)
     family_headroom: bool = True    # family caps follow the history's family shares (False: the flat cap only)
+    supervised_n: int = 5000        # "supervised" method: hidden-taste labels of this many random catalog tracks
+    supervised_all_genres: bool = True  # ... scored with every pool genre known (False: the genres the product has)
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -392,6 +394,26 @@ def observable_appeal(listener, history_artists: set[str]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(_score(comp, listener.persona) - listener.bias)))
 
 
+def fit_supervised(prep: "Prepared", n: int, seed: int):
+    """The best ranking our features allow: LightGBM on the featurizer's columns (all genres known, the product's
+    `artist_plays`), fit to the hidden taste's score of `n` random catalog tracks the user does not know, far more
+    (and far cleaner) labels than any user gives. Its training tracks may also be drawn into the pool, which can
+    only flatter it: it is an upper bound for what better learning on these features could reach."""
+    from lightgbm import LGBMRegressor
+
+    from spotify_modeling.featurize import TrackFeaturizer
+
+    cat, listener = prep.world.catalog, prep.world.listener
+    picks = np.random.default_rng([seed, 61]).permutation(prep.candidates)[:n]
+    table = add_artist_plays(catalog_table(cat, picks, None), prep.artist_plays)
+    appeal = np.clip(listener.appeal(table), 1e-6, 1 - 1e-6)
+    featurizer = TrackFeaturizer().fit(table)
+    model = LGBMRegressor(n_estimators=600, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+                          subsample=0.8, subsample_freq=1, colsample_bytree=0.8, verbose=-1, n_jobs=1)
+    model.fit(featurizer.transform(table), np.log(appeal / (1 - appeal)))
+    return featurizer, model
+
+
 class LinearLabelModel:
     """Experiment: stage 2 as an L2 logistic regression on the same featurizer output (median-imputed, scaled)."""
 
@@ -449,6 +471,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     rng = np.random.default_rng([seed, 5])
     states = {m: _MethodState(m) for m in settings.methods}
     obs_appeal = observable_appeal(listener, prep.history_artists)
+    supervised = fit_supervised(prep, settings.supervised_n, seed) if "supervised" in settings.methods else None
     family_shares = loop.history_family_shares(prep.X_played)
     genre_artists = set(prep.history_artists) if settings.genre_fetch else None
     pool_pos = np.array([], dtype=int)
@@ -494,6 +517,10 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             pool = pool_pre
         base = loop.score_pool(pool, stage1)
         base["random_sample"] = base["track_id"].isin(random_ids)
+        if supervised is not None:   # scored with every pool genre known
+            full = pool if not settings.supervised_all_genres else \
+                add_artist_plays(catalog_table(cat, pool_pos, None), prep.artist_plays)
+            sup_score = dict(zip(full["track_id"], supervised[1].predict(supervised[0].transform(full))))
         for name, st in states.items():
             avail = base[~base["track_id"].isin(st.pushed)].reset_index(drop=True)
             if st.label_model is not None and name in ("ours", "original"):
@@ -504,6 +531,9 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                 chosen = listener.ideal_picks(avail, n_total)[["track_id"]].assign(slice="exploit")
             elif name == "observable":
                 order = np.argsort(-obs_appeal[cat.positions(avail["track_id"].tolist())], kind="stable")
+                chosen = avail.iloc[order[:n_total]][["track_id"]].assign(slice="exploit")
+            elif name == "supervised":
+                order = np.argsort(-avail["track_id"].map(sup_score).to_numpy(float), kind="stable")
                 chosen = avail.iloc[order[:n_total]][["track_id"]].assign(slice="exploit")
             elif name == "original":
                 chosen = select_original(avail, n_total)

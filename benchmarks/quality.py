@@ -19,7 +19,10 @@ Simulation protocol (the same decisions as `spotify-model candidates`, simulated
    NO caps, no stage 2); `original` (`select_original`: p_playlist x stage-2 probability, top-k, no exploration or
    caps; its own stage 2); `ours` (`loop.score_pool` + `loop.composite_from_labels` + `loop.choose_batch` with
    WeeklyConfig defaults, LabelModel refit weekly once >= min_labels_per_class of each class, on its own labels);
-   `ceiling` (`listener.ideal_picks(pool, k)`).
+   `supervised` (an upper bound for learning on our features: LightGBM on the featurizer's columns, every pool
+   genre known, fit to the hidden taste's score of 5,000 random catalog tracks; top-k); `observable` (the hidden
+   taste minus per-track noise and the feeling for artists never played; top-k); `ceiling`
+   (`listener.ideal_picks(pool, k)`).
 6. Labels: the simulated listener's `like_probability` with one uniform per catalog track and seed (common random
    numbers: two methods pushing the same track get the same answer, same distribution as `listener.likes`). All
    tracks are labelled (`--label-rate 0.85` mimics `label_candidates`). Each method keeps ITS OWN labels.
@@ -31,7 +34,9 @@ Simulation protocol (the same decisions as `spotify-model candidates`, simulated
    batch order vs labelling random pool tracks; n where the mean curve over seeds first reaches 0.75.
 
 Run: `python benchmarks/quality.py --quick` (< 2 min), `python benchmarks/quality.py` (full, ~15 min on 2 cores),
-`python benchmarks/quality.py --tune` (settings sweep, writes nothing outside --json).
+`python benchmarks/quality.py --tune` (settings sweep, writes nothing outside --json),
+`python benchmarks/quality.py --supervised-curve` (how many noise-free hidden-taste scores a model on our features
+needs to rank as well as stage 1, which learns from the history alone, and to close 0.6 of the gap).
 """
 
 from __future__ import annotations
@@ -331,11 +336,35 @@ def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | No
     return pd.DataFrame(rows)
 
 
+def supervised_curve(listeners, seeds, base: SimSettings, workers: int,
+                     sizes=(300, 1000, 2000, 5000)) -> pd.DataFrame:
+    """Gap closed (weeks 4-6, expected likes) by stage 1 and by the supervised model at each training size."""
+    rows = []
+    late = late_weeks(base.weeks)
+    for n in sizes:
+        start = time.perf_counter()
+        settings = _sim(base, auc_curve=False, methods=("random", "stage1", "supervised", "ceiling"),
+                        supervised_n=n)
+        weeks = pd.concat([r["weeks"] for r in run_all(listeners, seeds, settings, workers)], ignore_index=True)
+        gap = gap_closed(weeks, late, ["stage1", "supervised"], expected=True)
+        row = {"hidden-taste scores": n, "stage1": gap.loc["MEAN", "stage1"],
+               "supervised": gap.loc["MEAN", "supervised"],
+               "supervised_ci": gap.loc["MEAN", "supervised_ci"],
+               **{f"supervised[{k}]": v for k, v in gap["supervised"].drop("MEAN").items()},
+               "seconds": round(time.perf_counter() - start)}
+        rows.append(row)
+        print(f"  n={n:5d}: supervised closes {row['supervised']:.2f} [{row['supervised_ci'][0]:.2f}, "
+              f"{row['supervised_ci'][1]:.2f}], stage 1 {row['stage1']:.2f} ({row['seconds']} s)", flush=True)
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------------------------------ main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 listeners x 2 seeds x 4 weeks (< 2 min)")
     ap.add_argument("--tune", action="store_true", help="sweep settings (ours only, no AUC curve)")
+    ap.add_argument("--supervised-curve", action="store_true",
+                    help="gap closed by a model fit to n hidden-taste scores, n = 300 ... 5,000 (vs stage 1)")
     ap.add_argument("--only", nargs="*", help="tuning variants to run (names as printed)")
     ap.add_argument("--listeners", nargs="*", help="listeners (personas, or hot100_real)")
     ap.add_argument("--seeds", type=int, help="seeds per listener")
@@ -351,7 +380,7 @@ def main(argv=None) -> int:
     else:
         listeners = FULL_LISTENERS + ((REAL_LISTENER,) if real else ())
         n_seeds, settings = 5, SimSettings()
-    if args.tune:
+    if args.tune or args.supervised_curve:
         n_seeds = 3
         settings = _sim(settings, auc_curve=False, methods=("random", "ours", "ceiling"))
     if args.listeners:
@@ -365,7 +394,13 @@ def main(argv=None) -> int:
         print("note: shared/data/catalogs not found (set SPOTIFY_MODEL_SHARED): no real-catalog listener")
     seeds = list(range(n_seeds))
     start = time.perf_counter()
-    if args.tune:
+    if args.supervised_curve:
+        print(f"Supervised curve: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} weeks per size")
+        table = supervised_curve(listeners, seeds, settings, args.workers)
+        pd.set_option("display.width", 250)
+        print(table.drop(columns=["supervised_ci"]).round(3).to_string(index=False))
+        summary = {"supervised_curve": json.loads(table.to_json(orient="records"))}
+    elif args.tune:
         print(f"Tuning: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} weeks per setting")
         table = tune(listeners, seeds, settings, args.workers, args.only)
         pd.set_option("display.width", 250)
