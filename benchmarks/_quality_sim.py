@@ -33,7 +33,7 @@ from spotify_modeling.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
 from spotify_modeling.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
 from spotify_modeling.store import Store, utc_now
 from spotify_modeling.tracktable import artist_play_counts
-from spotify_modeling.train import training_data
+from spotify_modeling.train import history_window, training_data
 
 METHODS = ("random", "stage1", "original", "ours", "supervised", "observable", "ceiling")
 AUC_TARGET = 0.75
@@ -64,6 +64,7 @@ class SimSettings:
     family_headroom: bool = True    # family caps follow the history's family shares (False: the flat cap only)
     supervised_n: int = 5000        # "supervised" method: hidden-taste labels of this many random catalog tracks
     supervised_all_genres: bool = True  # ... scored with every pool genre known (False: the genres the product has)
+    release_exposure: bool = True   # affinity negatives weighted by release exposure (False: unweighted, ablation)
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -71,8 +72,8 @@ class SimSettings:
 
 
 # ------------------------------------------------------------------------------------------------ known-artist ablation
-def _fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame) -> AffinityModel | None:
-    return loop.fit_affinity(X_played, pool)
+def _fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame, window) -> AffinityModel | None:
+    return loop.fit_affinity(X_played, pool, window)
 
 
 # ------------------------------------------------------------------------------------------------ real catalog
@@ -288,6 +289,7 @@ class Prepared:
     holdout: np.ndarray         # catalog positions for the stage-2 AUC (never in the pool)
     artist_plays: dict[str, int] | None   # plays per primary artist (None: known-artist feature ablated)
     history_artists: set[str]
+    window: tuple[float, float] | None   # the history's first and last play (`train.history_window`)
     uniforms: np.ndarray        # one uniform per catalog track: common random numbers for every method's labels
 
 
@@ -306,6 +308,7 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
             fill_store_from_catalog(store, cat, known)
             X, y = training_data(store)   # carries the product's leave-one-out artist_plays
             per_artist, _ = artist_play_counts(store)
+            window = history_window(store)
         finally:
             store.close()
     if not settings.known_artist:
@@ -323,7 +326,7 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
     holdout = unknown[: settings.holdout]
     history_artists = {a for ids in X["artist_ids"] for a in ids}
     return Prepared(world=world, X_played=X, models=models, candidates=unknown[settings.holdout:], holdout=holdout,
-                    artist_plays=per_artist, history_artists=history_artists,
+                    artist_plays=per_artist, history_artists=history_artists, window=window,
                     uniforms=np.random.default_rng([seed, 99]).random(len(cat.tracks)))
 
 
@@ -499,7 +502,8 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         pool_pre = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
         # as the product: the affinity model's negatives are the randomly sampled tracks only
         random_ids = set(cat.tracks["track_id"].to_numpy()[list(random_drawn)])
-        affinity = _fit_affinity(prep.X_played, pool_pre[pool_pre["track_id"].isin(random_ids)])
+        affinity = _fit_affinity(prep.X_played, pool_pre[pool_pre["track_id"].isin(random_ids)],
+                                 prep.window if settings.release_exposure else None)
         stage1 = dict(prep.models)
         if affinity is not None:
             stage1["affinity"] = affinity

@@ -274,6 +274,7 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "composite n0=10": _sim(w, composite_n0=10.0),
         "composite n0=100": _sim(w, composite_n0=100.0),
         "linear stage 2": _sim(w, label_model="linear"),
+        "no release exposure": _sim(w, release_exposure=False),
         "max_family_share=1.0,max_per_artist=3": w.with_weekly(max_family_share=1.0, max_per_artist=3),
         # how the pool and the family cap were chosen (a flat cap = the same share for every family)
         "random pool, flat family cap 0.4": _flat_cap(w, 0.0, 0.4),

@@ -23,7 +23,7 @@ from .playlists import (LabelSync, find_tool_playlists, housekeeping_removals, m
                         read_tool_playlist, sync_labels)
 from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
 from .store import Store, utc_now
-from .train import training_data
+from .train import history_window, release_exposure, training_data
 from .tracktable import has_features, track_table
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
@@ -328,7 +328,7 @@ class WeeklyRun:
 
     def _refit_affinity(self, X_played: pd.DataFrame, pool: pd.DataFrame) -> AffinityModel | None:
         """Played tracks vs random pool tracks, refitted each run as the pool grows."""
-        model = fit_affinity(X_played, pool)
+        model = fit_affinity(X_played, pool, history_window(self.store))
         if model is not None and not self.dry_run:
             save_model(model, "affinity", self.home.models, self.home.training_features,
                        {"positives": len(X_played), "negatives": len(pool)})
@@ -455,13 +455,17 @@ class WeeklyRun:
                           self.report.run_id))
 
 
-def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame) -> AffinityModel | None:
-    """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0)."""
+def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame,
+                 window: tuple[float, float] | None = None) -> AffinityModel | None:
+    """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0), each random
+    track weighted by the share of the history's `window` it was out for (`train.release_exposure`)."""
+    exposure = release_exposure(pool["release_date"], window) if "release_date" in pool else np.ones(len(pool))
+    pool, exposure = pool[exposure > 0], exposure[exposure > 0]
     if len(X_played) < 20 or len(pool) < 50:
         return None
     both = pd.concat([X_played, pool[X_played.columns]], ignore_index=True)
     y = np.r_[np.ones(len(X_played), int), np.zeros(len(pool), int)]
-    return AffinityModel().fit(both, y)
+    return AffinityModel().fit(both, y, sample_weight=np.r_[np.ones(len(X_played)), exposure])
 
 
 def score_pool(pool: pd.DataFrame, models: dict, label_model=None) -> pd.DataFrame:

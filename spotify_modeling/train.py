@@ -91,8 +91,48 @@ def training_data(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     return X.iloc[order].reset_index(drop=True), y.iloc[order].reset_index(drop=True)
 
 
+def history_window(store: Store) -> tuple[float, float] | None:
+    """First and last play of the history as fractional years (None without plays)."""
+    first, last = store.conn.execute("SELECT min(ts), max(ts) FROM effective_plays").fetchone()
+    if not first:
+        return None
+    return _fractional_year(first), _fractional_year(last)
+
+
+def _fractional_year(date: object) -> float:
+    """'2024', '2024-07' or '2024-07-15...' as a fractional year (a year or a month alone: its middle); NaN if unknown."""
+    text = str(date or "").strip()
+    if len(text) < 4 or not text[:4].isdigit() or int(text[:4]) < 1000:
+        return np.nan
+    year = int(text[:4])
+    try:
+        if len(text) >= 10:
+            return year + (pd.Timestamp(text[:10]).day_of_year - 0.5) / 366
+        if len(text) >= 7:
+            return year + (int(text[5:7]) - 0.5) / 12
+    except ValueError:
+        pass
+    return year + 0.5
+
+
+def release_exposure(release_dates, window: tuple[float, float] | None) -> np.ndarray:
+    """Share of the history's time span during which each track had been released (1 when unknown).
+
+    A track released near the end of your history had little time to be played, one released after it none at
+    all. The affinity model contrasts played tracks with random ones, so without this it would learn "new
+    releases are not your taste"; weighting each random track by its exposure compares like with like.
+    """
+    released = np.array([_fractional_year(d) for d in release_dates], dtype=float)
+    if window is None or not window[1] > window[0]:
+        return np.ones(len(released))
+    start, end = window
+    share = (end - np.maximum(released, start)) / (end - start)
+    return np.where(np.isnan(released), 1.0, np.clip(share, 0.0, 1.0))
+
+
 def affinity_data(store: Store, X_played: pd.DataFrame) -> pd.DataFrame | None:
-    """Played tracks (1) against random pool tracks (0), or None while the pool is too small."""
+    """Played tracks (`_y` 1) against random pool tracks (0), with `_w` each row's weight (a random track's release
+    exposure, see `release_exposure`); None while the pool is too small."""
     pool_ids = random_sample_ids(store)
     if not pool_ids:
         return None
@@ -100,8 +140,11 @@ def affinity_data(store: Store, X_played: pd.DataFrame) -> pd.DataFrame | None:
     neg = neg[has_features(neg)]
     if len(neg) < MIN_POOL_FOR_AFFINITY:
         return None
-    both = pd.concat([X_played.assign(_y=1), neg.assign(_y=0)], ignore_index=True)
-    return both
+    exposure = release_exposure(neg["release_date"], history_window(store))
+    neg = neg.assign(_w=exposure)[exposure > 0]
+    if len(neg) < MIN_POOL_FOR_AFFINITY:
+        return None
+    return pd.concat([X_played.assign(_y=1, _w=1.0), neg.assign(_y=0)], ignore_index=True)
 
 
 def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None) -> TrainReport:
@@ -146,16 +189,17 @@ def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None)
         report.skipped["affinity"] = (f"needs {MIN_POOL_FOR_AFFINITY} random catalog tracks with features; "
                                       "the first `spotify-model candidates` run collects them")
     else:
-        target = aff.pop("_y").to_numpy()
+        target, weight = aff.pop("_y").to_numpy(), aff.pop("_w").to_numpy()
         _fit_and_save("affinity", AffinityModel(n_jobs=n_jobs), aff, target, artist_groups(aff), home, report, cv,
-                      coverage)
+                      coverage, sample_weight=weight)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _fit_and_save(name, model, X, y, groups, home, report: TrainReport, cv: bool, coverage: dict) -> None:
-    metrics = cross_validate_model(model, X, y, groups, n_boot=300) if cv else {}
-    model.fit(X, y)
+def _fit_and_save(name, model, X, y, groups, home, report: TrainReport, cv: bool, coverage: dict,
+                  sample_weight=None) -> None:
+    metrics = cross_validate_model(model, X, y, groups, n_boot=300) if cv else {}   # unweighted: a plain AUC
+    model.fit(X, y, sample_weight=sample_weight)
     save_model(model, name, home.models, home.training_features, metrics, extra=coverage)
     report.trained.append(name)
     report.metrics[name] = metrics

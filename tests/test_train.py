@@ -112,3 +112,64 @@ def test_train_command_fits_and_persists(tmp_path, monkeypatch, capsys):
     assert (home.processed / "y_score.csv").read_text().startswith("track_id,score")
     report = train_stage1(Store(home.db_path), home, cv=False)
     assert report.tracks_with_features == 120 and "affinity" in report.skipped
+
+
+def test_release_exposure_is_the_share_of_the_history_a_track_was_out_for():
+    from spotify_modeling.train import release_exposure
+
+    window = (2020.0, 2024.0)
+    got = release_exposure(["1999-05-01", "2022", "2022-01", "2023-12-31", "2024-06", "2030", None, "0000", "garbage"],
+                           window)
+    np.testing.assert_allclose(got[:2], [1.0, 0.375])              # out all along; mid-2022 (a year alone: its middle)
+    assert got[2] == pytest.approx((2024 - (2022 + 0.5 / 12)) / 4)    # a month alone: its middle
+    assert 0 < got[3] < 0.01                                       # one day before the history ends
+    np.testing.assert_array_equal(got[4:6], [0.0, 0.0])            # after the history: never playable
+    np.testing.assert_array_equal(got[6:], [1.0, 1.0, 1.0])        # unknown dates are not penalised
+    np.testing.assert_array_equal(release_exposure(["2030", "2022"], None), [1.0, 1.0])
+    np.testing.assert_array_equal(release_exposure(["2030"], (2022.0, 2022.0)), [1.0])   # a single instant
+
+
+def test_history_window_spans_first_to_last_play(tmp_path):
+    from spotify_modeling.train import history_window
+
+    s = Store(tmp_path / "s.sqlite")
+    assert history_window(s) is None
+    add_play(s, "t1", 1000, ts="2021-01-01T00:00:00Z")
+    add_play(s, "t2", 1000, ts="2023-07-02T12:00:00Z")
+    start, end = history_window(s)
+    assert start == pytest.approx(2021 + 0.5 / 366) and end == pytest.approx(2023 + 182.5 / 366)
+
+
+def _random_pool(store, n_old, n_new, rng):
+    for i in range(n_old + n_new):
+        tid = f"p{i}"
+        add_track(store, tid, duration=200_000, artist_id=f"r{i}", rng=rng)
+        store.conn.execute("UPDATE tracks SET release_date = ? WHERE track_id = ?",
+                           ("2015-03-01" if i < n_old else "2025-02-01", tid))
+        store.conn.execute("INSERT INTO candidates(track_id, name_key, source, added_at) VALUES (?, ?, 'search', 'now')",
+                           (tid, name_key("A", tid)))
+
+
+def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_path):
+    """Random tracks released after the history cannot be told from your taste by it: they are left out, and the
+    rest weigh by how long they were out, so "new" is never learned as "not for you"."""
+    from spotify_modeling.loop import fit_affinity
+    from spotify_modeling.train import affinity_data, history_window, training_data
+
+    s = Store(tmp_path / "s.sqlite")
+    rng = np.random.default_rng(2)
+    for i in range(40):
+        add_track(s, f"t{i}", duration=200_000, artist_id=f"a{i % 10}", rng=rng)
+        add_play(s, f"t{i}", 200_000, ts="2020-01-01T00:00:00Z" if i % 2 else "2024-01-01T00:00:00Z")
+    _random_pool(s, 70, 30, rng)
+    X_played, _ = training_data(s)
+    data = affinity_data(s, X_played)
+    assert (data["_y"] == 1).sum() == 40 and (data["_y"] == 0).sum() == 70   # the 2025 releases are left out
+    assert (data.loc[data["_y"] == 1, "_w"] == 1).all() and (data.loc[data["_y"] == 0, "_w"] == 1).all()
+
+    pool = track_table(s, [f"p{i}" for i in range(100)])
+    pool.loc[:9, "release_date"] = "2022"                           # out for half of the 2020-2024 history
+    model = fit_affinity(X_played, pool, history_window(s))
+    assert model.n_train_rows_ == 40 + 70
+    unweighted = fit_affinity(X_played, pool, None)                 # no window known: every random track counts
+    assert unweighted.n_train_rows_ == 40 + 100
