@@ -6,7 +6,8 @@ figure per rule is the mean like probability of its top 48 tracks (2%): what the
 
 Rules: the prior composite (the product's ranking before labels); affinity alone; affinity variants (a content-only
 model of unfamiliar-artist tracks without `artist_plays`, added to the prior at weights 0.25/0.5/1; positives weighted
-by engagement or down-weighted per artist); the "observable" taste (the hidden taste minus per-track noise and the
+by engagement or down-weighted per artist; no release-exposure weights; tracks only ever skipped left out of the
+positives; more regularised LightGBM settings); the "observable" taste (the hidden taste minus per-track noise and the
 feeling for unplayed artists), with each of its parts dropped in turn; and the ceiling (the hidden taste itself).
 
     python benchmarks/ranking_diagnostics.py [--seeds 3] [--workers 2]
@@ -73,7 +74,7 @@ def run(task: tuple[str, int]) -> dict:
     both = pd.concat([X, pool[X.columns]], ignore_index=True)
     y = np.r_[np.ones(len(X), int), np.zeros(len(pool), int)]
     negatives = np.ones(len(pool))
-    affinity = AffinityModel().fit(both, y)
+    affinity = loop.fit_affinity(X, pool, prep.window)     # as the product fits it (release-exposure weights)
     scored = loop.score_pool(pool, {**prep.models, "affinity": affinity})
     prior = CompositeScorer().score(scored)
     out = {"listener": listener, "seed": seed, "random": float(p_pool.mean()), "prior": top(prior),
@@ -100,6 +101,21 @@ def run(task: tuple[str, int]) -> dict:
         model = AffinityModel().fit(both, y, sample_weight=np.r_[w * len(w) / w.sum(), negatives])
         out[f"prior, affinity weighted by {name}"] = top(CompositeScorer().score(
             loop.score_pool(pool, {**prep.models, "affinity": model})))
+
+    # other affinity fits, each scored inside the prior composite
+    def prior_with(model) -> float:
+        return top(CompositeScorer().score(loop.score_pool(pool, {**prep.models, "affinity": model})))
+
+    out["prior, affinity without release exposure"] = prior_with(AffinityModel().fit(both, y))
+    listened = world.history.assign(ok=world.history["ms_played"] >= 30_000).groupby("track_id")["ok"].any()
+    heard = X["track_id"].map(listened).fillna(True).to_numpy(bool)   # False: every play skipped within 30 s
+    out["share of played tracks only ever skipped"] = float(1 - heard.mean())
+    kept = pd.concat([X[heard], pool[X.columns]], ignore_index=True)
+    out["prior, affinity without only-skipped positives"] = prior_with(AffinityModel().fit(
+        kept, np.r_[np.ones(heard.sum(), int), np.zeros(len(pool), int)]))
+    for name, params in (("7 leaves, 400 trees at 0.03", dict(num_leaves=7, n_estimators=400, learning_rate=0.03)),
+                         ("reg_lambda 10", dict(reg_lambda=10.0)), ("min_child_samples 50", dict(min_child_samples=50))):
+        out[f"prior, affinity with {name}"] = prior_with(AffinityModel(**params).fit(both, y))
 
     # the observable taste and its parts
     parts = dict(taste.components_)
