@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -51,6 +52,24 @@ def _root(
     _quiet_third_party_logs()
 
 
+def require_writable(folder: Path, *files: Path) -> None:
+    """Refuse a home we cannot write to before touching it.
+
+    Else the run dies half-way as a 'bug', or a sound store is reported as damaged.
+    """
+    from .errors import BadInput
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"{existing} is a file, not a folder; nothing was changed.", "Pass a folder with --home.")
+    for path in (existing, *(f for f in files if f.exists())):
+        if not os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
+            raise BadInput(f"Cannot write to {path} (read-only or no permission); nothing was changed.",
+                           "Make it writable, or pass another folder with --home.")
+
+
 @app.command()
 def features(
     export: Optional[Path] = typer.Argument(None, help="Your Spotify export: the zip or its folder "
@@ -87,8 +106,10 @@ def features(
                        f"Use one of: {', '.join(FEATURES_SOURCES)}.")
     if features_source == "csv" and (features_csv is None or not features_csv.is_file()):
         raise BadInput(f"Features file {features_csv} not found." if features_csv else
-                       "--features-source csv needs --features-csv PATH.")
+                       "--features-source csv needs --features-csv PATH.",
+                       "Pass the path of a CSV of audio features keyed by track id." if features_csv else None)
     h = Home.from_env(home)
+    require_writable(h.data, h.db_path)
     parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
     h.ensure()
     csv_path = h.processed / "streaming_history.csv"
@@ -158,7 +179,7 @@ def _export_to_import(h: Home, export: Optional[Path]):
     from .ingest import find_newest_export, require_history
 
     if export is not None:
-        return require_history(read_export(export))
+        return _require_plays(require_history(read_export(export)))
     last = None
     if h.db_path.exists():
         from .store import Store
@@ -175,7 +196,19 @@ def _export_to_import(h: Home, export: Optional[Path]):
         mtime = datetime.fromtimestamp(newest.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if mtime <= last:
             return None
-    return require_history(read_export(newest))
+    return _require_plays(require_history(read_export(newest)))
+
+
+def _require_plays(parsed):
+    """Refuse an export whose history files hold no music plays, before a store is made for nothing."""
+    from .errors import BadInput
+
+    if not any(parsed.plays.values()):
+        podcasts = (f" ({parsed.dropped_non_music:,} podcast/audiobook streams only)"
+                    if parsed.dropped_non_music else "")
+        raise BadInput(f"{parsed.source} holds no music plays{podcasts}; nothing was imported.",
+                       "Check that you passed your whole Spotify data export.")
+    return parsed
 
 
 def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source: str, features_source: str):
@@ -252,9 +285,9 @@ def _print_enrich_summary(report, rows: int) -> None:
     elif report.stopped == "budget":
         console.print("[yellow]quota:[/yellow] this run's --max-calls budget is spent.", highlight=False)
     for w in report.warnings:
-        console.print(f"[yellow]note:[/yellow] {w}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
     if report.csv_path:
-        console.print(f"track table: {report.csv_path} ({rows:,} tracks)")
+        console.print(f"track table: {escape(report.csv_path)} ({rows:,} tracks)")
 
 
 @app.command()
@@ -268,6 +301,7 @@ def login(
     from .auth import login as do_login
 
     h = Home.from_env(home)
+    require_writable(h.data)
     h.data.mkdir(parents=True, exist_ok=True)
 
     def show(url: str) -> None:
@@ -292,9 +326,9 @@ def _pct(x: float | None) -> str:
 def _print_import_summary(result, s: dict, csv_path: Path) -> None:
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.files_by_kind.items())) or "none"
     if result.already_imported:
-        console.print(f"[bold]Export already imported[/bold] ({result.export}): nothing changed.")
+        console.print(f"[bold]Export already imported[/bold] ({escape(str(result.export))}): nothing changed.")
     else:
-        console.print(f"[bold]Imported[/bold] {result.export}: {result.new_files} new file(s), "
+        console.print(f"[bold]Imported[/bold] {escape(str(result.export))}: {result.new_files} new file(s), "
                       f"{result.plays_added:,} plays added"
                       + (f", {result.plays_already_known:,} already known" if result.plays_already_known else "")
                       + (f", {result.dropped_non_music:,} podcast/audiobook streams skipped"
@@ -310,33 +344,38 @@ def _print_import_summary(result, s: dict, csv_path: Path) -> None:
     t.add_row("skip rate (< 30 s)", _pct(s["skip_rate"]))
     t.add_row("completion rate (>= 80%)", _pct(s["completion_rate"]) + (
         f" of {s['completion_known']:,} plays of known length" if s["completion_known"] else " (durations not fetched yet)"))
-    t.add_row("history CSV", str(csv_path))
+    t.add_row("history CSV", escape(str(csv_path)))
     console.print(t)
 
 
 def _log_bug(exc: BaseException) -> Path:
-    try:
-        from . import home as home_mod
+    import tempfile
 
-        path = (home_mod.last_resolved or Home.from_env()).log_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        import tempfile
+    from . import home as home_mod
 
-        path = Path(tempfile.gettempdir()) / "spotify-model.log"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(f"--- {datetime.now(timezone.utc).isoformat()} spotify-model {__version__} {sys.argv[1:]!r}\n")
-        fh.write("".join(traceback.format_exception(exc)))
+    text = (f"--- {datetime.now(timezone.utc).isoformat()} spotify-model {__version__} {sys.argv[1:]!r}\n"
+            + "".join(traceback.format_exception(exc)))
+    for path in ((home_mod.last_resolved or Home.from_env()).log_path,
+                 Path(tempfile.gettempdir()) / "spotify-model.log"):
+        try:  # a read-only home must not turn the bug report itself into a traceback
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text)
+            return path
+        except OSError:
+            continue
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line and their exit code; bugs are logged, exit 1."""
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into a returned 130 when not standalone
+            err_console.print("interrupted: every finished step is kept; the one under way was rolled back")
+        return code if isinstance(code, int) else 0
     except UserError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         return err.exit_code
     except (typer.Exit, SystemExit) as ex:
         code = getattr(ex, "exit_code", None)
@@ -351,11 +390,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()  # a usage error from the command-line parser (exit code 2)
+            # a usage error from the command-line parser (exit code 2): one line, like every other refusal
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                exc.show()
+            else:
+                message = exc.format_message().rstrip(".") + "."
+                where = f" See `{ctx.command_path if ctx is not None else 'spotify-model'} --help`."
+                err_console.print(f"[red]error:[/red] {escape(message + where)}", highlight=False, soft_wrap=True)
             return exc.exit_code
         path = _log_bug(exc)
-        err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} (details logged to {path})",
-                          highlight=False, soft_wrap=True)
+        what = f"{type(exc).__name__}: {exc} (details logged to {path})"
+        err_console.print(f"[red]unexpected error:[/red] {escape(what)}", highlight=False, soft_wrap=True)
         return EXIT_BUG
 
 

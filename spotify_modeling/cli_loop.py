@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from .cli import app, console
+from .cli import app, console, require_writable
 from .errors import QuotaExhausted
 from .home import Home
 
@@ -44,6 +45,7 @@ def train(
     h = Home.from_env(home)
     if not h.db_path.exists():
         raise BadInput(f"No store at {h.db_path}.", "Run `spotify-model features EXPORT` first.")
+    require_writable(h.data, h.db_path, h.models, h.training_features)
     with Store.open(h) as store:
         report = train_stage1(store, h)
     print_train_report(report)
@@ -84,14 +86,14 @@ def print_weekly_report(r) -> None:
     if r.pushed:
         t = Table("#", "artist — title", "score", "slice", box=None)
         for x in r.pushed:
-            t.add_row(str(x["rank"]), f"{x['artist']} — {x['title']}", _num(x["score"], "{:.2f}"), x["slice"])
+            t.add_row(str(x["rank"]), escape(f"{x['artist']} — {x['title']}"), _num(x["score"], "{:.2f}"), x["slice"])
         verb = "would push" if r.dry_run else "pushed"
         console.print(f"{verb} {len(r.pushed)} tracks to data_candidates (batch {r.batch}):")
         console.print(t)
     if r.backlog and r.backlog.get("calls"):
         console.print(f"leftover calls on the features backlog: {r.backlog['calls']}")
     for n in r.notes:
-        console.print(f"[yellow]note:[/yellow] {n}")
+        console.print(f"[yellow]note:[/yellow] {escape(n)}")
     groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()) if g != "reccobeats")
     if r.calls_by_group.get("reccobeats"):
         groups += f"; plus {r.calls_by_group['reccobeats']} ReccoBeats calls (no Spotify quota)"
@@ -107,12 +109,15 @@ def candidates(
     dry_run: bool = typer.Option(False, "--dry-run", help="Score and print the batch; write nothing to Spotify."),
     max_calls: Optional[int] = typer.Option(None, "--max-calls", min=1, help="At most this many Spotify calls."),
     source: Optional[str] = typer.Option(None, "--source", help="Pool sources: 'search' or 'search,reccobeats'."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (reproducible sampling)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (reproducible sampling)."),
 ) -> None:
     """The weekly run: read your labels, fit stage 2, sample the catalog, push the best to data_candidates."""
     from .loop import run_candidates
 
-    report = run_candidates(Home.from_env(home), dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
+    h = Home.from_env(home)
+    if h.db_path.exists():  # else run_candidates says there is no store yet
+        require_writable(h.data, h.db_path)
+    report = run_candidates(h, dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
                             progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
     print_weekly_report(report)
     if not report.pushed_ok and not report.dry_run and report.quota_stopped:
@@ -123,7 +128,7 @@ def candidates(
 @app.command()
 def demo(
     weeks: int = typer.Option(6, "--weeks", min=1, max=52, help="Weeks to simulate."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic world."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the synthetic world."),
     listener: Optional[str] = typer.Option(None, "--listener", help="A persona (e.g. indie_explorer); default: by seed."),
     home: Path = typer.Option(Path("spotify-model-demo"), "--home", help="Where the demo world is built and kept."),
 ) -> None:
@@ -135,6 +140,7 @@ def demo(
         from .errors import BadInput
 
         raise BadInput(f"Unknown listener {listener!r}.", f"Choose one of: {', '.join(PERSONAS)}.")
+    require_writable(home.expanduser().resolve())
     rows, info = run_demo(home, weeks=weeks, seed=seed, listener=listener,
                           progress=lambda m: console.print(f"[dim]{m}[/dim]"))
     df = demo_table(rows)
@@ -153,4 +159,4 @@ def demo(
     gap = f"; gap closed {(ours - rnd) / (top - rnd):.2f}" if top > rnd else ""
     console.print(f"Overall: {total_k} liked of {total_l} labelled ({ours:.0%}); random picks from the same pools: "
                   f"{rnd:.0%}; the listener's own top picks: {top:.0%}{gap}.")
-    console.print(f"The demo world is kept in {info['home']} (store: data/spotify_model.db).")
+    console.print(f"The demo world is kept in {escape(str(info['home']))} (store: data/spotify_model.db).")

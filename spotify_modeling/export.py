@@ -122,7 +122,12 @@ def _iter_files(path: Path) -> Iterator[tuple[str, str | None, bytes | None]]:
             if p.is_file() and "__MACOSX" not in p.parts:
                 rel = p.relative_to(path).as_posix()
                 kind = classify(rel)
-                yield rel, kind, (p.read_bytes() if kind and kind not in IGNORED_KINDS else None)
+                try:
+                    data = p.read_bytes() if kind and kind not in IGNORED_KINDS else None
+                except OSError as err:
+                    raise BadInput(f"{rel} in {path} cannot be read ({err.strerror or err}).",
+                                   "Check the file's permissions, or unpack the export again.") from None
+                yield rel, kind, data
         return
     try:
         zf = zipfile.ZipFile(path)
@@ -302,9 +307,18 @@ def read_export(path: str | Path) -> ParsedExport:
     path = Path(path).expanduser()
     if not path.exists():
         raise BadInput(f"No export at {path}.", "Pass the path of your Spotify export zip or its unpacked folder.")
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise BadInput(f"{path} is not a zip file.",
-                       "Pass the my_spotify_data.zip Spotify sent you, or the folder it unpacks to.")
+    if path.is_file():
+        try:
+            with open(path, "rb") as fh:
+                is_zip = zipfile.is_zipfile(fh)
+        except OSError as err:
+            raise BadInput(f"{path} cannot be read ({err.strerror or err}).", "Check the file's permissions.") from None
+        if not is_zip and path.suffix.lower() == ".zip":
+            raise BadInput(f"{path} is not a zip file, or an incomplete one (a broken download?).",
+                           "Download the export again, or unpack it and pass the folder.")
+        if not is_zip:
+            raise BadInput(f"{path} is not a zip file.",
+                           "Pass the my_spotify_data.zip Spotify sent you, or the folder it unpacks to.")
     parsed = ParsedExport(source=str(path))
     seen: set[str] = set()
     keys: dict[tuple, str] = {}  # name keys by (artist, title), shared by the history files
