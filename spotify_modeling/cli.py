@@ -108,6 +108,8 @@ def features(
         raise BadInput(f"Features file {features_csv} not found." if features_csv else
                        "--features-source csv needs --features-csv PATH.",
                        "Pass the path of a CSV of audio features keyed by track id." if features_csv else None)
+    if features_source == "csv":
+        _check_features_csv(features_csv)
     h = Home.from_env(home)
     require_writable(h.data, h.db_path)
     parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
@@ -153,6 +155,26 @@ def features(
                 train_after_features(store, h, console)
     if report.exit_code:
         raise _stop_error(report)
+
+
+def _check_features_csv(path: Path) -> None:
+    """Refuse a features table without the columns it needs now, not after the import and the metadata calls."""
+    import pandas as pd
+
+    from .enrich import FEATURE_COLUMNS
+    from .errors import BadInput
+
+    try:
+        columns = set(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}); nothing was changed.",
+                       "Pass a CSV with a `track_id` or `id` column and audio feature columns.") from None
+    if not columns & {"track_id", "id"}:
+        raise BadInput(f"Features file {path} has no `track_id` or `id` column; nothing was changed.",
+                       "Key the table by Spotify track id.")
+    if not columns & set(FEATURE_COLUMNS):
+        raise BadInput(f"Features file {path} has none of the audio feature columns "
+                       f"({', '.join(FEATURE_COLUMNS)}); nothing was changed.", "Add at least one of them.")
 
 
 def _stop_error(report):

@@ -158,6 +158,21 @@ def test_missing_features_csv_says_what_to_pass(tmp_path, home, capsys):
     assert not home.exists()
 
 
+@pytest.mark.parametrize("content, named", [(b"x,danceability\n1,0.5\n", "no `track_id` or `id` column"),
+                                            (b"track_id,colour\nabc,red\n", "none of the audio feature columns"),
+                                            (b"\x00\xff\xfe\x00garbage", "not a readable CSV"),
+                                            (b"", "not a readable CSV")])
+def test_unusable_features_csv_is_refused_before_the_import(tmp_path, home, capsys, content, named):
+    # it used to be found only after the import and the metadata calls, then exit 2 as if nothing had changed
+    table = tmp_path / "features.csv"
+    table.write_bytes(content)
+    export = write_account_export(tmp_path / "export")
+    assert main(["features", str(export), "--genres-source", "none", "--features-csv", str(table)]) == 2
+    line = one_line(capsys)
+    assert named in line and "nothing was changed" in line
+    assert not home.exists()
+
+
 @pytest.fixture
 def read_only(monkeypatch):
     """Make `os.access` report these folders unwritable (root ignores permission bits, so chmod cannot)."""
