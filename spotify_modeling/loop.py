@@ -194,6 +194,11 @@ class WeeklyRun:
 
     def sync_playlists(self):
         pls = find_tool_playlists(self.spotify, self.store, create=not self.dry_run)
+        # what data_1/data_0 held at their last read: only a track taken out of them loses its label
+        label_keys = [f"spotify:{pls[r].id}" for r in ("like", "dislike") if r in pls and not pls[r].created]
+        seen_before = {r[0] for r in self.store.conn.execute(
+            f"SELECT track_id FROM playlist_items WHERE playlist_key IN ({','.join('?' * len(label_keys))})",
+            label_keys)}
         for role in ("like", "dislike", "candidates"):
             if role in pls:
                 read_tool_playlist(self.spotify, self.store, pls[role])
@@ -213,7 +218,7 @@ class WeeklyRun:
         if self.dry_run:
             sync = LabelSync(total_likes=len(stored[1]), total_dislikes=len(stored[0]))
         else:
-            sync = sync_labels(self.store, likes, dislikes)
+            sync = sync_labels(self.store, likes, dislikes, seen_before)
         self.report.labels = asdict(sync)
         self.report.conflicts = sync.conflicts
         if sync.conflicts:

@@ -104,8 +104,13 @@ class LabelSync:
     total_dislikes: int = 0
 
 
-def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str]) -> LabelSync:
-    """Labels follow the playlists: moves take the latest label, removals drop it, a track in both is a conflict."""
+def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str],
+                seen_before: set[str] | None = None) -> LabelSync:
+    """Labels follow the playlists: moves take the latest label, removals drop it, a track in both is a conflict.
+
+    With `seen_before` (the tracks of these same data_1/data_0 playlists at their last read), only a track taken out
+    of them loses its label: labels read from a playlist the user since deleted or renamed are kept.
+    """
     likes, dislikes = set(like_ids), set(dislike_ids)
     wanted: dict[str, int | None] = {t: 1 for t in likes - dislikes}
     wanted.update({t: 0 for t in dislikes - likes})
@@ -123,7 +128,7 @@ def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str]) -> La
             elif existing[tid] != label:
                 conn.execute("UPDATE labels SET label = ?, updated_at = ? WHERE track_id = ?", (label, now, tid))
                 out.changed += 1
-        gone = [t for t in existing if t not in wanted]
+        gone = [t for t in existing if t not in wanted and (seen_before is None or t in seen_before)]
         conn.executemany("DELETE FROM labels WHERE track_id = ?", [(t,) for t in gone])
         out.removed = len(gone)
         conn.execute("UPDATE pushes SET status = 'labelled', resolved_at = coalesce(resolved_at, ?) "

@@ -1,0 +1,231 @@
+"""The weekly run as a real user drives it over several weeks, against the stand-in Spotify server.
+
+Each test plays a few weeks: `spotify-model candidates`, then the user does something in the Spotify app (drags,
+deletes, renames, copies, forgets to label) or Spotify misbehaves (5xx, 429, quota), then the next run. Assertions are
+on what a user can see: the playlists on the stand-in, the store's `pushes` / `labels` tables and the exit code.
+"""
+
+import json
+import pickle
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from spotify_modeling import simulate
+from spotify_modeling.auth import SCOPES
+from spotify_modeling.cli import main
+from spotify_modeling.sources import SpotifyClient
+from spotify_modeling.standin import CallRecord, StandInServer, StandInState, _Reply
+
+WRITES = ("POST", "DELETE", "PUT")
+URI = "spotify:track:{}".format
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A home after `features` (stage 1 trained) on a small synthetic world, and the stand-in state behind it."""
+    root = tmp_path_factory.mktemp("scenarios")
+    world = simulate.build_world(seed=3, persona="pop_mainstream", n_tracks=3000, n_plays=2500)
+    state = StandInState()
+    world.populate(state)
+    export = world.write_export(root / "export", as_zip=True)
+    home = root / "home"
+    with StandInServer(state) as server, pytest.MonkeyPatch.context() as mp:
+        _env(mp, server, home)
+        assert main(["features", str(export)]) == 0
+    assert (home / "saved_models" / "likeability.joblib").exists()
+    return world, pickle.dumps(state), home
+
+
+def _env(mp, server, home):
+    for k, v in server.env().items():
+        mp.setenv(k, v)
+    mp.setenv("SPOTIFY_MODEL_HOME", str(home))
+    mp.setenv("SPOTIPY_CLIENT_ID", "test-client")
+    mp.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
+    cache = home / "data" / ".spotify_token_cache"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(server.issue_token(" ".join(SCOPES) if isinstance(SCOPES, (list, tuple)) else SCOPES)))
+    cache.chmod(0o600)
+
+
+class World:
+    """One user's Spotify (the stand-in) and home, with the moves a person makes in the Spotify app."""
+
+    def __init__(self, world, state, server, home, sleeps):
+        self.world, self.state, self.server, self.home, self.sleeps = world, state, server, home, sleeps
+        self.week = 0
+
+    def run(self, *args) -> int:
+        self.week += 1
+        return main(["candidates", "--seed", str(self.week), *args])
+
+    def settings(self, **values):
+        """The home's settings file; fewer searches and look-ups than the defaults keep each week fast."""
+        values = {"search_calls": 30, "genre_calls": 10, "backlog_calls": 0, **values}
+        self.home.joinpath("spotify-model.toml").write_text(
+            "[candidates]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()))
+
+    def db(self):
+        return sqlite3.connect(self.home / "data" / "spotify_model.db")
+
+    def rows(self, sql, *params):
+        conn = self.db()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def labels(self) -> dict:
+        return dict(self.rows("SELECT track_id, label FROM labels"))
+
+    def pushes(self, where: str = "1") -> dict:
+        return dict(self.rows(f"SELECT track_id, status FROM pushes WHERE {where}"))
+
+    def own(self, name):
+        return [p for p in self.state.find_playlists(name) if p["owner"]["id"] == self.state.user["id"]]
+
+    def pid(self, name):
+        found = self.own(name)
+        assert len(found) == 1, f"{len(found)} playlists named {name}"
+        return found[0]["id"]
+
+    def ids(self, name_or_id) -> list[str]:
+        pid = name_or_id if name_or_id in self.state.playlists else self.pid(name_or_id)
+        return [u.rsplit(":", 1)[-1] for u in self.state.playlist_uris(pid)]
+
+    def move(self, src, dst, track_ids):
+        self.state.move_items(self.pid(src) if src not in self.state.playlists else src,
+                              self.pid(dst) if dst not in self.state.playlists else dst, [URI(t) for t in track_ids])
+
+    def add(self, dst, track_ids):
+        self.state.add_items(self.pid(dst) if dst not in self.state.playlists else dst, [URI(t) for t in track_ids])
+
+    def remove(self, src, track_ids):
+        self.state.remove_items(self.pid(src) if src not in self.state.playlists else src, [URI(t) for t in track_ids])
+
+    def listed_first(self, pid):
+        """Put a playlist first in /me/playlists, as Spotify lists a newly created one at the top of the library."""
+        self.state.playlists = {pid: self.state.playlists[pid],
+                                **{k: v for k, v in self.state.playlists.items() if k != pid}}
+
+    def calls_since(self, n, method=None, suffix=None):
+        return [c for c in self.server.calls[n:] if (method is None or c.method == method)
+                and (suffix is None or c.path.endswith(suffix))]
+
+    def fail(self, when, status, headers=None, reason=None, apply=False, times=1):
+        """Answer the next `times` requests for which `when(method, path)` holds with `status`; with `apply` the
+        request is applied first (Spotify did it but the answer was lost)."""
+        service = self.server._httpd.service
+        real = type(service).handle.__get__(service)
+        left = {"n": times}
+
+        def handle(method, path, query, raw, hdrs):
+            if left["n"] > 0 and when(method, path):
+                left["n"] -= 1
+                if apply:
+                    real(method, path, query, raw, hdrs)
+                body = {"error": {"status": status, "message": "injected", **({"reason": reason} if reason else {})}}
+                self.server.calls.append(CallRecord(method, path, dict(query), None, "injected", status, 0.0))
+                return _Reply(status, body, dict(headers or {}))
+            return real(method, path, query, raw, hdrs)
+
+        service.handle = handle
+
+
+def is_add(method, path):
+    return method == "POST" and path.endswith("/items")
+
+
+@pytest.fixture
+def user(prepared, tmp_path, monkeypatch):
+    world, state_bytes, home0 = prepared
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    state = pickle.loads(state_bytes)
+    sleeps: list[float] = []
+    real_from_env = SpotifyClient.from_env
+
+    def from_env(cls, home=None, **kwargs):   # the client's waits are recorded, not slept
+        client = real_from_env(home, **kwargs)
+        client.sleep = sleeps.append
+        return client
+
+    monkeypatch.setattr(SpotifyClient, "from_env", classmethod(from_env))
+    with StandInServer(state) as server:
+        _env(monkeypatch, server, home)
+        w = World(world, state, server, home, sleeps)
+        w.settings()
+        yield w
+
+
+# ---------------------------------------------------------------------------------------------- labels over weeks
+def test_label_moves_removals_conflicts_and_own_picks(user, capsys):
+    assert user.run() == 0
+    batch1 = user.ids("data_candidates")
+    a, b, c, d, e = batch1[:5]
+    user.move("data_candidates", "data_1", [a, b])
+    user.move("data_candidates", "data_0", [c, d])
+    assert user.run() == 0
+    assert user.labels() == {a: 1, b: 1, c: 0, d: 0}
+    pool_track = user.rows("SELECT track_id FROM candidates WHERE status = 'pool' LIMIT 1")[0][0]
+    # next week: a changes to dislike, b is taken out of data_1, c is dragged into data_1 too (now in both),
+    # the user adds their own pick (a pool track the tool has not pushed yet) to data_1 twice, and d twice to data_0
+    user.move("data_1", "data_0", [a])
+    user.remove("data_1", [b])
+    user.add("data_1", [c, pool_track, pool_track])
+    user.add("data_0", [d])
+    user.move("data_candidates", "data_1", [e])
+    capsys.readouterr()
+    assert user.run() == 0
+    out = capsys.readouterr().out
+    assert user.labels() == {a: 0, c: None, d: 0, pool_track: 1, e: 1}
+    assert "in both data_1 and data_0" in out
+    pushes = user.pushes()
+    assert pushes[a] == pushes[d] == pushes[e] == "labelled"
+    assert pushes[b] == "removed" and pushes[c] == "removed"      # out of data_candidates, no usable label
+    assert pool_track not in pushes                               # your own pick is never offered back to you
+    assert user.rows("SELECT status FROM candidates WHERE track_id = ?", pool_track) != [("pushed",)]
+    # the tool never wrote to data_1 / data_0
+    assert sorted(user.ids("data_1")) == sorted([c, pool_track, pool_track, e])
+    assert sorted(user.ids("data_0")) == sorted([c, d, d, a])
+    # the user settles the conflict: c is a like after all
+    user.remove("data_0", [c])
+    assert user.run() == 0
+    assert user.labels()[c] == 1 and user.pushes()[c] == "labelled"
+    # across the four weeks no track was offered twice or offered after it was labelled
+    pushed = user.rows("SELECT track_id, batch FROM pushes")
+    assert len(pushed) == len({t for t, _ in pushed})
+    assert all(f"spotify:track:{t}" in user.state.playlist_uris(user.pid("data_candidates")) or t in batch1 or
+               user.pushes()[t] != "pending" for t, _ in pushed)
+
+
+def test_deleted_or_renamed_label_playlist_keeps_its_labels_in_later_weeks(user):
+    assert user.run() == 0
+    first = user.ids("data_candidates")
+    likes, dislikes = first[:4], first[4:7]
+    user.move("data_candidates", "data_1", likes)
+    user.move("data_candidates", "data_0", dislikes)
+    assert user.run() == 0
+    before = user.labels()
+    assert before == {**{t: 1 for t in likes}, **{t: 0 for t in dislikes}}
+    # the user renames data_1 and deletes data_0 in the Spotify app
+    user.state.playlists[user.pid("data_1")]["name"] = "my favourites"
+    del user.state.playlists[user.pid("data_0")]
+    assert user.run() == 0
+    assert user.labels() == before
+    assert user.ids("data_1") == [] and user.ids("data_0") == []   # recreated, empty
+    # a week later they label into the new playlists: the old labels stay, the new ones join them
+    new = user.ids("data_candidates")[:2]
+    user.move("data_candidates", "data_1", new[:1])
+    user.move("data_candidates", "data_0", new[1:])
+    assert user.run() == 0
+    assert user.labels() == {**before, new[0]: 1, new[1]: 0}
+    assert user.run() == 0                                      # and the week after too
+    assert user.labels() == {**before, new[0]: 1, new[1]: 0}
+    # taking a track out of the new data_1 still drops its label
+    user.remove("data_1", new[:1])
+    assert user.run() == 0
+    assert user.labels() == {**before, new[1]: 0}
