@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import pool as pool_mod
-from .errors import QuotaExhausted
+from .errors import CallBudgetSpent, QuotaExhausted
 from .metrics import artist_groups, cross_validate_model, roc_auc_with_ci
 from .models import AffinityModel, LabelModel
 from .persist import load_model, save_model
@@ -30,6 +30,8 @@ from .tracktable import has_features, track_table
 MIN_LABELS_PER_CLASS = 8
 #: Spotify calls kept back for the push (read data_candidates once, add ≤ 30 URIs, maybe one removal).
 PUSH_RESERVE = 4
+#: kv key: the run whose add to data_candidates is not confirmed yet (its records are settled by the next run).
+UNSETTLED_PUSH = "unsettled_push"
 
 
 @dataclass
@@ -226,6 +228,7 @@ class WeeklyRun:
                                      "until you keep them in one")
         cand = pls.get("candidates")
         if cand is not None and not self.dry_run:
+            self.settle_unconfirmed_push(cand)
             labelled_ids = set(likes) | set(dislikes)
             copied, expired = housekeeping_removals(self.store, cand.track_ids, labelled_ids,
                                                     self.config.expire_weeks)
@@ -417,32 +420,63 @@ class WeeklyRun:
                   r.scores, r.reason, now) for r in chosen.itertuples()])
             conn.executemany("UPDATE candidates SET status = 'pushed' WHERE track_id = ?",
                              [(t,) for t in chosen["track_id"]])
+            # until the add is confirmed, the next run settles these records against data_candidates
+            self.store.set_kv(UNSETTLED_PUSH, {"run_id": self.report.run_id, "playlist": cand.id})
         try:
             if new:
                 self.spotify.add_items(cand.id, [f"spotify:track:{t}" for t in new])
-        except BaseException:
-            self._reconcile_failed_push(cand, list(chosen["track_id"]))
+        except BaseException as err:
+            from .sources.spotify import WRITE_CHUNK
+
+            refused = isinstance(err, (QuotaExhausted, CallBudgetSpent)) and len(new) <= WRITE_CHUNK
+            self._reconcile_failed_push(cand, list(chosen["track_id"]), set(already) if refused else None)
             raise
         with self.store.transaction() as conn:
             conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
+            self.store.set_kv(UNSETTLED_PUSH, None)
         self.report.pushed_ok = True
 
-    def _reconcile_failed_push(self, cand, track_ids: list[str]) -> None:
-        """An add failed, perhaps after Spotify applied it: keep the record of exactly what landed."""
-        try:
-            cand.snapshot_id, cand.created = None, False   # force a fresh read
-            landed = set(read_tool_playlist(self.spotify, self.store, cand).track_ids)
-        except Exception:  # cannot tell now: keep the records; the next run's read settles them (mark_vanished)
-            return
+    def _reconcile_failed_push(self, cand, track_ids: list[str], landed: set[str] | None = None) -> None:
+        """An add failed, perhaps after Spotify applied it: keep the record of exactly what landed.
+
+        `landed` is given when the add was one call refused before Spotify applied it (a 429, or no budget left to
+        send it); else data_candidates is read back.
+        """
+        if landed is None:
+            try:
+                cand.snapshot_id, cand.created = None, False   # force a fresh read
+                landed = set(read_tool_playlist(self.spotify, self.store, cand).track_ids)
+            except Exception:  # cannot tell now: keep the records; the next run settles them (settle_unconfirmed_push)
+                return
+        self._forget_unlanded(track_ids, landed, self.report.run_id)
+        with self.store.transaction():
+            self.store.set_kv(UNSETTLED_PUSH, None)
+        if any(t in landed for t in track_ids):
+            self.report.pushed_ok = True
+            self.report.notes.append(f"the push was interrupted: {sum(t in landed for t in track_ids)} of "
+                                     f"{len(track_ids)} tracks reached data_candidates")
+
+    def _forget_unlanded(self, track_ids: list[str], landed: set[str], run_id: int) -> None:
+        """Records of tracks that never reached data_candidates go; the tracks go back to the pool."""
         gone = [t for t in track_ids if t not in landed]
         with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM pushes WHERE track_id = ? AND run_id = ?",
-                             [(t, self.report.run_id) for t in gone])
+            conn.executemany("DELETE FROM pushes WHERE track_id = ? AND run_id = ?", [(t, run_id) for t in gone])
             conn.executemany("UPDATE candidates SET status = 'pool' WHERE track_id = ?", [(t,) for t in gone])
-        if len(gone) < len(track_ids):
-            self.report.pushed_ok = True
-            self.report.notes.append(f"the push was interrupted: {len(track_ids) - len(gone)} of {len(track_ids)} "
-                                     "tracks reached data_candidates")
+
+    def settle_unconfirmed_push(self, cand) -> None:
+        """An earlier run's add ended without an answer and without a read-back (a crash, an outage, a quota wall):
+        settle its records against data_candidates as read now, so only tracks that landed stay recorded."""
+        pending = self.store.get_kv(UNSETTLED_PUSH)
+        if not pending:
+            return
+        if cand.id == pending["playlist"] and not cand.created:
+            ids = [r[0] for r in self.store.conn.execute("SELECT track_id FROM pushes WHERE run_id = ?",
+                                                         (pending["run_id"],))]
+            labelled = {r[0] for r in self.store.conn.execute("SELECT track_id FROM labels")}  # landed, then moved
+            self._forget_unlanded(ids, set(cand.track_ids) | labelled, pending["run_id"])
+        # else the playlist is gone: what landed cannot be told; the records stay (and count as removed)
+        with self.store.transaction():
+            self.store.set_kv(UNSETTLED_PUSH, None)
 
     def _finish(self, status: str) -> None:
         after = self._usage_today()

@@ -40,14 +40,21 @@ def current_user_id(client, store: Store) -> str:
 
 
 def find_tool_playlists(client, store: Store, create: bool = True) -> dict[str, ToolPlaylist]:
-    """Find `data_candidates`, `data_1`, `data_0` among playlists the user owns; create missing ones (private)."""
+    """Find `data_candidates`, `data_1`, `data_0` among playlists the user owns; create missing ones (private).
+
+    Among several own playlists with one name, the one the tool used last keeps its role (a new playlist the user
+    gives the same name must not take over: labels and pending candidates live in the old one); else the first listed.
+    """
     uid = current_user_id(client, store)
+    used = {(role, sid): rank for rank, (role, sid) in enumerate(store.conn.execute(
+        "SELECT role, spotify_id FROM playlists WHERE origin = 'spotify' AND role IS NOT NULL ORDER BY updated_at"), 1)}
     found: dict[str, ToolPlaylist] = {}
     for pl in client.my_playlists():
         if (pl.get("owner") or {}).get("id") != uid:
             continue  # a followed playlist of someone else may carry the same name
         for role, name in TOOL_PLAYLISTS.items():
-            if pl.get("name") == name and role not in found:
+            if pl.get("name") == name and (role not in found or used.get((role, pl["id"]), 0) >
+                                           used.get((role, found[role].id), 0)):
                 found[role] = ToolPlaylist(role, pl["id"], name, pl.get("snapshot_id"))
     for role, name in TOOL_PLAYLISTS.items():
         if role not in found and create:

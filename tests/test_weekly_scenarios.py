@@ -119,16 +119,18 @@ class World:
         """Answer the next `times` requests for which `when(method, path)` holds with `status`; with `apply` the
         request is applied first (Spotify did it but the answer was lost)."""
         service = self.server._httpd.service
-        real = type(service).handle.__get__(service)
+        real = service.handle   # the real handler, or an earlier injection's
         left = {"n": times}
 
         def handle(method, path, query, raw, hdrs):
             if left["n"] > 0 and when(method, path):
                 left["n"] -= 1
+                body = {"error": {"status": status, "message": "injected", **({"reason": reason} if reason else {})}}
                 if apply:
                     real(method, path, query, raw, hdrs)
-                body = {"error": {"status": status, "message": "injected", **({"reason": reason} if reason else {})}}
-                self.server.calls.append(CallRecord(method, path, dict(query), None, "injected", status, 0.0))
+                    self.server.calls[-1].status = status
+                else:
+                    self.server.calls.append(CallRecord(method, path, dict(query), None, "injected", status, 0.0))
                 return _Reply(status, body, dict(headers or {}))
             return real(method, path, query, raw, hdrs)
 
@@ -229,3 +231,111 @@ def test_deleted_or_renamed_label_playlist_keeps_its_labels_in_later_weeks(user)
     user.remove("data_1", new[:1])
     assert user.run() == 0
     assert user.labels() == {**before, new[1]: 0}
+
+
+def test_a_second_playlist_with_the_same_name_does_not_replace_the_tools_own(user):
+    assert user.run() == 0
+    first = user.ids("data_candidates")
+    user.move("data_candidates", "data_1", first[:3])
+    assert user.run() == 0
+    cand, like = user.pid("data_candidates"), user.pid("data_1")
+    labels, pending = user.labels(), user.pushes("status = 'pending'")
+    assert len(labels) == 3 and pending
+    # the user makes new playlists with the same names (Spotify lists a new playlist first) and keeps labelling
+    # in the original data_1
+    twin_cand = user.state.create_playlist("data_candidates")
+    twin_like = user.state.create_playlist("data_1")
+    user.listed_first(twin_cand)
+    user.listed_first(twin_like)
+    user.move(cand, like, list(pending)[:1])
+    n = len(user.server.calls)
+    assert user.run() == 0
+    assert user.labels() == {**labels, list(pending)[0]: 1}
+    assert user.state.playlist_uris(twin_cand) == [] and user.state.playlist_uris(twin_like) == []
+    assert not [c for c in user.server.calls[n:] if twin_cand in c.path or twin_like in c.path]
+    batch3 = user.pushes("batch = 3")
+    assert batch3 and set(batch3) <= set(user.ids(cand))
+    assert all(user.pushes()[t] == "pending" for t in list(pending)[1:])   # still waiting in the original
+
+
+# ---------------------------------------------------------------------------------------------- a push interrupted
+def _consistent(user):
+    """Every track recorded as pushed and still pending is in data_candidates exactly once, and vice versa."""
+    uris = user.ids("data_candidates")
+    assert len(uris) == len(set(uris))
+    assert set(user.pushes("status = 'pending'")) == set(uris)
+    assert not set(user.pushes()) & {r[0] for r in user.rows("SELECT track_id FROM candidates WHERE status = 'pool'")}
+    return uris
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["refused", "applied-answer-lost"])
+def test_push_met_by_a_server_error_then_run_again(user, capsys, applied):
+    user.fail(is_add, 503, apply=applied)
+    assert user.run() == 69
+    assert "run again" in capsys.readouterr().err.lower()
+    landed = _consistent(user)
+    assert bool(landed) == applied
+    assert len(user.calls_since(0, "POST", "/items")) == 1          # a POST is never retried blindly
+    assert user.run() == 0
+    after = _consistent(user)
+    assert set(landed) < set(after)
+
+
+def test_push_met_by_a_short_rate_limit_waits_and_pushes_once(user):
+    user.fail(is_add, 429, headers={"Retry-After": "2"})
+    assert user.run() == 0
+    assert 2.0 in user.sleeps
+    assert len(_consistent(user)) >= 10
+    assert [c.status for c in user.calls_since(0, "POST", "/items")] == [429, 201]
+
+
+def test_quota_wall_at_the_push_exits_75_and_records_nothing_unpushed(user, capsys):
+    assert user.run() == 0
+    batch1 = _consistent(user)
+    user.move("data_candidates", "data_1", batch1[:2])
+    # the playlists quota runs out exactly at the add: every later playlists call is refused too
+    user.fail(is_add, 429, headers={"Retry-After": "40000"}, reason="QUOTA_EXCEEDED")
+    real_gate = user.server._httpd.service._gate
+
+    def gate(group, web):
+        if any(c.group == "injected" for c in user.server.calls):
+            user.state.quotas["playlists"] = 0
+        return real_gate(group, web)
+
+    user.server._httpd.service._gate = gate
+    assert user.run() == 75
+    err = capsys.readouterr().err
+    assert "limit" in err.lower() or "quota" in err.lower()
+    labels_before = user.labels()
+    assert labels_before == {batch1[0]: 1, batch1[1]: 1}
+    assert user.pushes("batch = 2") == {}                            # nothing recorded that never landed
+    assert set(user.ids("data_candidates")) == set(batch1[2:])
+    # the next day the quota is back: the batch goes out, the earlier labels are intact
+    user.state.quotas.pop("playlists", None)
+    user.server._httpd.service._gate = real_gate
+    user.state.reset_day()
+    assert user.run() == 0
+    _consistent(user)
+    assert user.labels() == labels_before and user.pushes("batch = 2")
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["refused", "applied-answer-lost"])
+def test_push_error_and_no_read_back_is_settled_by_the_next_run(user, applied):
+    """Spotify is down right after the add: the run cannot tell what landed; the next run's read settles it."""
+    user.fail(is_add, 503, apply=applied)
+    pushed = lambda: [c for c in user.server.calls if c.method == "POST" and c.path.endswith("/items")]  # noqa: E731
+    user.fail(lambda m, p: m == "GET" and p.endswith("/items") and pushed(), 503, times=4)
+    assert user.run() == 69
+    kept = user.pushes("batch = 1")
+    assert kept and set(kept.values()) == {"pending"}                  # cannot tell yet: records kept
+    cand = user.pid("data_candidates")
+    landed = set(user.ids(cand))
+    assert bool(landed) == applied
+    assert user.run() == 0
+    run1 = user.rows("SELECT max(run_id) FROM runs WHERE status = 'error'")[0][0]
+    assert set(user.pushes(f"run_id = {run1}")) == landed               # only what landed stays recorded
+    after = _consistent(user)
+    assert landed < set(after)
+    if not applied:   # the tracks that never went out are back in the pool, and may be offered later
+        assert {r[0] for r in user.rows("SELECT status FROM candidates WHERE track_id IN (%s)" % ",".join(
+            "?" * len(kept)), *kept)} <= {"pool", "pushed"}
