@@ -30,6 +30,8 @@ from .tracktable import has_features, track_table
 MIN_LABELS_PER_CLASS = 8
 #: Spotify calls kept back for the push (read data_candidates once, add ≤ 30 URIs, maybe one removal).
 PUSH_RESERVE = 4
+#: kv key: {playlist id: track ids} of data_1 and data_0 at the last label sync.
+LABELS_SEEN = "label_playlists_seen"
 #: kv key: the run whose add to data_candidates is not confirmed yet (its records are settled by the next run).
 UNSETTLED_PUSH = "unsettled_push"
 
@@ -196,11 +198,6 @@ class WeeklyRun:
 
     def sync_playlists(self):
         pls = find_tool_playlists(self.spotify, self.store, create=not self.dry_run)
-        # what data_1/data_0 held at their last read: only a track taken out of them loses its label
-        label_keys = [f"spotify:{pls[r].id}" for r in ("like", "dislike") if r in pls and not pls[r].created]
-        seen_before = {r[0] for r in self.store.conn.execute(
-            f"SELECT track_id FROM playlist_items WHERE playlist_key IN ({','.join('?' * len(label_keys))})",
-            label_keys)}
         for role in ("like", "dislike", "candidates"):
             if role in pls:
                 read_tool_playlist(self.spotify, self.store, pls[role])
@@ -220,7 +217,13 @@ class WeeklyRun:
         if self.dry_run:
             sync = LabelSync(total_likes=len(stored[1]), total_dislikes=len(stored[0]))
         else:
-            sync = sync_labels(self.store, likes, dislikes, seen_before)
+            # only a track taken out of the data_1/data_0 it was in at the last label sync loses its label
+            seen = self.store.get_kv(LABELS_SEEN)
+            seen_before = None if seen is None else {
+                t for role in ("like", "dislike") for t in seen.get(pls[role].id, [])}
+            with self.store.transaction():
+                sync = sync_labels(self.store, likes, dislikes, seen_before)
+                self.store.set_kv(LABELS_SEEN, {pls[role].id: pls[role].track_ids for role in ("like", "dislike")})
         self.report.labels = asdict(sync)
         self.report.conflicts = sync.conflicts
         if sync.conflicts:

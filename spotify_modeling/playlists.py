@@ -115,7 +115,7 @@ def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str],
                 seen_before: set[str] | None = None) -> LabelSync:
     """Labels follow the playlists: moves take the latest label, removals drop it, a track in both is a conflict.
 
-    With `seen_before` (the tracks of these same data_1/data_0 playlists at their last read), only a track taken out
+    With `seen_before` (the tracks of these same data_1/data_0 playlists at the last sync), only a track taken out
     of them loses its label: labels read from a playlist the user since deleted or renamed are kept.
     """
     likes, dislikes = set(like_ids), set(dislike_ids)

@@ -227,8 +227,10 @@ def test_deleted_or_renamed_label_playlist_keeps_its_labels_in_later_weeks(user)
     assert user.labels() == {**before, new[0]: 1, new[1]: 0}
     assert user.run() == 0                                      # and the week after too
     assert user.labels() == {**before, new[0]: 1, new[1]: 0}
-    # taking a track out of the new data_1 still drops its label
+    # taking a track out of the new data_1 still drops its label (a dry run in between changes nothing)
     user.remove("data_1", new[:1])
+    assert user.run("--dry-run") == 0
+    assert user.labels() == {**before, new[0]: 1, new[1]: 0}
     assert user.run() == 0
     assert user.labels() == {**before, new[1]: 0}
 
@@ -339,3 +341,90 @@ def test_push_error_and_no_read_back_is_settled_by_the_next_run(user, applied):
     if not applied:   # the tracks that never went out are back in the pool, and may be offered later
         assert {r[0] for r in user.rows("SELECT status FROM candidates WHERE track_id IN (%s)" % ",".join(
             "?" * len(kept)), *kept)} <= {"pool", "pushed"}
+
+
+# ---------------------------------------------------------------------------------------------- weeks without labels
+def test_unlabelled_weeks_hit_the_pending_cap_then_expire(user, capsys):
+    user.settings(min_batch=10, max_batch=12, max_pending=20)
+    assert user.run() == 0 and user.run() == 0
+    pending = user.pushes("status = 'pending'")
+    assert len(pending) >= 20 and set(pending) == set(user.ids("data_candidates"))
+    capsys.readouterr()
+    n = len(user.server.calls)
+    assert user.run() == 0                                        # a run that cannot push is not a failure ...
+    assert "no new batch" in capsys.readouterr().out              # ... but it says why
+    assert not user.calls_since(n, "POST") and not user.calls_since(n, "DELETE")
+    assert user.pushes("status = 'pending'") == pending
+    # four weeks later batch 1 is still untouched: it expires, which makes room for a new batch
+    conn = user.db()
+    conn.execute("UPDATE pushes SET pushed_at = '2020-01-01T00:00:00Z' WHERE batch = 1")
+    conn.commit()
+    conn.close()
+    batch1 = set(user.pushes("batch = 1"))
+    assert user.run() == 0
+    assert set(user.pushes("status = 'expired'")) == batch1
+    assert user.labels() == {}                                    # expired is not a dislike
+    now = set(user.ids("data_candidates"))
+    assert not now & batch1 and set(user.pushes("batch = 3")) <= now
+    assert len(user.rows("SELECT track_id FROM pushes")) == len(batch1 | set(pending) | set(user.pushes("batch = 3")))
+
+
+# ---------------------------------------------------------------------------------------------- dry run, refusals
+def test_dry_run_then_quota_refused_read_then_real_run(user, capsys):
+    assert user.run() == 0
+    first = user.ids("data_candidates")
+    old_cand = user.pid("data_candidates")
+    # the user renames data_candidates, labels from it, copies one track (rather than moving it) and deletes data_0
+    user.state.playlists[old_cand]["name"] = "old picks"
+    user.move(old_cand, "data_1", first[:2])
+    user.add("data_1", first[2:3])
+    del user.state.playlists[user.pid("data_0")]
+    pool_before = user.rows("SELECT count(*) FROM candidates")[0][0]
+    n = len(user.server.calls)
+    assert user.run("--dry-run") == 0
+    assert "would push" in capsys.readouterr().out
+    assert not [c for c in user.server.calls[n:] if c.method in WRITES]   # nothing written to Spotify
+    assert not user.own("data_candidates") and not user.own("data_0")       # nothing created
+    assert user.labels() == {} and set(user.pushes()) == set(first)        # labels and pushes wait for a real run
+    assert user.rows("SELECT count(*) FROM candidates")[0][0] > pool_before  # the pool it sampled is kept
+    assert user.ids(old_cand) == first[2:]
+    # Spotify's playlists quota is spent while reading the labels: exit 75, and nothing changes
+    user.state.quotas["playlists"] = user.state.usage.get("playlists", 0) + 2
+    assert user.run() == 75
+    assert user.labels() == {} and set(user.pushes()) == set(first) and user.ids(old_cand) == first[2:]
+    user.state.quotas.pop("playlists")
+    n = len(user.server.calls)
+    assert user.run() == 0
+    assert user.labels() == {t: 1 for t in first[:3]}
+    pushes = user.pushes()
+    assert {pushes[t] for t in first[:3]} == {"labelled"} and {pushes[t] for t in first[3:]} == {"removed"}
+    assert user.ids(old_cand) == first[2:]             # the renamed playlist is the user's own now: never touched
+    assert not [c for c in user.server.calls[n:] if old_cand in c.path]
+    assert set(user.pushes("batch = 2")) == set(user.ids("data_candidates")) and user.ids("data_0") == []
+
+
+# ---------------------------------------------------------------------------------------------- quota in the top-up
+def test_quota_in_the_pool_top_up_and_at_the_push_keeps_the_pool_then_resumes(user, capsys):
+    user.state.quotas["search"] = 8
+    user.fail(is_add, 429, headers={"Retry-After": "50000"}, reason="QUOTA_EXCEEDED")
+    assert user.run() == 75
+    assert "run again" in capsys.readouterr().err.lower()
+    asked = set(json.loads(user.rows("SELECT value FROM kv WHERE key = 'pool_queries_asked'")[0][0]))
+    assert len(asked) == 8                                        # every search that was answered is remembered
+    pool = dict(user.rows("SELECT track_id, status FROM candidates"))
+    assert pool and set(pool.values()) == {"pool"}                # the pool is kept, nothing marked pushed
+    assert user.pushes() == {} and user.ids("data_candidates") == []
+    # the next day: search quota back; the artists quota runs out during the genre look-ups
+    user.state.reset_day()
+    user.state.quotas = {"artists": 2}
+    n = len(user.server.calls)
+    assert user.run() == 0
+    out = capsys.readouterr().out
+    assert "genre look-ups stopped early" in out
+    again = {f"{c.query['q']}@{c.query['offset']}" for c in user.calls_since(n) if c.group == "search"}
+    assert again and not again & asked                            # no search asked twice
+    looked_up = [c.path.rsplit("/", 1)[-1] for c in user.calls_since(n) if c.group == "artists" and c.status == 200]
+    assert len(looked_up) == 2 and all(
+        user.rows("SELECT genres FROM artists WHERE artist_id = ?", a)[0][0] is not None for a in looked_up)
+    assert len(_consistent(user)) >= 10
+    assert set(pool) <= {r[0] for r in user.rows("SELECT track_id FROM candidates")}
