@@ -198,6 +198,10 @@ class WeeklyRun:
 
     def sync_playlists(self):
         pls = find_tool_playlists(self.spotify, self.store, create=not self.dry_run)
+        for pl in pls.values():
+            if pl.same_name > 1:
+                self.report.notes.append(f"you have {pl.same_name} playlists named {pl.name}: the tool uses only the "
+                                         "one it used before (else the first listed); rename or delete the others")
         for role in ("like", "dislike", "candidates"):
             if role in pls:
                 read_tool_playlist(self.spotify, self.store, pls[role])

@@ -28,6 +28,7 @@ class ToolPlaylist:
     created: bool = False
     track_ids: list[str] = field(default_factory=list)
     reread: bool = False
+    same_name: int = 1          # own playlists with this name (the user may have made another one)
 
 
 def current_user_id(client, store: Store) -> str:
@@ -49,13 +50,18 @@ def find_tool_playlists(client, store: Store, create: bool = True) -> dict[str, 
     used = {(role, sid): rank for rank, (role, sid) in enumerate(store.conn.execute(
         "SELECT role, spotify_id FROM playlists WHERE origin = 'spotify' AND role IS NOT NULL ORDER BY updated_at"), 1)}
     found: dict[str, ToolPlaylist] = {}
+    count: dict[str, int] = {}
     for pl in client.my_playlists():
         if (pl.get("owner") or {}).get("id") != uid:
             continue  # a followed playlist of someone else may carry the same name
         for role, name in TOOL_PLAYLISTS.items():
-            if pl.get("name") == name and (role not in found or used.get((role, pl["id"]), 0) >
-                                           used.get((role, found[role].id), 0)):
+            if pl.get("name") != name:
+                continue
+            count[role] = count.get(role, 0) + 1
+            if role not in found or used.get((role, pl["id"]), 0) > used.get((role, found[role].id), 0):
                 found[role] = ToolPlaylist(role, pl["id"], name, pl.get("snapshot_id"))
+    for role, pl in found.items():
+        pl.same_name = count[role]
     for role, name in TOOL_PLAYLISTS.items():
         if role not in found and create:
             pl = client.create_playlist(name, DESCRIPTIONS[role])

@@ -64,7 +64,7 @@ class World:
 
     def settings(self, **values):
         """The home's settings file; fewer searches and look-ups than the defaults keep each week fast."""
-        values = {"search_calls": 30, "genre_calls": 10, "backlog_calls": 0, **values}
+        values = {"search_calls": 15, "genre_calls": 8, "backlog_calls": 0, **values}
         self.home.joinpath("spotify-model.toml").write_text(
             "[candidates]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()))
 
@@ -225,8 +225,6 @@ def test_deleted_or_renamed_label_playlist_keeps_its_labels_in_later_weeks(user)
     user.move("data_candidates", "data_0", new[1:])
     assert user.run() == 0
     assert user.labels() == {**before, new[0]: 1, new[1]: 0}
-    assert user.run() == 0                                      # and the week after too
-    assert user.labels() == {**before, new[0]: 1, new[1]: 0}
     # taking a track out of the new data_1 still drops its label (a dry run in between changes nothing)
     user.remove("data_1", new[:1])
     assert user.run("--dry-run") == 0
@@ -235,7 +233,7 @@ def test_deleted_or_renamed_label_playlist_keeps_its_labels_in_later_weeks(user)
     assert user.labels() == {**before, new[1]: 0}
 
 
-def test_a_second_playlist_with_the_same_name_does_not_replace_the_tools_own(user):
+def test_a_second_playlist_with_the_same_name_does_not_replace_the_tools_own(user, capsys):
     assert user.run() == 0
     first = user.ids("data_candidates")
     user.move("data_candidates", "data_1", first[:3])
@@ -251,7 +249,10 @@ def test_a_second_playlist_with_the_same_name_does_not_replace_the_tools_own(use
     user.listed_first(twin_like)
     user.move(cand, like, list(pending)[:1])
     n = len(user.server.calls)
+    capsys.readouterr()
     assert user.run() == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 playlists named data_1" in out and "2 playlists named data_candidates" in out
     assert user.labels() == {**labels, list(pending)[0]: 1}
     assert user.state.playlist_uris(twin_cand) == [] and user.state.playlist_uris(twin_like) == []
     assert not [c for c in user.server.calls[n:] if twin_cand in c.path or twin_like in c.path]
@@ -270,13 +271,13 @@ def _consistent(user):
     return uris
 
 
-@pytest.mark.parametrize("applied", [False, True], ids=["refused", "applied-answer-lost"])
-def test_push_met_by_a_server_error_then_run_again(user, capsys, applied):
-    user.fail(is_add, 503, apply=applied)
+def test_push_met_by_a_server_error_then_run_again(user, capsys):
+    """(The add that landed but lost its answer: tests/test_weekly.py and the read-back test below.)"""
+    user.fail(is_add, 503)
     assert user.run() == 69
     assert "run again" in capsys.readouterr().err.lower()
     landed = _consistent(user)
-    assert bool(landed) == applied
+    assert landed == [] and user.pushes() == {}
     assert len(user.calls_since(0, "POST", "/items")) == 1          # a POST is never retried blindly
     assert user.run() == 0
     after = _consistent(user)
