@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import pool as pool_mod
-from .errors import CallBudgetSpent, QuotaExhausted
+from .errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
 from .metrics import artist_groups, cross_validate_model, roc_auc_with_ci
 from .models import AffinityModel, LabelModel
 from .persist import load_model, save_model
@@ -319,10 +319,18 @@ class WeeklyRun:
         if "reccobeats" in cfg.sources and self.reccobeats is not None:
             seeds = [r[0] for r in self.store.conn.execute(
                 "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC LIMIT 5")]
-            info["reccobeats_added"] = pool_mod.add_recommendations(self.reccobeats, self.store, seeds)
+            try:
+                info["reccobeats_added"] = pool_mod.add_recommendations(self.reccobeats, self.store, seeds)
+            except (ServiceUnavailable, QuotaExhausted) as err:   # an optional source: the batch goes out without it
+                self.report.notes.append(f"ReccoBeats recommendations skipped this run: {err}")
         ids = pool_mod.pool_track_ids(self.store)
         if self.enricher is not None:
             self.enricher.features(ids)
+            stop = getattr(self.enricher, "features_stop", None)
+            if stop:   # (reason, message): the pool is scored with the features it already has
+                info["features_stopped"], info["features_message"] = stop
+                self.report.notes.append(f"audio features for the pool stopped early: {stop[1]}")
+                self.report.quota_stopped |= stop[0] in ("quota", "budget")
         info["size"] = len(ids)
         self.report.pool = info
 
@@ -360,6 +368,10 @@ class WeeklyRun:
         pool = track_table(self.store, ids)
         pool = pool[has_features(pool)].reset_index(drop=True)
         if pool.empty:
+            if self.report.pool.get("features_stopped") == "unavailable":   # exit 69, not a quiet "done"
+                raise ServiceUnavailable("No pool track has audio features: their source did not answer "
+                                         f"({self.report.pool['features_message']}).",
+                                         "The pool sampled so far is kept; run again later.")
             self.report.notes.append("the candidate pool has no track with audio features yet: nothing to push")
             return None
         models = self._stage1_models()
@@ -608,7 +620,8 @@ class PoolEnricher:
 
         self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
         self.genres_source, self.features_source, self.features_csv = enrich.history_sources(store)
-        self.quota_note: str | None = None
+        self.quota_note: str | None = None                       # genre look-ups stopped by a quota wall
+        self.features_stop: tuple[str, str] | None = None        # (reason, message) of the last features step
 
     def features(self, track_ids: list[str]) -> int:
         """Features for pool tracks from the history's source (ReccoBeats costs no Spotify call)."""
@@ -617,8 +630,7 @@ class PoolEnricher:
         spotify = self.spotify if self.features_source == "spotify" else None
         report = enrich.enrich_tracks(self.store, track_ids, spotify=spotify, reccobeats=self.reccobeats,
                                       genres_source="none")
-        if report.stopped and report.message:
-            self.quota_note = report.message
+        self.features_stop = (report.stopped, report.message or report.stopped) if report.stopped else None
         return len(track_ids)
 
     def backlog(self, max_calls: int) -> dict:

@@ -16,6 +16,7 @@ import pytest
 from spotify_modeling import simulate
 from spotify_modeling.auth import SCOPES
 from spotify_modeling.cli import main
+from spotify_modeling import sources
 from spotify_modeling.sources import SpotifyClient
 from spotify_modeling.standin import CallRecord, StandInServer, StandInState, _Reply
 
@@ -150,12 +151,18 @@ def user(prepared, tmp_path, monkeypatch):
     sleeps: list[float] = []
     real_from_env = SpotifyClient.from_env
 
-    def from_env(cls, home=None, **kwargs):   # the client's waits are recorded, not slept
+    def from_env(cls, home=None, **kwargs):   # the clients' waits are recorded, not slept
         client = real_from_env(home, **kwargs)
         client.sleep = sleeps.append
         return client
 
+    class QuietReccoBeats(sources.ReccoBeatsClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.sleep = sleeps.append
+
     monkeypatch.setattr(SpotifyClient, "from_env", classmethod(from_env))
+    monkeypatch.setattr(sources, "ReccoBeatsClient", QuietReccoBeats)
     with StandInServer(state) as server:
         _env(monkeypatch, server, home)
         w = World(world, state, server, home, sleeps)
@@ -181,8 +188,12 @@ def test_label_moves_removals_conflicts_and_own_picks(user, capsys):
     user.add("data_0", [d])
     user.move("data_candidates", "data_1", [e])
     capsys.readouterr()
-    assert user.run() == 0
-    out = capsys.readouterr().out
+    # this week they also ask for ReccoBeats recommendations, and ReccoBeats' recommendation endpoint is down
+    user.fail(lambda m, p: "recommendation" in p, 503, times=10)
+    assert user.run("--source", "search,reccobeats") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "recommendations skipped" in out
+    assert [c.status for c in user.server.calls if "recommendation" in c.path] == [503] * 4   # retried, then given up
     assert user.labels() == {a: 0, c: None, d: 0, pool_track: 1, e: 1}
     assert "in both data_1 and data_0" in out
     pushes = user.pushes()
@@ -429,3 +440,17 @@ def test_quota_in_the_pool_top_up_and_at_the_push_keeps_the_pool_then_resumes(us
         user.rows("SELECT genres FROM artists WHERE artist_id = ?", a)[0][0] is not None for a in looked_up)
     assert len(_consistent(user)) >= 10
     assert set(pool) <= {r[0] for r in user.rows("SELECT track_id FROM candidates")}
+
+
+def test_reccobeats_down_with_no_featured_pool_exits_69_then_resumes(user, capsys):
+    user.state.fail_5xx["reccobeats"] = 10_000
+    assert user.run() == 69
+    err = " ".join(capsys.readouterr().err.split())
+    assert "503" in err or "unavailable" in err.lower()
+    assert user.pushes() == {} and user.ids("data_candidates") == []
+    pool = {r[0] for r in user.rows("SELECT track_id FROM candidates WHERE status = 'pool'")}
+    assert pool                                                    # the searches' tracks are kept
+    user.state.fail_5xx.clear()
+    assert user.run() == 0
+    assert len(_consistent(user)) >= 10
+    assert pool <= {r[0] for r in user.rows("SELECT track_id FROM candidates")}
