@@ -83,17 +83,20 @@ class WeeklyConfig:
             ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want in (int, float) else \
                 isinstance(value, str) if want is str else True
             if key == "seed":
-                ok = isinstance(value, int) and not isinstance(value, bool)
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
             if not ok:
-                raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a "
-                               f"{'number' if want in (int, float) else want.__name__}.", "Fix it and run again.")
+                kind = "whole number of 0 or more" if key == "seed" else "number" if want in (int, float) \
+                    else want.__name__
+                raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a {kind}.",
+                               "Fix it and run again.")
             if want is int and key != "seed":
                 values[key] = int(value)
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         bad = set(str(config.sources).replace(" ", "").split(",")) - {"search", "reccobeats"}
         if bad:
-            raise BadInput(f"Bad pool source(s) {', '.join(sorted(bad))}.",
+            named = ", ".join(sorted(b for b in bad if b))
+            raise BadInput(f"Bad pool source(s): {named}." if named else "No pool source given.",
                            "Sources: search, reccobeats (comma-separated).")
         if not 0 <= config.explore_share + config.control_share < 1:
             raise BadInput("explore_share + control_share must be below 1.", "Fix it and run again.")

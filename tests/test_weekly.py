@@ -232,7 +232,9 @@ def test_add_that_landed_but_timed_out_is_recorded_once(env, monkeypatch):
 @pytest.mark.parametrize("text, named", [("[candidates\nmax_batch = 3", "spotify-model.toml"),
                                          ("[candidates]\nmax_batch = \"thirty\"", "spotify-model.toml"),
                                          ("[candidates]\nnot_a_setting = 1", "spotify-model.toml"),
-                                         ("[candidates]\ngenre_share = 1.0", "genre_share")])
+                                         ("[candidates]\ngenre_share = 1.0", "genre_share"),
+                                         ("[candidates]\nseed = -1", "seed = -1"),
+                                         ("[candidates]\nsources = \"\"", "No pool source given")])
 def test_bad_settings_file_is_a_usage_error_before_any_call(env, capsys, text, named):
     world, state, server, home = env
     (home / "spotify-model.toml").write_text(text)
