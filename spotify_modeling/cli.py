@@ -334,7 +334,7 @@ def login(
         console.print(url, soft_wrap=True, highlight=False)
 
     result = do_login(h, no_browser=no_browser, show_url=show, input_fn=lambda prompt: input(prompt))
-    console.print(f"[bold]Logged in[/bold] as {result.get('display_name') or result.get('user_id')}.")
+    console.print(f"[bold]Logged in[/bold] as {escape(str(result.get('display_name') or result.get('user_id')))}.")
     t = Table(show_header=False, box=None, padding=(0, 2))
     for name, state in (result.get("probe") or {}).items():
         t.add_row(name, state)
@@ -377,8 +377,12 @@ def _log_bug(exc: BaseException) -> Path:
 
     text = (f"--- {datetime.now(timezone.utc).isoformat()} spotify-model {__version__} {sys.argv[1:]!r}\n"
             + "".join(traceback.format_exception(exc)))
-    for path in ((home_mod.last_resolved or Home.from_env()).log_path,
-                 Path(tempfile.gettempdir()) / "spotify-model.log"):
+    places = [Path(tempfile.gettempdir()) / "spotify-model.log"]
+    try:  # no home at all (e.g. the current folder was deleted): the temp folder only
+        places.insert(0, (home_mod.last_resolved or Home.from_env()).log_path)
+    except OSError:
+        pass
+    for path in places:
         try:  # a read-only home must not turn the bug report itself into a traceback
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a", encoding="utf-8") as fh:
@@ -389,12 +393,17 @@ def _log_bug(exc: BaseException) -> Path:
     return path
 
 
+#: What Ctrl-C leaves behind, and the next step.
+INTERRUPTED = ("interrupted: every finished step is kept; the one under way was rolled back. "
+               "Run the same command again to continue.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line and their exit code; bugs are logged, exit 1."""
     try:
         code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into a returned 130 when not standalone
-            err_console.print("interrupted: every finished step is kept; the one under way was rolled back")
+            err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)
         return code if isinstance(code, int) else 0
     except UserError as err:
         err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
@@ -408,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 130
     except KeyboardInterrupt:
-        err_console.print("interrupted: every finished step is kept; the one under way was rolled back")
+        err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)
         return 130
     except Exception as exc:
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):

@@ -93,11 +93,13 @@ class WeeklyConfig:
                 values[key] = int(value)
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
-        bad = set(str(config.sources).replace(" ", "").split(",")) - {"search", "reccobeats"}
+        entries = str(config.sources).replace(" ", "").split(",")
+        bad = set(entries) - {"search", "reccobeats"}
         if bad:
             named = ", ".join(sorted(b for b in bad if b))
-            raise BadInput(f"Bad pool source(s): {named}." if named else "No pool source given.",
-                           "Sources: search, reccobeats (comma-separated).")
+            raise BadInput(f"Bad pool source(s): {named}." if named else
+                           f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
+                           "No pool source given.", "Sources: search, reccobeats (comma-separated).")
         if not 0 <= config.explore_share + config.control_share < 1:
             raise BadInput("explore_share + control_share must be below 1.", "Fix it and run again.")
         if not 0 <= config.genre_share < 1:

@@ -80,7 +80,8 @@ def test_ctrl_c_exits_130_not_0(tmp_path, home, capsys, monkeypatch):
     monkeypatch.setattr(ingest, "import_export", interrupted)
     export = write_account_export(tmp_path / "export")
     assert main(["features", str(export), "--offline"]) == 130
-    assert "interrupted" in capsys.readouterr().err
+    line = one_line(capsys)
+    assert line.startswith("interrupted") and "Run the same command again" in line
 
 
 def test_export_with_no_music_plays_is_refused_before_a_store_is_made(tmp_path, home, capsys):
@@ -250,3 +251,45 @@ def test_weekly_report_shows_brackets_in_titles(capsys):
         {"rank": 1, "artist": "Alpha Band", "title": "First Song [live]", "score": 1.0, "slice": "exploit"}])
     print_weekly_report(report)
     assert "First Song [live]" in capsys.readouterr().out
+
+
+def test_bug_with_no_home_to_log_to_is_logged_in_the_temp_folder(tmp_path, home, capsys, monkeypatch):
+    # the home itself cannot be resolved (the current folder was deleted): the bug log used to raise a traceback
+    import tempfile
+
+    from spotify_modeling import home as home_mod
+
+    def no_cwd(cls, override=None):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(home_mod.Home, "from_env", classmethod(no_cwd))
+    monkeypatch.setattr(home_mod, "last_resolved", None)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert main(["features", "--offline"]) == 1
+    line = one_line(capsys)
+    fallback = tmp_path / "tmp" / "spotify-model.log"
+    assert "FileNotFoundError" in line and f"details logged to {fallback}" in line
+    assert "FileNotFoundError" in fallback.read_text()
+
+
+def test_login_shows_a_display_name_with_brackets_as_typed(home, capsys, monkeypatch):
+    # a Spotify display name is free text: `[/b]` used to crash the output after a successful login (exit 1)
+    from spotify_modeling import auth
+
+    monkeypatch.setattr(auth, "login", lambda h, **kwargs: {"display_name": "DJ [/b] [bold]Ann", "user_id": "u1",
+                                                            "probe": {}})
+    assert main(["login", "--no-browser"]) == 0
+    assert "Logged in as DJ [/b] [bold]Ann." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sources, named", [("search,", "empty entry"), ("", "No pool source given"),
+                                            ("serach", "Bad pool source(s): serach.")])
+def test_pool_sources_setting_says_what_is_wrong(home, sources, named):
+    from spotify_modeling.errors import BadInput
+    from spotify_modeling.home import Home
+    from spotify_modeling.loop import WeeklyConfig
+
+    with pytest.raises(BadInput) as err:
+        WeeklyConfig.from_home(Home(home), sources=sources)
+    assert named in str(err.value) and "Sources: search, reccobeats" in str(err.value)

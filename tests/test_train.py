@@ -8,6 +8,7 @@ import pytest
 
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
+from spotify_modeling.models import AffinityModel
 from spotify_modeling.normalize import name_key
 from spotify_modeling.store import Store
 from spotify_modeling.train import outcomes, train_stage1
@@ -150,7 +151,7 @@ def _random_pool(store, n_old, n_new, rng):
                            (tid, name_key("A", tid)))
 
 
-def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_path):
+def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_path, monkeypatch):
     """Random tracks released after the history cannot be told from your taste by it: they are left out, and the
     rest weigh by how long they were out, so "new" is never learned as "not for you"."""
     from spotify_modeling.loop import fit_affinity
@@ -166,10 +167,19 @@ def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_
     data = affinity_data(s, X_played)
     assert (data["_y"] == 1).sum() == 40 and (data["_y"] == 0).sum() == 70   # the 2025 releases are left out
     assert (data.loc[data["_y"] == 1, "_w"] == 1).all() and (data.loc[data["_y"] == 0, "_w"] == 1).all()
+    s.conn.executemany("UPDATE tracks SET release_date = '2022' WHERE track_id = ?", [(f"p{i}",) for i in range(10)])
+    data = affinity_data(s, X_played)             # a year alone is mid-2022: out for 1.5 of the 4 years of history
+    neg = data[data["_y"] == 0].set_index("track_id")["_w"]
+    half = [f"p{i}" for i in range(10)]
+    assert neg.loc[half].between(0.3, 0.5).all() and (neg.drop(half) == 1).all()
 
+    seen: list = []   # the weights must reach the model, not only the table
+    real_fit = AffinityModel.fit
+    monkeypatch.setattr(AffinityModel, "fit", lambda self, X, y, sample_weight=None: (
+        seen.append(sample_weight), real_fit(self, X, y, sample_weight=sample_weight))[1])
     pool = track_table(s, [f"p{i}" for i in range(100)])
-    pool.loc[:9, "release_date"] = "2022"                           # out for half of the 2020-2024 history
     model = fit_affinity(X_played, pool, history_window(s))
     assert model.n_train_rows_ == 40 + 70
+    np.testing.assert_allclose(seen[-1], np.r_[np.ones(40), neg.loc[pool["track_id"][:70]].to_numpy()])
     unweighted = fit_affinity(X_played, pool, None)                 # no window known: every random track counts
     assert unweighted.n_train_rows_ == 40 + 100

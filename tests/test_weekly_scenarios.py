@@ -12,43 +12,14 @@ import sqlite3
 
 import pytest
 
-from spotify_modeling import simulate
-from spotify_modeling.auth import SCOPES
 from spotify_modeling.cli import main
 from spotify_modeling import sources
 from spotify_modeling.sources import SpotifyClient
-from spotify_modeling.standin import CallRecord, StandInServer, StandInState, _Reply
+from spotify_modeling.standin import CallRecord, StandInServer, _Reply
+from test_weekly import _env, prepared  # noqa: F401  (the same prepared home as tests/test_weekly.py)
 
 WRITES = ("POST", "DELETE", "PUT")
 URI = "spotify:track:{}".format
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """A home after `features` (stage 1 trained) on a small synthetic world, and the stand-in state behind it."""
-    root = tmp_path_factory.mktemp("scenarios")
-    world = simulate.build_world(seed=3, persona="pop_mainstream", n_tracks=3000, n_plays=2500)
-    state = StandInState()
-    world.populate(state)
-    export = world.write_export(root / "export", as_zip=True)
-    home = root / "home"
-    with StandInServer(state) as server, pytest.MonkeyPatch.context() as mp:
-        _env(mp, server, home)
-        assert main(["features", str(export)]) == 0
-    assert (home / "saved_models" / "likeability.joblib").exists()
-    return world, pickle.dumps(state), home
-
-
-def _env(mp, server, home):
-    for k, v in server.env().items():
-        mp.setenv(k, v)
-    mp.setenv("SPOTIFY_MODEL_HOME", str(home))
-    mp.setenv("SPOTIPY_CLIENT_ID", "test-client")
-    mp.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
-    cache = home / "data" / ".spotify_token_cache"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(server.issue_token(" ".join(SCOPES) if isinstance(SCOPES, (list, tuple)) else SCOPES)))
-    cache.chmod(0o600)
 
 
 class World:
