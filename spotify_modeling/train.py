@@ -186,8 +186,9 @@ def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None)
                   y.loc[lk, "likeability"].to_numpy(), groups[lk], home, report, cv, coverage)
     aff = affinity_data(store, X)
     if aff is None:
-        report.skipped["affinity"] = (f"needs {MIN_POOL_FOR_AFFINITY} random catalog tracks with features; "
-                                      "the first `spotify-model candidates` run collects them")
+        report.skipped["affinity"] = (f"needs {MIN_POOL_FOR_AFFINITY} random catalog tracks with features, "
+                                      "released before your history ends; `spotify-model candidates` collects "
+                                      "them (with an old export, a newer one helps)")
     else:
         target, weight = aff.pop("_y").to_numpy(), aff.pop("_w").to_numpy()
         _fit_and_save("affinity", AffinityModel(n_jobs=n_jobs), aff, target, artist_groups(aff), home, report, cv,
