@@ -33,7 +33,7 @@ Simulation protocol (the same decisions as `spotify-model candidates`, simulated
    Stage-2 AUC 0.75: a LabelModel fit on the first n labels, scored on `holdout` random non-pool tracks; ours in its
    batch order vs labelling random pool tracks; n where the mean curve over seeds first reaches 0.75.
 
-Run: `python benchmarks/quality.py --quick` (< 2 min), `python benchmarks/quality.py` (full, ~15 min on 2 cores),
+Run: `python benchmarks/quality.py --quick` (< 2 min), `python benchmarks/quality.py` (full, ~4 min on 2 cores),
 `python benchmarks/quality.py --tune` (settings sweep, writes nothing outside --json),
 `python benchmarks/quality.py --supervised-curve` (how many noise-free hidden-taste scores a model on our features
 needs to rank as well as stage 1, which learns from the history alone, and to close 0.6 of the gap).
