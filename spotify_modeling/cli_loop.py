@@ -146,7 +146,8 @@ def demo(
     df = demo_table(rows)
     t = Table(*df.columns, box=None, collapse_padding=True, pad_edge=False,   # fits an 80-column terminal
               title=f"spotify-model demo: listener {info['listener']}, seed {seed}",
-              caption="hit = liked / labelled; exploit/explore/control = hit rate per slice; AUC = stage-2 CV AUC;\n"
+              caption="hit = liked / labelled; exploit/explore/control = hit rate per slice;\n"
+                      "AUC = stage-2 CV AUC (0.5 = chance; noisy while labels are fewer than ~100);\n"
                       "calls = Spotify calls; ceiling / random = the listener's own top picks / random picks "
                       "from the same pool")
     pct = {"hit", "exploit", "explore", "control", "ceiling", "random"}
