@@ -68,7 +68,7 @@ def print_weekly_report(r) -> None:
     else:
         console.print(f"stage 2: {s2.get('reason', 'not fitted')}")
     order = {"exploit": 0, "explore": 1, "control": 2, "all": 3}
-    hr = sorted((h for h in r.hit_rates if h.get("labelled") and (h.get("batch") != "all" or h["slice"] != "all")),
+    hr = sorted((h for h in r.hit_rates if h.get("labelled")),   # the last row, all batches and slices: the headline
                 key=lambda h: (h["batch"] == "all", h["batch"] if h["batch"] != "all" else 0,
                                order.get(h["slice"], 9)))
     if hr:

@@ -113,7 +113,12 @@ def test_labels_then_second_run_never_repeats_a_track(env, capsys):
     writes = [c for c in server.calls if c.method in WRITES]
     tool_ids = {p["id"] for n in ("data_candidates", "data_1", "data_0") for p in own(state, n)}
     assert all(c.path.split("/")[-2] in tool_ids or c.path.endswith("/me/playlists") for c in writes)
-    assert "hit rate" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "hit rate" in out
+    # the headline: every labelled candidate of every batch and slice, liked / labelled
+    n_labelled = len(labels["liked_ids"]) + len(labels["disliked_ids"])
+    headline = [line.split() for line in out.splitlines() if line.split()[:2] == ["all", "all"]]
+    assert len(headline) == 1 and headline[0][3:5] == [str(n_labelled), str(len(labels["liked_ids"]))]
 
 
 def test_dry_run_sends_no_write(env, capsys):
