@@ -82,7 +82,8 @@ def print_weekly_report(r) -> None:
     p = r.pool or {}
     genre_part = f", {p['genre_searches']} of them in your genres" if p.get("genre_searches") else ""
     console.print(f"pool: {p.get('size', 0)} eligible tracks ({p.get('added', 0)} new from {p.get('searches', 0)} "
-                  f"searches{genre_part}), {p.get('scored', 0)} scored; composite weights {r.weights}")
+                  f"searches{genre_part}), {p.get('scored', 0)} scored; composite weights: "
+                  + (", ".join(f"{k} {v:.2f}" for k, v in r.weights.items()) or "none"))
     if r.pushed:
         t = Table("#", "artist — title", "score", "slice", box=None)
         for x in r.pushed:
