@@ -274,7 +274,7 @@ class WeeklyRun:
         self.report.stage2 = info
         need = self.config.min_labels_per_class
         if min(n_like, n_dislike) < need:
-            info["reason"] = (f"stage 2 needs {need} likes and {need} dislikes with features "
+            info["reason"] = (f"needs {need} likes and {need} dislikes with features "
                               f"(have {n_like} and {n_dislike}); ranking on stage 1 alone")
             return None
         model = LabelModel().fit(X, y)
