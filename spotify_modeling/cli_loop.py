@@ -51,6 +51,15 @@ def train(
     print_train_report(report)
 
 
+def _versus_control(h: dict) -> str:
+    """Exploit minus control hit rate in points, and the ratio when the control has a like ("+17 pts (1.9x)")."""
+    points = h.get("lift_points")
+    if points is None or points != points:   # None or NaN: no control label yet (or not an exploit row)
+        return ""
+    ratio = h.get("lift")
+    return f"{100 * points:+.0f} pts" + (f" ({ratio:.1f}x)" if ratio is not None and ratio == ratio else "")
+
+
 def print_weekly_report(r) -> None:
     lab = r.labels or {}
     console.print(f"[bold]Weekly run {r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
@@ -72,12 +81,12 @@ def print_weekly_report(r) -> None:
                 key=lambda h: (h["batch"] == "all", h["batch"] if h["batch"] != "all" else 0,
                                order.get(h["slice"], 9)))
     if hr:
-        t = Table("batch", "slice", "pushed", "labelled", "liked", "hit rate (95% CI)", "lift vs control", box=None,
+        t = Table("batch", "slice", "pushed", "labelled", "liked", "hit rate (95% CI)", "vs control", box=None,
                   title="Your hit rate: the share of candidates you liked")
         for h in hr:
             t.add_row(str(h["batch"]), h["slice"], str(h["pushed"]), str(h["labelled"]), str(h["liked"]),
                       f"{_num(h['hit_rate'], '{:.0%}')} ({_num(h['ci_low'], '{:.0%}')}–{_num(h['ci_high'], '{:.0%}')})",
-                      _num(h.get("lift"), "{:.2f}x"))
+                      _versus_control(h))
         console.print(t)
     p = r.pool or {}
     genre_part = f", {p['genre_searches']} of them in your genres" if p.get("genre_searches") else ""

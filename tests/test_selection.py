@@ -379,6 +379,8 @@ def test_hit_rates_per_batch_and_slice():
     assert e1["lift"] == pytest.approx((2 / 3) / (1 / 2))
     assert np.isnan(out.loc[("w1", "control"), "lift"])
     assert np.isnan(out.loc[("w2", "exploit"), "lift"])  # control not labelled yet
+    assert e1["lift_points"] == pytest.approx(2 / 3 - 1 / 2)
+    assert np.isnan(out.loc[("w2", "exploit"), "lift_points"])
     w2c = out.loc[("w2", "control")]
     assert np.isnan(w2c["hit_rate"]) and (w2c["ci_low"], w2c["ci_high"]) == (0.0, 1.0)
     a1 = out.loc[("w1", "all")]
@@ -388,6 +390,13 @@ def test_hit_rates_per_batch_and_slice():
     ex_all = out.loc[("all", "exploit")]
     assert (ex_all["labelled"], ex_all["liked"]) == (4, 3)
     assert ex_all["lift"] == pytest.approx((3 / 4) / (1 / 2))
+
+
+def test_lift_in_points_speaks_while_the_control_has_no_like_yet():
+    df = pd.DataFrame({"batch": [1] * 5, "slice": ["exploit"] * 3 + ["control"] * 2, "label": [1, 1, 0, 0, 0]})
+    row = hit_rates(df).set_index(["batch", "slice"]).loc[(1, "exploit")]
+    assert np.isnan(row["lift"])                       # a ratio over a control liked 0 times is undefined
+    assert row["lift_points"] == pytest.approx(2 / 3)  # the difference is not
 
 
 def test_control_draws_only_from_the_random_sample_when_given():

@@ -16,8 +16,10 @@ def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: st
     ``label`` (1 liked, 0 disliked, NaN/None not labelled yet). Columns: ``pushed``,
     ``labelled``, ``liked``, ``hit_rate`` (liked / labelled, NaN if none), ``ci_low``, ``ci_high`` (Wilson 95%, from
     :func:`spotify_modeling.metrics.wilson_interval`; [0, 1] when nothing is labelled)
-    and ``lift`` (exploit hit rate / control hit rate of the same batch; set on the exploit
-    row only, NaN when the control has no labelled or no liked track).
+    ``lift`` (exploit hit rate / control hit rate of the same batch; set on the exploit
+    row only, NaN when the control has no labelled or no liked track) and ``lift_points`` (exploit hit rate minus
+    control hit rate, on the exploit row; defined as soon as both have a label, so it also speaks while the
+    control has no like yet, which with 1-2 control tracks a week is most weeks).
     """
     df = labelled_df[[batch_col, slice_col, label_col]].copy()
     df[label_col] = pd.to_numeric(df[label_col], errors="coerce")
@@ -34,10 +36,13 @@ def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: st
                      "liked": k, "hit_rate": k / n if n else np.nan, "ci_low": lo, "ci_high": hi})
     out = pd.DataFrame(rows)
     out["lift"] = np.nan
+    out["lift_points"] = np.nan
     for batch, g in out.groupby(batch_col, sort=False):
         rate = dict(zip(g[slice_col], g["hit_rate"]))
         control = rate.get("control", np.nan)
         exploit_rows = g.index[g[slice_col] == "exploit"]
-        if len(exploit_rows) and control and not np.isnan(control):
-            out.loc[exploit_rows, "lift"] = rate["exploit"] / control
+        if len(exploit_rows) and not np.isnan(control):
+            out.loc[exploit_rows, "lift_points"] = rate["exploit"] - control
+            if control:
+                out.loc[exploit_rows, "lift"] = rate["exploit"] / control
     return out.reset_index(drop=True)
