@@ -413,8 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         if code is None:
             code = getattr(ex, "code", 0)
         return int(code or 0)
-    except typer.Abort:
-        err_console.print("aborted")
+    except typer.Abort:   # input ended (or Ctrl-C) at a prompt
+        err_console.print("aborted: the command stopped waiting for your answer; run it again in a terminal "
+                          "and answer its prompt.", highlight=False, soft_wrap=True)
         return 130
     except KeyboardInterrupt:
         err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)

@@ -293,3 +293,17 @@ def test_pool_sources_setting_says_what_is_wrong(home, sources, named):
     with pytest.raises(BadInput) as err:
         WeeklyConfig.from_home(Home(home), sources=sources)
     assert named in str(err.value) and "Sources: search, reccobeats" in str(err.value)
+
+
+def test_input_ending_at_the_login_prompt_says_what_to_do(home, capsys, monkeypatch):
+    # `login --no-browser` asks for the redirect URL; with stdin at its end (a script, cron) the prompt gets EOF
+    from spotify_modeling import auth
+
+    def login_that_prompts(h, input_fn, **kwargs):
+        return {"display_name": input_fn("Paste the URL: "), "user_id": "u1", "probe": {}}
+
+    monkeypatch.setattr(auth, "login", login_that_prompts)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(""))
+    assert main(["login", "--no-browser"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("aborted:") and "run it again in a terminal" in err
