@@ -23,7 +23,7 @@ from .playlists import (LabelSync, find_tool_playlists, housekeeping_removals, m
                         read_tool_playlist, sync_labels)
 from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
 from .store import Store, utc_now
-from .train import history_window, release_exposure, training_data
+from .train import affinity_table, history_window, training_data
 from .tracktable import has_features, track_table
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
@@ -521,14 +521,14 @@ class WeeklyRun:
 def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame,
                  window: tuple[float, float] | None = None) -> AffinityModel | None:
     """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0), each random
-    track weighted by the share of the history's `window` it was out for (`train.release_exposure`)."""
-    exposure = release_exposure(pool["release_date"], window) if "release_date" in pool else np.ones(len(pool))
-    pool, exposure = pool[exposure > 0], exposure[exposure > 0]
-    if len(X_played) < 20 or len(pool) < 50:
+    track weighted by the share of the history's `window` it was out for (`train.affinity_table`)."""
+    if len(X_played) < 20:
         return None
-    both = pd.concat([X_played, pool[X_played.columns]], ignore_index=True)
-    y = np.r_[np.ones(len(X_played), int), np.zeros(len(pool), int)]
-    return AffinityModel().fit(both, y, sample_weight=np.r_[np.ones(len(X_played)), exposure])
+    table = affinity_table(X_played, pool, window)
+    if table is None:
+        return None
+    y, weight = table.pop("_y").to_numpy(), table.pop("_w").to_numpy()
+    return AffinityModel().fit(table, y, sample_weight=weight)
 
 
 def score_pool(pool: pd.DataFrame, models: dict, label_model=None) -> pd.DataFrame:

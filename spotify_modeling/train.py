@@ -130,21 +130,26 @@ def release_exposure(release_dates, window: tuple[float, float] | None) -> np.nd
     return np.where(np.isnan(released), 1.0, np.clip(share, 0.0, 1.0))
 
 
+def affinity_table(X_played: pd.DataFrame, random_tracks: pd.DataFrame,
+                   window: tuple[float, float] | None) -> pd.DataFrame | None:
+    """Played tracks (`_y` 1) against random catalog tracks (0), `_w` each row's weight: 1 for a played track, a
+    random track's release exposure over the history's `window` (see `release_exposure`; tracks released after it
+    are left out). None with fewer than MIN_POOL_FOR_AFFINITY random tracks left."""
+    exposure = release_exposure(random_tracks["release_date"], window) if "release_date" in random_tracks \
+        else np.ones(len(random_tracks))
+    neg = random_tracks[X_played.columns].assign(_y=0, _w=exposure)[exposure > 0]
+    if len(neg) < MIN_POOL_FOR_AFFINITY:
+        return None
+    return pd.concat([X_played.assign(_y=1, _w=1.0), neg], ignore_index=True)
+
+
 def affinity_data(store: Store, X_played: pd.DataFrame) -> pd.DataFrame | None:
-    """Played tracks (`_y` 1) against random pool tracks (0), with `_w` each row's weight (a random track's release
-    exposure, see `release_exposure`); None while the pool is too small."""
+    """`affinity_table` of the store's played tracks and random pool sample; None while the pool is too small."""
     pool_ids = random_sample_ids(store)
     if not pool_ids:
         return None
     neg = track_table(store, pool_ids)
-    neg = neg[has_features(neg)]
-    if len(neg) < MIN_POOL_FOR_AFFINITY:
-        return None
-    exposure = release_exposure(neg["release_date"], history_window(store))
-    neg = neg.assign(_w=exposure)[exposure > 0]
-    if len(neg) < MIN_POOL_FOR_AFFINITY:
-        return None
-    return pd.concat([X_played.assign(_y=1, _w=1.0), neg.assign(_y=0)], ignore_index=True)
+    return affinity_table(X_played, neg[has_features(neg)], history_window(store))
 
 
 def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None) -> TrainReport:
