@@ -6,8 +6,6 @@ on what a user can see: the playlists on the stand-in, the store's `pushes` / `l
 """
 
 import json
-import pickle
-import shutil
 import sqlite3
 
 import pytest
@@ -15,8 +13,8 @@ import pytest
 from spotify_modeling.cli import main
 from spotify_modeling import sources
 from spotify_modeling.sources import SpotifyClient
-from spotify_modeling.standin import CallRecord, StandInServer, _Reply
-from test_weekly import _env, prepared  # noqa: F401  (the same prepared home as tests/test_weekly.py)
+from spotify_modeling.standin import CallRecord, _Reply
+from test_weekly import env, prepared  # noqa: F401  (the same prepared home as tests/test_weekly.py)
 
 WRITES = ("POST", "DELETE", "PUT")
 URI = "spotify:track:{}".format
@@ -113,11 +111,9 @@ def is_add(method, path):
 
 
 @pytest.fixture
-def user(prepared, tmp_path, monkeypatch):
-    world, state_bytes, home0 = prepared
-    home = tmp_path / "home"
-    shutil.copytree(home0, home)
-    state = pickle.loads(state_bytes)
+def user(env, monkeypatch):
+    """`env` of tests/test_weekly.py (a fresh copy of the prepared home on a stand-in server), played as a user."""
+    world, state, server, home = env
     sleeps: list[float] = []
     real_from_env = SpotifyClient.from_env
 
@@ -133,11 +129,9 @@ def user(prepared, tmp_path, monkeypatch):
 
     monkeypatch.setattr(SpotifyClient, "from_env", classmethod(from_env))
     monkeypatch.setattr(sources, "ReccoBeatsClient", QuietReccoBeats)
-    with StandInServer(state) as server:
-        _env(monkeypatch, server, home)
-        w = World(world, state, server, home, sleeps)
-        w.settings()
-        yield w
+    w = World(world, state, server, home, sleeps)
+    w.settings()
+    return w
 
 
 # ---------------------------------------------------------------------------------------------- labels over weeks
