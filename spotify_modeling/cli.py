@@ -159,22 +159,13 @@ def features(
 
 def _check_features_csv(path: Path) -> None:
     """Refuse a features table without the columns it needs now, not after the import and the metadata calls."""
-    import pandas as pd
-
-    from .enrich import FEATURE_COLUMNS
+    from .enrich import read_features_csv
     from .errors import BadInput
 
     try:
-        columns = set(pd.read_csv(path, nrows=0).columns)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}); nothing was changed.",
-                       "Pass a CSV with a `track_id` or `id` column and audio feature columns.") from None
-    if not columns & {"track_id", "id"}:
-        raise BadInput(f"Features file {path} has no `track_id` or `id` column; nothing was changed.",
-                       "Key the table by Spotify track id.")
-    if not columns & set(FEATURE_COLUMNS):
-        raise BadInput(f"Features file {path} has none of the audio feature columns "
-                       f"({', '.join(FEATURE_COLUMNS)}); nothing was changed.", "Add at least one of them.")
+        read_features_csv(path, nrows=0)
+    except BadInput as err:
+        raise BadInput(err.message.rstrip(".") + "; nothing was changed.", err.hint) from None
 
 
 def _stop_error(report):

@@ -477,23 +477,35 @@ def csv_source_name(path: str | Path) -> str:
     return f"csv:{Path(path).name}"
 
 
-def load_features_csv(store: Store, path: str | Path, ids: Sequence[str] | None = None,
-                      step: StepReport | None = None) -> StepReport:
-    """Features from a local table keyed by Spotify track id (`track_id` or `id` column); source `csv:<file>`."""
+def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.DataFrame, str]:
+    """A features table and its id column (`track_id` or `id`), or BadInput saying what is wrong with the file.
+
+    `nrows=0` reads the header only: enough to check a file before any work starts.
+    """
     path = Path(path)
-    step = step or StepReport(f"audio features ({path.name})")
     try:
-        table = pd.read_csv(path, dtype={"track_id": str, "id": str})
+        table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows)
     except FileNotFoundError:
         raise BadInput(f"Features file {path} not found.", "Check the --features-csv path.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}).") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}).",
+                       "Pass a CSV with a `track_id` or `id` column and audio feature columns.") from None
     key = "track_id" if "track_id" in table.columns else "id" if "id" in table.columns else None
     if key is None:
         raise BadInput(f"Features file {path} has no `track_id` or `id` column.",
                        "Key the table by Spotify track id.")
     if not any(c in table.columns for c in FEATURE_COLUMNS):
-        raise BadInput(f"Features file {path} has none of the audio feature columns ({', '.join(FEATURE_COLUMNS)}).")
+        raise BadInput(f"Features file {path} has none of the audio feature columns ({', '.join(FEATURE_COLUMNS)}).",
+                       "Add at least one of them.")
+    return table, key
+
+
+def load_features_csv(store: Store, path: str | Path, ids: Sequence[str] | None = None,
+                      step: StepReport | None = None) -> StepReport:
+    """Features from a local table keyed by Spotify track id (`track_id` or `id` column); source `csv:<file>`."""
+    path = Path(path)
+    step = step or StepReport(f"audio features ({path.name})")
+    table, key = read_features_csv(path)
     table = table.drop_duplicates(key).set_index(key)
     source = csv_source_name(path)
     wanted = [t for t in (ids if ids is not None else table.index) if t in table.index]
