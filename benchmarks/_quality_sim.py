@@ -24,7 +24,7 @@ from spotify_modeling import loop
 from spotify_modeling import pool as pool_mod
 from spotify_modeling.featurize import genre_family
 from spotify_modeling.ingest import import_export
-from spotify_modeling.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.models import LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
 from spotify_modeling.simulate import PERSONAS, Catalog, Persona, World, build_world, make_listener
 from spotify_modeling.simulate.listener import _score
@@ -69,11 +69,6 @@ class SimSettings:
 
     def with_weekly(self, **changes) -> "SimSettings":
         return replace(self, weekly=replace(self.weekly, **changes))
-
-
-# ------------------------------------------------------------------------------------------------ known-artist ablation
-def _fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame, window) -> AffinityModel | None:
-    return loop.fit_affinity(X_played, pool, window)
 
 
 # ------------------------------------------------------------------------------------------------ real catalog
@@ -502,8 +497,8 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         pool_pre = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
         # as the product: the affinity model's negatives are the randomly sampled tracks only
         random_ids = set(cat.tracks["track_id"].to_numpy()[list(random_drawn)])
-        affinity = _fit_affinity(prep.X_played, pool_pre[pool_pre["track_id"].isin(random_ids)],
-                                 prep.window if settings.release_exposure else None)
+        affinity = loop.fit_affinity(prep.X_played, pool_pre[pool_pre["track_id"].isin(random_ids)],
+                                     prep.window if settings.release_exposure else None)
         stage1 = dict(prep.models)
         if affinity is not None:
             stage1["affinity"] = affinity
