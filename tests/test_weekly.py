@@ -74,6 +74,8 @@ def test_first_run_creates_playlists_and_pushes_a_recorded_batch(env, capsys):
     assert len(cand) == 1 and len(own(state, "data_1")) == 1 and len(own(state, "data_0")) == 1
     pushed = state.playlist_uris(cand[0]["id"])
     assert 10 <= len(pushed) <= 30 and "pushed" in out and "Spotify calls this run" in out
+    assert "stage 2: needs 8 likes and 8 dislikes" in out          # no labels yet: stage 1 alone, said once
+    assert "composite weights: affinity 0.50, playlist 0.25, likeability 0.25" in out   # the prior, as words
     rows = db(home).execute("SELECT track_id, slice, rank, score, choice_prob, scores FROM pushes").fetchall()
     assert sorted(f"spotify:track:{r[0]}" for r in rows) == sorted(pushed)
     assert {r[1] for r in rows} == {"exploit", "explore", "control"}
