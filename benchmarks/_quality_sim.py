@@ -24,7 +24,7 @@ from spotify_modeling import loop
 from spotify_modeling import pool as pool_mod
 from spotify_modeling.featurize import genre_family
 from spotify_modeling.ingest import import_export
-from spotify_modeling.models import LabelModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
 from spotify_modeling.simulate import PERSONAS, Catalog, Persona, World, build_world, make_listener
 from spotify_modeling.simulate.listener import _score
@@ -33,7 +33,7 @@ from spotify_modeling.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
 from spotify_modeling.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
 from spotify_modeling.store import Store, utc_now
 from spotify_modeling.tracktable import artist_play_counts
-from spotify_modeling.train import history_window, training_data
+from spotify_modeling.train import affinity_table, history_window, training_data
 
 METHODS = ("random", "stage1", "original", "ours", "supervised", "observable", "ceiling")
 AUC_TARGET = 0.75
@@ -65,6 +65,8 @@ class SimSettings:
     supervised_n: int = 5000        # "supervised" method: hidden-taste labels of this many random catalog tracks
     supervised_all_genres: bool = True  # ... scored with every pool genre known (False: the genres the product has)
     release_exposure: bool = True   # affinity negatives weighted by release exposure (False: unweighted, ablation)
+    affinity_label_weight: float = 0.0  # ours' labels join its affinity fit with this weight (0: not at all)
+    affinity_extra_negatives: int = 0   # random catalog tracks outside the pool added to the affinity negatives
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -455,6 +457,17 @@ def _auc(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarra
     return float(roc_auc_score(y_test, p))
 
 
+def _affinity_with_labels(prep: Prepared, random_tracks: pd.DataFrame, window, st: _MethodState,
+                          weight: float) -> AffinityModel:
+    """Experiment (not the product): the affinity table plus ours' labelled candidates, likes as positives and
+    dislikes as negatives, each with `weight` (a dislike of a top-ranked track is a hard negative)."""
+    table = affinity_table(prep.X_played, random_tracks, window)
+    labelled = pd.concat(st.rows, ignore_index=True)[prep.X_played.columns]
+    table = pd.concat([table, labelled.assign(_y=np.asarray(st.y, dtype=int), _w=weight)], ignore_index=True)
+    y, w = table.pop("_y").to_numpy(), table.pop("_w").to_numpy()
+    return AffinityModel().fit(table, y, sample_weight=w)
+
+
 def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     """Simulate `settings.weeks` weeks for one listener and seed.
 
@@ -497,8 +510,12 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         pool_pre = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
         # as the product: the affinity model's negatives are the randomly sampled tracks only
         random_ids = set(cat.tracks["track_id"].to_numpy()[list(random_drawn)])
-        affinity = loop.fit_affinity(prep.X_played, pool_pre[pool_pre["track_id"].isin(random_ids)],
-                                     prep.window if settings.release_exposure else None)
+        negatives = pool_pre[pool_pre["track_id"].isin(random_ids)]
+        if settings.affinity_extra_negatives:
+            extra = prep.candidates[-settings.affinity_extra_negatives:]
+            negatives = pd.concat([negatives, add_artist_plays(catalog_table(cat, extra, genre_artists),
+                                                               prep.artist_plays)], ignore_index=True)
+        affinity = loop.fit_affinity(prep.X_played, negatives, prep.window if settings.release_exposure else None)
         stage1 = dict(prep.models)
         if affinity is not None:
             stage1["affinity"] = affinity
@@ -542,6 +559,11 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                                       explore_share=0.0, control_share=0.0, max_per_artist=None,
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours
+                if settings.affinity_label_weight > 0 and st.rows and affinity is not None:
+                    aff_l = _affinity_with_labels(prep, pool_pre[pool_pre["track_id"].isin(random_ids)],
+                                                  prep.window if settings.release_exposure else None, st,
+                                                  settings.affinity_label_weight)
+                    avail = avail.assign(p_affinity=aff_l.predict_proba(avail)[:, 1])
                 comp = _composite(st.Z, st.y, settings.prior_weights, settings.composite_n0)
                 chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
                                            family_shares if settings.family_headroom else None)

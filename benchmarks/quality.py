@@ -275,6 +275,13 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "composite n0=100": _sim(w, composite_n0=100.0),
         "linear stage 2": _sim(w, label_model="linear"),
         "no release exposure": _sim(w, release_exposure=False),
+        "labels in affinity x3": _sim(w, affinity_label_weight=3.0),
+        "labels in affinity x10": _sim(w, affinity_label_weight=10.0),
+        "labels in affinity x30": _sim(w, affinity_label_weight=30.0),
+        "affinity +1000 random negatives": _sim(w, affinity_extra_negatives=1000),
+        "affinity +3000 random negatives": _sim(w, affinity_extra_negatives=3000),
+        "genre_share=0.3": w.with_weekly(genre_share=0.3),
+        "genre_share=0.7": w.with_weekly(genre_share=0.7),
         "max_family_share=1.0,max_per_artist=3": w.with_weekly(max_family_share=1.0, max_per_artist=3),
         # how the pool and the family cap were chosen (a flat cap = the same share for every family)
         "random pool, flat family cap 0.4": _flat_cap(w, 0.0, 0.4),
