@@ -12,6 +12,7 @@ import json
 import re
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
@@ -147,6 +148,24 @@ def _iter_files(path: Path) -> Iterator[tuple[str, str | None, bytes | None]]:
                     raise BadInput(f"{info.filename} in {path} is damaged ({err}).",
                                    "Download the export again.") from None
             yield info.filename, kind, data
+
+
+def _with_digests(files: Iterator[tuple[str, str | None, bytes | None]]
+                  ) -> Iterator[tuple[str, str | None, bytes | None, str | None]]:
+    """`_iter_files` plus each file's sha256, hashed one file ahead in a thread (hashlib releases the GIL on big
+    buffers), so hashing overlaps parsing the file before it instead of adding to it."""
+    def digest(data: bytes | None) -> str | None:
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for inner, kind, data in files:
+            future = pool.submit(digest, data)
+            if pending is not None:
+                yield (*pending[:3], pending[3].result())
+            pending = (inner, kind, data, future)
+        if pending is not None:
+            yield (*pending[:3], pending[3].result())
 
 
 def _load_json(data: bytes, inner: str, export: Path):
@@ -322,12 +341,12 @@ def read_export(path: str | Path) -> ParsedExport:
     parsed = ParsedExport(source=str(path))
     seen: set[str] = set()
     keys: dict[tuple, str] = {}  # name keys by (artist, title), shared by the history files
-    for inner, kind, data in _iter_files(path):
+    for inner, kind, data, digest in _with_digests(_iter_files(path)):
         if kind is None or kind in IGNORED_KINDS:
             if kind in IGNORED_KINDS:
                 parsed.ignored.append(inner)
             continue
-        f = ExportFile(inner, kind, len(data), hashlib.sha256(data).hexdigest())
+        f = ExportFile(inner, kind, len(data), digest)
         if f.sha256 in seen:
             continue  # the very same file twice in one export (e.g. a copy in another folder)
         seen.add(f.sha256)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,6 @@ from .export import HISTORY_KINDS, ParsedExport, read_export
 from .normalize import name_key
 from .store import Store, utc_now
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # a first import at least this large (and larger than the table) drops the plays indexes and builds them once at the end
 REBUILD_MIN_ROWS = 20_000
 PLAY_COLUMNS = ("source", "ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "name_key",
@@ -85,9 +83,11 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
         conn.executemany(
             "INSERT INTO imported_files(sha256, path, size, kind, rows, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(f.sha256, f.path, f.size, f.kind, f.rows, now) for f in new_files])
+        file_ids = dict(conn.execute(f"SELECT sha256, file_id FROM imported_files WHERE sha256 IN "
+                                     f"({', '.join('?' * len(new_files))})", [f.sha256 for f in new_files]))
         earlier: list[_Inserted] = []
         for f in history:
-            inserted = _insert_plays(conn, parsed.plays[f.sha256], f.sha256, stored_sources, earlier)
+            inserted = _insert_plays(conn, parsed.plays[f.sha256], file_ids[f.sha256], stored_sources, earlier)
             if inserted is not None:
                 earlier.append(inserted)
                 result.plays_added += len(inserted.rows)
@@ -113,7 +113,7 @@ class _Inserted:
     skipped: int
 
 
-def _insert_plays(conn, plays: list[tuple], sha: str, stored_sources: set[str],
+def _insert_plays(conn, plays: list[tuple], file_id: int, stored_sources: set[str],
                   earlier: list[_Inserted]) -> _Inserted | None:
     """Insert one file's plays, leaving out those already stored (matched as a multiset on time, song, ms played)."""
     if not plays:
@@ -141,12 +141,10 @@ def _insert_plays(conn, plays: list[tuple], sha: str, stored_sources: set[str],
                 skipped += 1
             else:
                 rows.append(p)
-    # the sha is a hex digest, safe as a literal; it saves a copy of every row tuple
-    if not _SHA256.fullmatch(sha):
-        raise ValueError(f"not a sha256 hex digest: {sha!r}")
+    # the file id is an int, safe as a literal; it saves a copy of every row tuple
     conn.executemany(
-        f"INSERT INTO plays({', '.join(PLAY_COLUMNS)}, file_sha) VALUES ({', '.join('?' * len(PLAY_COLUMNS))}, '{sha}')",
-        rows)
+        f"INSERT INTO plays({', '.join(PLAY_COLUMNS)}, file_id) VALUES ({', '.join('?' * len(PLAY_COLUMNS))}, "
+        f"{int(file_id)})", rows)
     return _Inserted(source, lo, hi, rows, skipped)
 
 

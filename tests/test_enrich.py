@@ -42,11 +42,12 @@ def store(tmp_path):
 def add_plays(store, rows):
     """rows: (track_id, name_key, n, reason_end, ms); one imported file holds them all."""
     with store.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO imported_files VALUES ('sha', 'f', 1, 'extended', 1, 'now')")
+        conn.execute("INSERT OR IGNORE INTO imported_files(file_id, sha256, path, size, kind, rows, imported_at) "
+                     "VALUES (1, 'sha', 'f', 1, 'extended', 1, 'now')")
         for tid, key, n, reason, ms in rows:
             for i in range(n):
                 conn.execute("INSERT INTO plays(source, ts, ms_played, track_name, artist_name, track_id, name_key, "
-                             "reason_end, file_sha) VALUES ('extended', ?, ?, ?, 'A', ?, ?, ?, 'sha')",
+                             "reason_end, file_id) VALUES ('extended', ?, ?, ?, 'A', ?, ?, ?, 1)",
                              (f"2025-01-01T00:{i:02d}:00Z", ms, key, tid, key, reason))
             if tid:
                 conn.execute("INSERT OR IGNORE INTO tracks(track_id, name, artist_names, meta_source) "

@@ -309,3 +309,45 @@ def test_name_index_holds_only_plays_without_an_id_and_old_stores_upgrade(tmp_pa
         assert "USING INDEX plays_key" in plan
         store.conn.execute("UPDATE plays SET track_id = 'x' WHERE name_key = 'a\tb' AND track_id IS NULL")
         assert store.scalar("SELECT track_id FROM plays") == "x"
+
+
+def test_schema_4_upgrade_keeps_every_play_and_names_files_by_id(tmp_path):
+    """A version-3 store (plays tagged with their file's sha256) upgrades in place: every play and column kept,
+    each play pointing at its file's new integer id (0 for a play whose file row is missing), and imports go on."""
+    from spotify_modeling.store import MIGRATIONS, _split_sql
+
+    old = sqlite3.connect(tmp_path / "old.db")   # foreign keys off, as sqlite3 opens by default
+    for version in range(3):
+        for statement in _split_sql(MIGRATIONS[version]):
+            old.execute(statement)
+    sha_a, sha_b = "a" * 64, "b" * 64
+    old.executemany("INSERT INTO imported_files VALUES (?, ?, 10, 'extended', 2, 'then')",
+                    [(sha_a, "Streaming_History_Audio_0.json"), (sha_b, "Streaming_History_Audio_1.json")])
+    plays = [("extended", "2024-01-01T10:00:00Z", 1000, "T1", "Ar", "Al", "A" * 22, "ar\tt1", "clickrow",
+              "trackdone", 0, 1, sha_a),
+             ("extended", "2024-01-02T10:00:00Z", 2000, "T2", "Ar", None, None, "ar\tt2", None, None, None, None, sha_b),
+             ("account", "2023-01-01T10:00:00Z", 3000, "T3", "Ar", None, None, "ar\tt3", None, None, None, None, "?")]
+    old.executemany("INSERT INTO plays(source, ts, ms_played, track_name, artist_name, album_name, track_id, name_key,"
+                    " reason_start, reason_end, skipped, shuffle, file_sha) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", plays)
+    old.execute("PRAGMA user_version = 3")
+    old.commit()
+    old.close()
+    with Store(tmp_path / "old.db") as store:
+        assert store.version == SCHEMA_VERSION
+        files = dict(store.conn.execute("SELECT sha256, file_id FROM imported_files"))
+        assert files == {sha_a: 1, sha_b: 2}
+        rows = store.conn.execute("SELECT source, ts, ms_played, track_name, artist_name, album_name, track_id, "
+                                  "name_key, reason_start, reason_end, skipped, shuffle, file_id FROM plays "
+                                  "ORDER BY play_id").fetchall()
+        assert [tuple(r) for r in rows] == [p[:-1] + (i,) for p, i in zip(plays, (1, 2, 0))]
+        assert store.scalar("SELECT count(*) FROM effective_plays") == 3
+        indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                    "AND tbl_name = 'plays'")}
+        assert indexes == {"plays_ts", "plays_track", "plays_key"}
+    result = _import(tmp_path / "old.db", _overlapping_extended_export(tmp_path / "exp"))
+    assert result.plays_added == 7
+    conn = sqlite3.connect(tmp_path / "old.db")
+    new_ids = {r[0] for r in conn.execute("SELECT file_id FROM plays WHERE play_id > 3")}
+    known = {r[0] for r in conn.execute("SELECT file_id FROM imported_files WHERE sha256 NOT IN (?, ?)", (sha_a, sha_b))}
+    conn.close()
+    assert new_ids == known and len(known) == 2 and not known & {0, 1, 2}

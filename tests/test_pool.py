@@ -82,9 +82,10 @@ def test_exclusions(setup):
     assert len(pool) >= 6
     played, saved, labelled, pushed, same_song = pool[:5]
     conn = store.conn
-    conn.execute("INSERT INTO imported_files VALUES ('f', 'x', 1, 'extended', 0, 'now')")
-    conn.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_sha) "
-                 "VALUES ('extended', '2024-01-01T00:00:00Z', 1000, ?, 'k', 'f')", (played,))
+    conn.execute("INSERT INTO imported_files(file_id, sha256, path, size, kind, rows, imported_at) "
+                 "VALUES (1, 'f', 'x', 1, 'extended', 0, 'now')")
+    conn.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_id) "
+                 "VALUES ('extended', '2024-01-01T00:00:00Z', 1000, ?, 'k', 1)", (played,))
     conn.execute("INSERT INTO saved_tracks(position, track_id, name_key, origin) VALUES (0, ?, 'k2', 'export')",
                  (saved,))
     conn.execute("INSERT INTO labels VALUES (?, 1, 'now', 'now')", (labelled,))
@@ -93,8 +94,8 @@ def test_exclusions(setup):
                  (pushed,))
     # the same song under another id: the user played it with another track id
     row = conn.execute("SELECT name, artist_names FROM tracks WHERE track_id = ?", (same_song,)).fetchone()
-    conn.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_sha) "
-                 "VALUES ('extended', '2024-01-02T00:00:00Z', 1000, 'OTHERID', ?, 'f')",
+    conn.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_id) "
+                 "VALUES ('extended', '2024-01-02T00:00:00Z', 1000, 'OTHERID', ?, 1)",
                  (name_key(json.loads(row[1])[0], row[0] + " - Remastered 2011"),))
     left = set(pool_track_ids(store))
     assert not left & {played, saved, labelled, pushed, same_song}

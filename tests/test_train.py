@@ -16,10 +16,11 @@ from spotify_modeling.tracktable import track_table
 
 
 def add_play(store, tid, ms, ts="2024-01-01T00:00:00Z", reason_end="trackdone", artist="A", title=None):
-    store.conn.execute("INSERT OR IGNORE INTO imported_files VALUES ('f', 'x', 1, 'extended', 0, 'now')")
+    store.conn.execute("INSERT OR IGNORE INTO imported_files(file_id, sha256, path, size, kind, rows, imported_at) "
+                       "VALUES (1, 'f', 'x', 1, 'extended', 0, 'now')")
     store.conn.execute(
-        "INSERT INTO plays(source, ts, ms_played, track_name, artist_name, track_id, name_key, reason_end, file_sha) "
-        "VALUES ('extended', ?, ?, ?, ?, ?, ?, ?, 'f')", (ts, ms, title or tid, artist, tid, name_key(artist, title or tid),
+        "INSERT INTO plays(source, ts, ms_played, track_name, artist_name, track_id, name_key, reason_end, file_id) "
+        "VALUES ('extended', ?, ?, ?, ?, ?, ?, ?, 1)", (ts, ms, title or tid, artist, tid, name_key(artist, title or tid),
                                                         reason_end))
 
 
