@@ -67,6 +67,8 @@ class SimSettings:
     release_exposure: bool = True   # affinity negatives weighted by release exposure (False: unweighted, ablation)
     affinity_label_weight: float = 0.0  # ours' labels join its affinity fit with this weight (0: not at all)
     affinity_extra_negatives: int = 0   # random catalog tracks outside the pool added to the affinity negatives
+    liked_artist_plays: float = 0.0     # ours: each like counts as this many plays of its artist (0: not at all)
+    liked_artist_share: float = 0.0     # share of the weekly draw from `artist:` searches of ours' liked artists
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -367,6 +369,24 @@ def _taste_draw(cat: Catalog, menu: dict[str, float], n: int, eligible: set[int]
     return out
 
 
+def _artist_draw(cat: Catalog, artists: list[str], n: int, eligible: set[int], in_pool: set[int],
+                 rng: np.random.Generator, per_search: int = 5) -> list[int]:
+    """Pool tracks from `artist:` searches of the given artists, most recent first (a few unknown tracks each)."""
+    by_artist: dict[str, list[int]] = {}
+    for pos, ids in enumerate(cat.tracks["artist_ids"]):
+        if ids:
+            by_artist.setdefault(ids[0], []).append(pos)
+    out: list[int] = []
+    for a in reversed(artists):
+        if len(out) >= n:
+            break
+        cands = [p for p in by_artist.get(a, ()) if p in eligible and p not in in_pool and p not in out]
+        if cands:
+            take = rng.choice(len(cands), size=min(per_search, len(cands), n - len(out)), replace=False)
+            out.extend(cands[i] for i in take)
+    return out
+
+
 _GENRE_INDEX: dict[int, dict[str, list[int]]] = {}
 
 
@@ -498,6 +518,13 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         n_taste = int(round(cfg.genre_share * settings.pool_per_week)) if menu else 0
         new_taste = _taste_draw(cat, menu, n_taste, eligible, in_pool, rng_pool)
         in_pool.update(new_taste)
+        if settings.liked_artist_share > 0 and "ours" in states and 1 in states["ours"].y:
+            ours_rows = pd.concat(states["ours"].rows, ignore_index=True)["artist_ids"]
+            liked = list(dict.fromkeys(ids[0] for ids, y in zip(ours_rows, states["ours"].y) if y == 1 and ids))
+            new_taste = new_taste + _artist_draw(cat, liked, int(round(settings.liked_artist_share
+                                                                        * settings.pool_per_week)),
+                                                 eligible, in_pool, rng_pool)
+            in_pool.update(new_taste)
         new = []
         while len(new) < settings.pool_per_week - len(new_taste) and cursor < len(prep.candidates):
             if prep.candidates[cursor] not in in_pool:
@@ -559,6 +586,13 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                                       explore_share=0.0, control_share=0.0, max_per_artist=None,
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours
+                if settings.liked_artist_plays > 0 and prep.artist_plays is not None and 1 in st.y:
+                    per = dict(prep.artist_plays)
+                    liked_artists = pd.concat(st.rows, ignore_index=True)["artist_ids"][np.asarray(st.y) == 1]
+                    for ids in liked_artists:
+                        if ids:
+                            per[ids[0]] = per.get(ids[0], 0) + settings.liked_artist_plays
+                    avail = loop.score_pool(add_artist_plays(avail, per), stage1, st.label_model)
                 if settings.affinity_label_weight > 0 and st.rows and affinity is not None:
                     aff_l = _affinity_with_labels(prep, pool_pre[pool_pre["track_id"].isin(random_ids)],
                                                   prep.window if settings.release_exposure else None, st,

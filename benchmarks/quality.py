@@ -281,6 +281,11 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "affinity +1000 random negatives": _sim(w, affinity_extra_negatives=1000),
         "affinity +3000 random negatives": _sim(w, affinity_extra_negatives=3000),
         "genre_share=0.3": w.with_weekly(genre_share=0.3),
+        "a like counts as 5 plays of its artist": _sim(w, liked_artist_plays=5.0),
+        "a like counts as 20 plays of its artist": _sim(w, liked_artist_plays=20.0),
+        "artist searches 10% + a like counts as 20 plays": _sim(w, liked_artist_plays=20.0, liked_artist_share=0.1),
+        "artist searches 20% + a like counts as 20 plays": _sim(w, liked_artist_plays=20.0, liked_artist_share=0.2),
+        "artist searches 20%": _sim(w, liked_artist_share=0.2),
         "genre_share=0.7": w.with_weekly(genre_share=0.7),
         "max_family_share=1.0,max_per_artist=3": w.with_weekly(max_family_share=1.0, max_per_artist=3),
         # how the pool and the family cap were chosen (a flat cap = the same share for every family)
