@@ -139,6 +139,9 @@ def make_auth_manager(home: Home | None = None, open_browser: bool = True, *, in
     secret = os.environ.get("SPOTIPY_CLIENT_SECRET", "").strip() or None
     redirect_uri = os.environ.get("SPOTIPY_REDIRECT_URI", "").strip() or DEFAULT_REDIRECT_URI
     accounts_url = os.environ.get("SPOTIFY_MODEL_ACCOUNTS_URL", "").strip() or DEFAULT_ACCOUNTS_URL
+    if home.token_cache.is_dir():   # spotipy would read it as "no token" and send you to a login that cannot save
+        raise BadInput(f"The token cache path {home.token_cache} is a folder.",
+                       "Point SPOTIFY_MODEL_TOKEN_CACHE at a file (e.g. inside that folder), or unset it.")
     cache = PrivateCacheFileHandler(cache_path=str(home.token_cache))
     common = dict(client_id=client_id, redirect_uri=redirect_uri, scope=SCOPES, cache_handler=cache,
                   open_browser=open_browser, requests_session=requests.Session(), requests_timeout=requests_timeout)

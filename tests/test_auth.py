@@ -15,7 +15,8 @@ import responses
 
 from spotify_modeling.auth import (SCOPES, ModelOAuth, ModelPKCE, PrivateCacheFileHandler, cached_token_or_raise,
                                    login, make_auth_manager)
-from spotify_modeling.errors import NeedsLogin
+from spotify_modeling.cli import main
+from spotify_modeling.errors import BadInput, NeedsLogin
 from spotify_modeling.home import Home
 from spotify_modeling.sources.spotify import SpotifyClient
 from spotipy.oauth2 import SpotifyOAuth, SpotifyPKCE
@@ -88,6 +89,21 @@ def test_missing_client_id_explains_what_to_set(home, monkeypatch):
     with pytest.raises(NeedsLogin) as info:
         make_auth_manager(home)
     assert "SPOTIPY_CLIENT_ID" in str(info.value) and info.value.exit_code == 77
+
+
+@responses.activate
+def test_token_cache_path_that_is_a_folder_is_a_usage_error(home, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    monkeypatch.setenv("SPOTIFY_MODEL_TOKEN_CACHE", str(folder))
+    with pytest.raises(BadInput) as info:
+        make_auth_manager(home)
+    assert "is a folder" in str(info.value) and info.value.exit_code == 2
+    monkeypatch.setenv("SPOTIFY_MODEL_HOME", str(tmp_path / "h"))
+    assert main(["login", "--no-browser"]) == 2        # not 77 ("log in"), which could never fix it
+    err = capsys.readouterr().err.strip()
+    assert "is a folder" in err and "SPOTIFY_MODEL_TOKEN_CACHE" in err and len(err.splitlines()) == 1
+    assert list(folder.iterdir()) == [] and len(responses.calls) == 0
 
 
 @responses.activate

@@ -97,3 +97,15 @@ def test_pool_artist_plays_matches_the_products_definition_and_ablation_drops_it
     out = q.add_artist_plays(df, {"x": 5, "y": 9})
     np.testing.assert_allclose(out[q.ARTIST_PLAYS], [np.log1p(5), np.log1p(9), np.nan])  # primary artist only
     assert q.ARTIST_PLAYS not in q.add_artist_plays(out, None).columns
+
+
+def test_labels_to_reach_reads_each_orders_first_crossing():
+    import quality
+
+    curve = pd.DataFrame({"ours": [0.52, 0.58, 0.61, np.nan], "random": [0.55, 0.62, 0.66, 0.71]},
+                         index=pd.Index([10, 20, 30, 40], name="n"))
+    reach = quality.labels_to_reach(curve, levels=(0.55, 0.6, 0.7, 0.75))
+    assert reach.loc[0.55].tolist() == [20.0, 10.0, 2.0]
+    assert reach.loc[0.6].tolist() == [30.0, 20.0, 1.5]
+    assert np.isnan(reach.loc[0.7, "ours"]) and reach.loc[0.7, "random"] == 40.0
+    assert reach.loc[0.75].isna().all()
