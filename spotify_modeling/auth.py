@@ -141,7 +141,9 @@ def make_auth_manager(home: Home | None = None, open_browser: bool = True, *, in
     accounts_url = os.environ.get("SPOTIFY_MODEL_ACCOUNTS_URL", "").strip() or DEFAULT_ACCOUNTS_URL
     if home.token_cache.is_dir():   # spotipy would read it as "no token" and send you to a login that cannot save
         raise BadInput(f"The token cache path {home.token_cache} is a folder.",
-                       "Point SPOTIFY_MODEL_TOKEN_CACHE at a file (e.g. inside that folder), or unset it.")
+                       "Point SPOTIFY_MODEL_TOKEN_CACHE at a file (e.g. inside that folder), or unset it."
+                       if os.environ.get("SPOTIFY_MODEL_TOKEN_CACHE") else
+                       "Move that folder away (the token cache is a file), or set SPOTIFY_MODEL_TOKEN_CACHE to a file.")
     cache = PrivateCacheFileHandler(cache_path=str(home.token_cache))
     common = dict(client_id=client_id, redirect_uri=redirect_uri, scope=SCOPES, cache_handler=cache,
                   open_browser=open_browser, requests_session=requests.Session(), requests_timeout=requests_timeout)

@@ -83,8 +83,7 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
         conn.executemany(
             "INSERT INTO imported_files(sha256, path, size, kind, rows, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(f.sha256, f.path, f.size, f.kind, f.rows, now) for f in new_files])
-        file_ids = dict(conn.execute(f"SELECT sha256, file_id FROM imported_files WHERE sha256 IN "
-                                     f"({', '.join('?' * len(new_files))})", [f.sha256 for f in new_files]))
+        file_ids = dict(conn.execute("SELECT sha256, file_id FROM imported_files"))   # a row per file: small
         earlier: list[_Inserted] = []
         for f in history:
             inserted = _insert_plays(conn, parsed.plays[f.sha256], file_ids[f.sha256], stored_sources, earlier)

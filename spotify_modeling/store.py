@@ -248,10 +248,13 @@ def utc_now() -> str:
 class Store:
     """A connection to the user's database with transactions, migrations and small typed helpers."""
 
+    #: seconds to wait for another spotify-model run's write to finish before giving up (exit 69)
+    busy_timeout: float = 30.0
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
         self.conn.row_factory = sqlite3.Row
         self._depth = 0
         try:
@@ -262,6 +265,8 @@ class Store:
             self.migrate()
         except sqlite3.DatabaseError as err:
             self.conn.close()
+            if _is_busy(err):
+                raise self._busy() from None
             from .errors import BadInput
 
             raise BadInput(f"{self.path} is not a readable spotify-model database ({err}).",
@@ -295,6 +300,8 @@ class Store:
             )
         for version in range(current, SCHEMA_VERSION):
             with self.transaction():
+                if self.version > version:   # another run upgraded the store while this one waited for the lock
+                    continue
                 for statement in _split_sql(MIGRATIONS[version]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version + 1}")
@@ -309,7 +316,12 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            if _is_busy(err):
+                raise self._busy() from None
+            raise
         self._depth = 1
         try:
             yield self.conn
@@ -320,6 +332,12 @@ class Store:
             self.conn.execute("COMMIT")
         finally:
             self._depth = 0
+
+    def _busy(self):
+        from .errors import ServiceUnavailable
+
+        return ServiceUnavailable(f"The store {self.path} is in use by another spotify-model run (still locked after "
+                                  f"{self.busy_timeout:g} s).", "Let that run finish, then run this one again.")
 
     # -- small helpers shared by several layers -------------------------------------------------
 
@@ -357,6 +375,11 @@ class Store:
         return self.scalar(
             "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE day = ? AND endpoint_group = ?", (day, group)
         )
+
+
+def _is_busy(err: sqlite3.DatabaseError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the write lock (not a damaged file)."""
+    return "locked" in str(err) or "busy" in str(err)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -30,6 +30,7 @@ def home(tmp_path, monkeypatch):
 def test_store_schema_version_and_rollback(tmp_path):
     s = Store(tmp_path / "x.db")
     assert s.version == SCHEMA_VERSION
+    assert s.scalar("PRAGMA page_size") == 8192 and s.scalar("PRAGMA journal_mode") == "wal"
     with pytest.raises(RuntimeError):
         with s.transaction() as conn:
             conn.execute("INSERT INTO kv(key, value) VALUES ('a', '1')")
@@ -314,24 +315,8 @@ def test_name_index_holds_only_plays_without_an_id_and_old_stores_upgrade(tmp_pa
 def test_schema_4_upgrade_keeps_every_play_and_names_files_by_id(tmp_path):
     """A version-3 store (plays tagged with their file's sha256) upgrades in place: every play and column kept,
     each play pointing at its file's new integer id (0 for a play whose file row is missing), and imports go on."""
-    from spotify_modeling.store import MIGRATIONS, _split_sql
-
-    old = sqlite3.connect(tmp_path / "old.db")   # foreign keys off, as sqlite3 opens by default
-    for version in range(3):
-        for statement in _split_sql(MIGRATIONS[version]):
-            old.execute(statement)
+    plays = _schema3_store(tmp_path / "old.db")
     sha_a, sha_b = "a" * 64, "b" * 64
-    old.executemany("INSERT INTO imported_files VALUES (?, ?, 10, 'extended', 2, 'then')",
-                    [(sha_a, "Streaming_History_Audio_0.json"), (sha_b, "Streaming_History_Audio_1.json")])
-    plays = [("extended", "2024-01-01T10:00:00Z", 1000, "T1", "Ar", "Al", "A" * 22, "ar\tt1", "clickrow",
-              "trackdone", 0, 1, sha_a),
-             ("extended", "2024-01-02T10:00:00Z", 2000, "T2", "Ar", None, None, "ar\tt2", None, None, None, None, sha_b),
-             ("account", "2023-01-01T10:00:00Z", 3000, "T3", "Ar", None, None, "ar\tt3", None, None, None, None, "?")]
-    old.executemany("INSERT INTO plays(source, ts, ms_played, track_name, artist_name, album_name, track_id, name_key,"
-                    " reason_start, reason_end, skipped, shuffle, file_sha) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", plays)
-    old.execute("PRAGMA user_version = 3")
-    old.commit()
-    old.close()
     with Store(tmp_path / "old.db") as store:
         assert store.version == SCHEMA_VERSION
         files = dict(store.conn.execute("SELECT sha256, file_id FROM imported_files"))
@@ -351,3 +336,59 @@ def test_schema_4_upgrade_keeps_every_play_and_names_files_by_id(tmp_path):
     known = {r[0] for r in conn.execute("SELECT file_id FROM imported_files WHERE sha256 NOT IN (?, ?)", (sha_a, sha_b))}
     conn.close()
     assert new_ids == known and len(known) == 2 and not known & {0, 1, 2}
+
+
+def _schema3_store(path):
+    """A store as schema version 3 left it: two files' plays tagged by sha256, and one play whose file row is gone."""
+    from spotify_modeling.store import MIGRATIONS, _split_sql
+
+    old = sqlite3.connect(path)   # foreign keys off, as sqlite3 opens by default
+    for version in range(3):
+        for statement in _split_sql(MIGRATIONS[version]):
+            old.execute(statement)
+    sha_a, sha_b = "a" * 64, "b" * 64
+    old.executemany("INSERT INTO imported_files VALUES (?, ?, 10, 'extended', 2, 'then')",
+                    [(sha_a, "Streaming_History_Audio_0.json"), (sha_b, "Streaming_History_Audio_1.json")])
+    plays = [("extended", "2024-01-01T10:00:00Z", 1000, "T1", "Ar", "Al", "A" * 22, "ar\tt1", "clickrow",
+              "trackdone", 0, 1, sha_a),
+             ("extended", "2024-01-02T10:00:00Z", 2000, "T2", "Ar", None, None, "ar\tt2", None, None, None, None, sha_b),
+             ("account", "2023-01-01T10:00:00Z", 3000, "T3", "Ar", None, None, "ar\tt3", None, None, None, None, "?")]
+    old.executemany("INSERT INTO plays(source, ts, ms_played, track_name, artist_name, album_name, track_id, name_key,"
+                    " reason_start, reason_end, skipped, shuffle, file_sha) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", plays)
+    old.execute("PRAGMA user_version = 3")
+    old.commit()
+    old.close()
+    return plays
+
+
+def test_a_run_that_waited_while_another_upgraded_the_store_does_not_upgrade_it_again(tmp_path, monkeypatch):
+    """Two runs open an old store at once: the second read version 3 before the first took the lock."""
+    _schema3_store(tmp_path / "s.db")
+    Store(tmp_path / "s.db").close()                  # the first run upgrades it
+    stale = iter([3])
+    real = Store.version
+    monkeypatch.setattr(Store, "version", property(lambda self: next(stale, None) or real.fget(self)))
+    with Store(tmp_path / "s.db") as store:           # the second run's version read is stale
+        assert store.version == SCHEMA_VERSION
+        assert store.scalar("SELECT count(*) FROM plays") == 3
+        assert dict(store.conn.execute("SELECT sha256, file_id FROM imported_files")) == {"a" * 64: 1, "b" * 64: 2}
+
+
+def test_a_store_locked_by_another_run_is_exit_69_not_a_damaged_database(tmp_path, monkeypatch, capsys):
+    from spotify_modeling.errors import ServiceUnavailable
+
+    monkeypatch.setattr(Store, "busy_timeout", 0.2)
+    _schema3_store(tmp_path / "old.db")
+    Store(tmp_path / "new.db").close()
+    for name in ("old.db", "new.db"):               # an upgrade, and an ordinary write step, wait for the lock
+        other = sqlite3.connect(tmp_path / name, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ServiceUnavailable) as info:
+            with Store(tmp_path / name) as store:
+                with store.transaction() as conn:
+                    conn.execute("INSERT INTO kv(key, value) VALUES ('k', '1')")
+        assert info.value.exit_code == 69 and "in use by another spotify-model run" in str(info.value)
+        other.execute("ROLLBACK")
+        other.close()
+    with Store(tmp_path / "old.db") as store:         # nothing was changed: it upgrades now, all plays there
+        assert store.version == SCHEMA_VERSION and store.scalar("SELECT count(*) FROM plays") == 3
