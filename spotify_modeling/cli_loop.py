@@ -60,6 +60,26 @@ def _versus_control(h: dict) -> str:
     return f"{100 * points:+.0f} pts" + (f" ({ratio:.1f}x)" if ratio is not None and ratio == ratio else "")
 
 
+def _trend_line(rates) -> str | None:
+    """"trend: batches 1-2 25% liked (4 of 16), batches 3-4 38% (9 of 24): +13 points (...)", or None."""
+    from .selection import hit_rate_trend
+
+    trend = hit_rate_trend(rates)
+    if trend is None:
+        return None
+
+    def part(p: dict, first: bool) -> str:
+        a, b = p["batches"]
+        span = f"batch {a}" if a == b else f"batches {a}-{b}"
+        return (f"{span} {p['hit_rate']:.0%}{' liked' if first else ''} ({p['liked']} of {p['labelled']}; "
+                f"95% CI {p['ci_low']:.0%}-{p['ci_high']:.0%})")
+
+    verdict = ("the intervals overlap, so not yet a clear change" if trend["overlap"]
+               else "a clear rise" if trend["change_points"] > 0 else "a clear fall")
+    return (f"trend: {part(trend['earlier'], True)}, {part(trend['later'], False)}: "
+            f"{100 * trend['change_points']:+.0f} points ({verdict})")
+
+
 def print_weekly_report(r) -> None:
     lab = r.labels or {}
     console.print(f"[bold]Weekly run {r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
@@ -88,6 +108,8 @@ def print_weekly_report(r) -> None:
                       f"{_num(h['hit_rate'], '{:.0%}')} ({_num(h['ci_low'], '{:.0%}')}–{_num(h['ci_high'], '{:.0%}')})",
                       _versus_control(h))
         console.print(t)
+        if (line := _trend_line(r.hit_rates)) is not None:
+            console.print(line)
     p = r.pool or {}
     genre_part = f", {p['genre_searches']} of them in your genres" if p.get("genre_searches") else ""
     console.print(f"pool: {p.get('size', 0)} eligible tracks ({p.get('added', 0)} new from {p.get('searches', 0)} "

@@ -465,3 +465,28 @@ def test_family_cap_follows_your_own_listening_share():
     few = select_batch(pool, 2 - scores, n_total=20, explore_share=0.0, control_share=0.0, max_family_share=0.4, rng=0,
                        family_shares={"hip hop": 0.7, "rock": 0.1})
     assert sum(fams[t] == ["rock"] for t in few["track_id"]) == 8
+
+
+def test_hit_rate_trend_compares_the_earlier_and_later_halves_of_labelled_batches():
+    from spotify_modeling.cli_loop import _trend_line
+    from spotify_modeling.selection import hit_rate_trend
+
+    def batch(b, liked, disliked, unlabelled=0):
+        return [(b, "exploit", 1)] * liked + [(b, "exploit", 0)] * disliked + [(b, "explore", None)] * unlabelled
+
+    rows = batch(10, 1, 9) + batch(2, 2, 8) + batch(11, 9, 1) + batch(12, 3, 1, unlabelled=2) + batch(13, 0, 0, 4)
+    rates = hit_rates(pd.DataFrame(rows, columns=["batch", "slice", "label"]))
+    trend = hit_rate_trend(rates.to_dict("records"))
+    # batches in run order 2, 10 | 11, 12; batch 13 has no label yet and counts for neither half
+    assert trend["earlier"]["batches"] == (2, 10) and trend["later"]["batches"] == (11, 12)
+    assert (trend["earlier"]["liked"], trend["earlier"]["labelled"]) == (3, 20)
+    assert (trend["later"]["liked"], trend["later"]["labelled"]) == (12, 14)
+    assert trend["change_points"] == pytest.approx(12 / 14 - 3 / 20)
+    assert not trend["overlap"]
+    line = _trend_line(rates.to_dict("records"))
+    assert line.startswith("trend: batches 2-10 15% liked (3 of 20;") and "+71 points (a clear rise)" in line
+    # a small, noisy difference is called what it is; one labelled batch gives no trend
+    close = hit_rates(pd.DataFrame(batch(1, 3, 5) + batch(2, 4, 4) + batch(3, 4, 5), columns=["batch", "slice", "label"]))
+    assert hit_rate_trend(close)["overlap"] and "not yet a clear change" in _trend_line(close)
+    assert hit_rate_trend(hit_rates(pd.DataFrame(batch(1, 2, 2), columns=["batch", "slice", "label"]))) is None
+    assert hit_rate_trend([]) is None

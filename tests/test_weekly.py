@@ -121,6 +121,15 @@ def test_labels_then_second_run_never_repeats_a_track(env, capsys):
     n_labelled = len(labels["liked_ids"]) + len(labels["disliked_ids"])
     headline = [line.split() for line in out.splitlines() if line.split()[:2] == ["all", "all"]]
     assert len(headline) == 1 and headline[0][3:5] == [str(n_labelled), str(len(labels["liked_ids"]))]
+    assert "trend:" not in out                       # one labelled batch: no trend to speak of yet
+    more = simulate.label_candidates(state, world.listener, world.catalog, np.random.default_rng(1), label_rate=1.0)
+    assert main(["candidates", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    n1, k1 = n_labelled, len(labels["liked_ids"])
+    n2, k2 = len(more["liked_ids"]) + len(more["disliked_ids"]), len(more["liked_ids"])
+    trend = [line for line in out.splitlines() if line.startswith("trend:")]
+    assert len(trend) == 1 and f"batch 1 {k1 / n1:.0%} liked ({k1} of {n1};" in trend[0]
+    assert f"batch 2 {k2 / n2:.0%} ({k2} of {n2};" in trend[0]
 
 
 def test_dry_run_sends_no_write(env, capsys):

@@ -19,10 +19,10 @@ from spotify_modeling.selection.composite import (
     pool_ranks,
     transform_outputs,
 )
-from spotify_modeling.selection.hitrate import hit_rates
+from spotify_modeling.selection.hitrate import hit_rate_trend, hit_rates
 
 __all__ = [
     "CompositeScorer", "DEFAULT_PRIOR_WEIGHTS", "OUTPUT_COLUMNS", "batch_sizes", "explore_uncertainty",
-    "hit_rates", "inclusion_probabilities", "original_scores", "pool_ranks", "select_batch",
+    "hit_rate_trend", "hit_rates", "inclusion_probabilities", "original_scores", "pool_ranks", "select_batch",
     "select_original", "select_random", "split_sizes", "systematic_pps", "transform_outputs",
 ]

@@ -46,3 +46,31 @@ def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: st
             if control:
                 out.loc[exploit_rows, "lift"] = rate["exploit"] / control
     return out.reset_index(drop=True)
+
+
+def hit_rate_trend(rates) -> dict | None:
+    """Is the share you like rising? The earlier half of your labelled batches against the later half.
+
+    ``rates`` is :func:`hit_rates`' output (a DataFrame or its records). Returns None with fewer than two labelled
+    batches, else ``{"earlier": part, "later": part, "change_points": later - earlier hit rate, "overlap": whether
+    the two Wilson 95% intervals overlap}``; each part has ``batches`` (first, last), ``labelled``, ``liked``,
+    ``hit_rate``, ``ci_low``, ``ci_high``. With an odd count the later half holds the extra batch.
+    """
+    df = pd.DataFrame(rates)
+    if df.empty:
+        return None
+    per = df[(df["slice"] == "all") & (df["batch"] != "all") & (df["labelled"] > 0)]
+    if len(per) < 2:
+        return None
+    per = per.assign(_order=pd.to_numeric(per["batch"], errors="coerce")).sort_values("_order", kind="stable")
+    cut = len(per) // 2
+    out: dict = {}
+    for name, part in (("earlier", per.iloc[:cut]), ("later", per.iloc[cut:])):
+        n, k = int(part["labelled"].sum()), int(part["liked"].sum())
+        _, lo, hi = wilson_interval(k, n)
+        out[name] = {"batches": (part["batch"].iloc[0], part["batch"].iloc[-1]), "labelled": n, "liked": k,
+                     "hit_rate": k / n, "ci_low": lo, "ci_high": hi}
+    out["change_points"] = out["later"]["hit_rate"] - out["earlier"]["hit_rate"]
+    out["overlap"] = out["later"]["ci_low"] <= out["earlier"]["ci_high"] and \
+        out["earlier"]["ci_low"] <= out["later"]["ci_high"]
+    return out
