@@ -384,6 +384,16 @@ def _log_bug(exc: BaseException) -> Path:
     return path
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """No space left on the device, as the OS (ENOSPC, EDQUOT) or SQLite ("database or disk is full") says it."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+
+
 #: What Ctrl-C leaves behind, and the next step.
 INTERRUPTED = ("interrupted: every finished step is kept; the one under way was rolled back. "
                "Run the same command again to continue.")
@@ -422,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
                 where = f" See `{ctx.command_path if ctx is not None else 'spotify-model'} --help`."
                 err_console.print(f"[red]error:[/red] {escape(message + where)}", highlight=False, soft_wrap=True)
             return exc.exit_code
+        if _disk_full(exc):   # not a bug: the step under way was rolled back, the finished ones are kept
+            err_console.print(f"[red]error:[/red] the disk is full ({escape(str(exc))}). Free some space and run the "
+                              "same command again: every finished step is kept.", highlight=False, soft_wrap=True)
+            return EXIT_BUG
         path = _log_bug(exc)
         what = f"{type(exc).__name__}: {exc} (details logged to {path})"
         err_console.print(f"[red]unexpected error:[/red] {escape(what)}", highlight=False, soft_wrap=True)

@@ -246,6 +246,33 @@ def test_bug_in_a_home_that_cannot_take_the_log_is_still_one_line(tmp_path, home
     assert "RuntimeError: boom" in fallback.read_text()
 
 
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   sqlite3.OperationalError("database or disk is full")])
+def test_a_full_disk_is_one_line_with_what_to_do_and_the_store_is_as_before(tmp_path, home, capsys, monkeypatch,
+                                                                          error):
+    export = write_account_export(tmp_path / "export")
+    assert main(["features", str(export), "--offline"]) == 0
+    before = sqlite3.connect(home / "data" / "spotify_model.db").execute("SELECT count(*) FROM plays").fetchone()[0]
+    capsys.readouterr()
+
+    real_insert = ingest._insert_plays
+
+    def insert_then_fill_the_disk(*args, **kwargs):
+        real_insert(*args, **kwargs)
+        raise error
+
+    monkeypatch.setattr(ingest, "_insert_plays", insert_then_fill_the_disk)
+    newer = tmp_path / "newer"
+    _w(newer / "Spotify Extended Streaming History" / "Streaming_History_Audio_2025.json",
+       [extended_row("2025-03-01T10:00:00Z", "New Song", "New Artist", "spotify:track:" + "N" * 22)])
+    assert main(["features", str(newer), "--offline"]) == 1
+    line = one_line(capsys)
+    assert line.startswith("error: the disk is full") and "Free some space and run the same command again" in line
+    assert "unexpected" not in line and not (home / "data" / "spotify-model.log").exists()
+    after = sqlite3.connect(home / "data" / "spotify_model.db").execute("SELECT count(*) FROM plays").fetchone()[0]
+    assert after == before                               # the import under way was rolled back
+
+
 def test_weekly_report_shows_brackets_in_titles(capsys):
     report = WeeklyReport(run_id=1, batch=1, pushed=[
         {"rank": 1, "artist": "Alpha Band", "title": "First Song [live]", "score": 1.0, "slice": "exploit"}])
