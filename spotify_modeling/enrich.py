@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
+from .atomic import atomic_path
 from .errors import BadInput, CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from .normalize import norm_artist, norm_title
 from .sources.errors import ApiError, Forbidden
@@ -919,8 +919,6 @@ def coverage(store: Store, *, features_source: str | None = None, genres_source:
 def write_track_features_csv(store: Store, path: str | Path, *, features_source: str | None = None,
                              genres_source: str | None = None) -> int:
     """`data/processed/track_features.csv`: one row per history track, lists joined by `|`, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = track_table(store, features_source=features_source, genres_source=genres_source)
     counts = dict(store.conn.execute(
         "SELECT track_id, count(*) FROM effective_plays WHERE track_id IS NOT NULL GROUP BY track_id").fetchall())
@@ -931,7 +929,6 @@ def write_track_features_csv(store: Store, path: str | Path, *, features_source:
     out["plays"] = out["track_id"].map(lambda t: counts.get(t, 0))
     for c in ("duration_ms", "key", "mode", "time_signature", "explicit"):
         out[c] = out[c].astype("Int64")
-    tmp = path.with_suffix(".csv.tmp")
-    out.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
     return len(out)

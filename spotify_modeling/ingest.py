@@ -8,11 +8,11 @@ that share a timestamp are kept while the overlap is not counted twice.
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import atomic_path
 from .errors import BadInput
 from .export import HISTORY_KINDS, ParsedExport, read_export
 from .normalize import name_key
@@ -247,13 +247,11 @@ def history_summary(store: Store) -> dict:
 
 def write_history_csv(store: Store, path: Path) -> int:
     """`data/processed/streaming_history.csv`: one row per effective play, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
     cols = ("ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "reason_start", "reason_end",
             "skipped", "shuffle", "source")
     cur = store.conn.execute(f"SELECT {', '.join(cols)} FROM effective_plays ORDER BY ts, play_id")
     n = 0
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         while True:
@@ -262,5 +260,4 @@ def write_history_csv(store: Store, path: Path) -> int:
                 break
             w.writerows(chunk)
             n += len(chunk)
-    os.replace(tmp, path)
     return n

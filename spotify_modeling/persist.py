@@ -19,7 +19,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 
 import spotify_modeling
 
+from .atomic import atomic_path
 from .errors import BadInput
 
 MODEL_FORMAT_VERSION = 1
@@ -65,18 +65,10 @@ def _json_safe(value: Any) -> Any:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _feature_list(model: Any) -> list[str]:

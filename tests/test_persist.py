@@ -140,3 +140,50 @@ def test_failed_write_leaves_previous_model_intact(dirs, monkeypatch):
     assert (dirs[0] / "playlist.joblib").read_bytes() == before
     assert not list(dirs[0].glob(".*tmp"))
     assert load_model_info("playlist", dirs[0])["metrics"] == {"value": 1}
+
+
+def test_atomic_path_replaces_whole_or_leaves_the_old_file_and_no_temp(tmp_path):
+    from spotify_modeling.atomic import atomic_path
+
+    target = tmp_path / "sub" / "out.csv"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("v1")
+    assert target.read_text() == "v1" and (target.stat().st_mode & 0o777) == 0o600
+    with pytest.raises(OSError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of v2")
+            raise OSError(28, "No space left on device")
+    assert target.read_text() == "v1" and sorted(p.name for p in target.parent.iterdir()) == ["out.csv"]
+
+
+def test_history_csv_cut_short_by_a_full_disk_keeps_the_last_one(tmp_path, monkeypatch):
+    from export_fixtures import write_account_export
+
+    from spotify_modeling import ingest
+    from spotify_modeling.store import Store
+
+    store = Store(tmp_path / "s.db")
+    ingest.import_export(store, write_account_export(tmp_path / "export"))
+    out = tmp_path / "processed" / "streaming_history.csv"
+    n = ingest.write_history_csv(store, out)
+    before = out.read_text()
+    assert n > 0 and before.count("\n") == n + 1
+
+    real_writer = csv.writer
+
+    class FullDiskWriter:
+        def __init__(self, fh):
+            self.w = real_writer(fh)
+
+        def writerow(self, row):
+            self.w.writerow(row)
+
+        def writerows(self, rows):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ingest.csv, "writer", FullDiskWriter)
+    with pytest.raises(OSError):
+        ingest.write_history_csv(store, out)
+    assert out.read_text() == before and [p.name for p in out.parent.iterdir()] == ["streaming_history.csv"]
+    store.close()
