@@ -369,13 +369,25 @@ def _taste_draw(cat: Catalog, menu: dict[str, float], n: int, eligible: set[int]
     return out
 
 
-def _artist_draw(cat: Catalog, artists: list[str], n: int, eligible: set[int], in_pool: set[int],
-                 rng: np.random.Generator, per_search: int = 5) -> list[int]:
-    """Pool tracks from `artist:` searches of the given artists, most recent first (a few unknown tracks each)."""
+def _tracks_by_primary_artist(cat: Catalog) -> dict[str, list[int]]:
     by_artist: dict[str, list[int]] = {}
     for pos, ids in enumerate(cat.tracks["artist_ids"]):
         if ids:
             by_artist.setdefault(ids[0], []).append(pos)
+    return by_artist
+
+
+def _liked_artists(st: "_MethodState") -> list[str]:
+    """Primary artists of the method's liked labelled tracks, in the order first liked."""
+    if 1 not in st.y:
+        return []
+    rows = pd.concat(st.rows, ignore_index=True)["artist_ids"]
+    return list(dict.fromkeys(ids[0] for ids, y in zip(rows, st.y) if y == 1 and ids))
+
+
+def _artist_draw(by_artist: dict[str, list[int]], artists: list[str], n: int, eligible: set[int],
+                 in_pool: set[int], rng: np.random.Generator, per_search: int = 5) -> list[int]:
+    """Pool tracks from `artist:` searches of the given artists, most recent first (a few unknown tracks each)."""
     out: list[int] = []
     for a in reversed(artists):
         if len(out) >= n:
@@ -513,16 +525,15 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     in_pool: set[int] = set()
     random_drawn: set[int] = set()
     rng_pool = np.random.default_rng([seed, 31])
+    by_artist = _tracks_by_primary_artist(cat) if settings.liked_artist_share > 0 and "ours" in states else None
     rows_out: list[dict] = []
     for week in range(1, settings.weeks + 1):
         n_taste = int(round(cfg.genre_share * settings.pool_per_week)) if menu else 0
         new_taste = _taste_draw(cat, menu, n_taste, eligible, in_pool, rng_pool)
         in_pool.update(new_taste)
-        if settings.liked_artist_share > 0 and "ours" in states and 1 in states["ours"].y:
-            ours_rows = pd.concat(states["ours"].rows, ignore_index=True)["artist_ids"]
-            liked = list(dict.fromkeys(ids[0] for ids, y in zip(ours_rows, states["ours"].y) if y == 1 and ids))
-            new_taste = new_taste + _artist_draw(cat, liked, int(round(settings.liked_artist_share
-                                                                        * settings.pool_per_week)),
+        if by_artist is not None and (liked := _liked_artists(states["ours"])):
+            new_taste = new_taste + _artist_draw(by_artist, liked, int(round(settings.liked_artist_share
+                                                                              * settings.pool_per_week)),
                                                  eligible, in_pool, rng_pool)
             in_pool.update(new_taste)
         new = []
@@ -588,15 +599,14 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             else:  # ours
                 if settings.liked_artist_plays > 0 and prep.artist_plays is not None and 1 in st.y:
                     per = dict(prep.artist_plays)
-                    liked_artists = pd.concat(st.rows, ignore_index=True)["artist_ids"][np.asarray(st.y) == 1]
-                    for ids in liked_artists:
+                    rows = pd.concat(st.rows, ignore_index=True)["artist_ids"]
+                    for ids in rows[np.asarray(st.y) == 1]:   # every like counts, several per artist included
                         if ids:
                             per[ids[0]] = per.get(ids[0], 0) + settings.liked_artist_plays
                     avail = loop.score_pool(add_artist_plays(avail, per), stage1, st.label_model)
                 if settings.affinity_label_weight > 0 and st.rows and affinity is not None:
-                    aff_l = _affinity_with_labels(prep, pool_pre[pool_pre["track_id"].isin(random_ids)],
-                                                  prep.window if settings.release_exposure else None, st,
-                                                  settings.affinity_label_weight)
+                    aff_l = _affinity_with_labels(prep, negatives, prep.window if settings.release_exposure else None,
+                                                  st, settings.affinity_label_weight)
                     avail = avail.assign(p_affinity=aff_l.predict_proba(avail)[:, 1])
                 comp = _composite(st.Z, st.y, settings.prior_weights, settings.composite_n0)
                 chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
