@@ -69,6 +69,9 @@ class SimSettings:
     affinity_extra_negatives: int = 0   # random catalog tracks outside the pool added to the affinity negatives
     liked_artist_plays: float = 0.0     # ours: each like counts as this many plays of its artist (0: not at all)
     liked_artist_share: float = 0.0     # share of the weekly draw from `artist:` searches of ours' liked artists
+    uri_stubs: bool = True          # history tracks the export names by URI lack release date + explicit, as in the
+    #                                 product, except the `enrich.DETAILS_CALLS` most-played ones `features` fills
+    missing_policy: str = "balance"  # stage-1 models' provenance balance ("as_is": the pre-fix fits, ablation)
     weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -239,6 +242,20 @@ def fill_store_from_catalog(store: Store, catalog: Catalog, track_ids: list[str]
     return len(ids)
 
 
+def stub_uri_tracks(store: Store) -> int:
+    """Describe history tracks as `features` leaves those the export identified by URI: ReccoBeats gives duration
+    and artists, not the release date or explicit flag, which only `GET /tracks/{id}` gives, for the
+    `enrich.DETAILS_CALLS` most-played tracks of a first run. (Every track of a simulated export has a URI: the
+    extended history carries them, and the account history's names match them at import.)"""
+    from spotify_modeling.enrich import DETAILS_CALLS, _history_tracks
+
+    stubs = [t for t, _ in _history_tracks(store)][DETAILS_CALLS:]
+    with store.transaction() as conn:
+        conn.executemany("UPDATE tracks SET release_date = NULL, explicit = NULL, meta_source = 'reccobeats' "
+                         "WHERE track_id = ?", [(t,) for t in stubs])
+    return len(stubs)
+
+
 def catalog_table(catalog: Catalog, positions: np.ndarray, genre_artists: set[str] | None) -> pd.DataFrame:
     """Catalog rows in `track_table`'s shape (features as ReccoBeats gives them; uncovered rows dropped).
 
@@ -305,6 +322,8 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
                 "SELECT track_id FROM playlist_items WHERE track_id IS NOT NULL UNION "
                 "SELECT track_id FROM saved_tracks WHERE track_id IS NOT NULL")]
             fill_store_from_catalog(store, cat, known)
+            if settings.uri_stubs:
+                stub_uri_tracks(store)
             X, y = training_data(store)   # carries the product's leave-one-out artist_plays
             per_artist, _ = artist_play_counts(store)
             window = history_window(store)
@@ -314,10 +333,12 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
         X = X.drop(columns=[ARTIST_PLAYS], errors="ignore")
         per_artist = None
     models = {}
+    policy = settings.missing_policy
     if min(np.bincount(y["playlist"].to_numpy(), minlength=2)) >= 10:
-        models["playlist"] = PlaylistModel().fit(X, y["playlist"].to_numpy())
+        models["playlist"] = PlaylistModel(missing_policy=policy).fit(X, y["playlist"].to_numpy())
     lk = y["likeability"].notna().to_numpy()
-    models["likeability"] = LikeabilityModel().fit(X[lk].reset_index(drop=True), y.loc[lk, "likeability"].to_numpy())
+    models["likeability"] = LikeabilityModel(missing_policy=policy).fit(X[lk].reset_index(drop=True),
+                                                                        y.loc[lk, "likeability"].to_numpy())
     known_ids = set(known) | set(world.history["track_id"])
     rng = np.random.default_rng([seed, 2024])
     unknown = np.flatnonzero(~cat.tracks["track_id"].isin(known_ids).to_numpy())
@@ -489,6 +510,17 @@ def _auc(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarra
     return float(roc_auc_score(y_test, p))
 
 
+def _fit_affinity(X_played: pd.DataFrame, negatives: pd.DataFrame, window, policy: str) -> AffinityModel | None:
+    """`loop.fit_affinity`, or with another provenance policy for the ablation."""
+    if policy == "balance":
+        return loop.fit_affinity(X_played, negatives, window)
+    data = loop.affinity_fit_data(X_played, negatives, window)
+    if data is None:
+        return None
+    table, y, w = data
+    return AffinityModel(missing_policy=policy).fit(table, y, sample_weight=w)
+
+
 def _affinity_with_labels(prep: Prepared, random_tracks: pd.DataFrame, window, st: _MethodState,
                           weight: float) -> AffinityModel:
     """Experiment (not the product): the affinity table plus ours' labelled candidates, likes as positives and
@@ -553,7 +585,8 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             extra = prep.candidates[-settings.affinity_extra_negatives:]
             negatives = pd.concat([negatives, add_artist_plays(catalog_table(cat, extra, genre_artists),
                                                                prep.artist_plays)], ignore_index=True)
-        affinity = loop.fit_affinity(prep.X_played, negatives, prep.window if settings.release_exposure else None)
+        affinity = _fit_affinity(prep.X_played, negatives, prep.window if settings.release_exposure else None,
+                                 settings.missing_policy)
         stage1 = dict(prep.models)
         if affinity is not None:
             stage1["affinity"] = affinity

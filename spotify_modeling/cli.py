@@ -86,8 +86,13 @@ def features(
                                                 help="A local CSV of audio features keyed by Spotify track id "
                                                      "(`track_id` or `id` column)."),
     release_dates: bool = typer.Option(False, "--release-dates",
-                                       help="Also fetch release dates of tracks that lack one (one Spotify call "
-                                            "per track)."),
+                                       help="Fetch the release date and explicit flag of every history track "
+                                            "that lacks them (one Spotify call per track); without it, at most "
+                                            "--details-calls a run, most-played first."),
+    details_calls: Optional[int] = typer.Option(None, "--details-calls", min=0,
+                                                help="Release date + explicit flag of at most this many history "
+                                                     "tracks identified by the export's URI, per run (default "
+                                                     "100; 0: none)."),
     offline: bool = typer.Option(False, "--offline", help="Import only: no network at all."),
 ) -> None:
     """Import your data export, then fill in track ids, audio features and genres (resumable, quota-aware)."""
@@ -136,7 +141,7 @@ def features(
             return
         spotify, reccobeats, musicbrainz = _enrichment_clients(h, store, max_calls, genres_source, features_source)
         report = _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, features_source,
-                                 features_csv, release_dates)
+                                 features_csv, release_dates, details_calls)
         out_csv = h.processed / "track_features.csv"
         rows = write_track_features_csv(store, out_csv, features_source=stored_features_source(
             features_source, features_csv))
@@ -243,7 +248,7 @@ def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source:
 
 
 def _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, features_source, features_csv,
-                    release_dates):
+                    release_dates, details_calls):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .enrich import enrich_history
@@ -257,9 +262,10 @@ def _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, feat
                 tasks[step] = bars.add_task(step, total=max(total, 1) if total else 0)
             bars.update(tasks[step], completed=done, total=total)
 
+        limit = {} if details_calls is None else {"details_calls": details_calls}
         return enrich_history(store, spotify, reccobeats, genres_source=genres_source,
                               features_source=features_source, features_csv=features_csv,
-                              musicbrainz=musicbrainz, release_dates=release_dates, progress=progress)
+                              musicbrainz=musicbrainz, release_dates=release_dates, progress=progress, **limit)
 
 
 def _print_enrich_summary(report, rows: int) -> None:
@@ -271,6 +277,8 @@ def _print_enrich_summary(report, rows: int) -> None:
     t.add_column("status")
     for s in report.steps:
         status = "ok" if s.stopped is None else s.stopped
+        if s.stopped is None and s.message:
+            status += f" ({s.message})"
         t.add_row(s.name, f"{s.done:,}/{s.todo:,}", f"{s.found:,}", status)
     console.print(t)
     c = Table(title="Coverage", show_header=True, box=None, padding=(0, 2))

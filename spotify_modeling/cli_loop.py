@@ -13,6 +13,7 @@ from rich.table import Table
 from .cli import app, console, require_writable
 from .errors import QuotaExhausted
 from .home import Home
+from .provenance import guard_sentence
 
 
 def _num(v, fmt="{:.3f}") -> str:
@@ -23,14 +24,23 @@ def print_train_report(report) -> None:
     console.print(f"[bold]Stage 1[/bold] on {report.tracks_with_features:,} of {report.tracks_played:,} played tracks "
                   f"with audio features ({100 * report.plays_covered:.0f}% of plays), most-played first.")
     t = Table("model", "metric (artist-grouped CV)", "95% interval", "base rate", "rows", box=None)
+    unreliable = []
     for name in report.trained:
         m = report.metrics.get(name) or {}
+        guard = (getattr(report, "guards", None) or {}).get(name) or {}
+        if guard and not guard.get("ok", True):
+            unreliable.append((name, guard))
+            t.add_row(name, "[red]unreliable[/red]: learns where metadata came from", "", _num(m.get("base_rate")),
+                      str(m.get("n_rows", "")))
+            continue
         t.add_row(name, f"{m.get('metric', '')} {_num(m.get('value'))}",
                   f"{_num(m.get('ci_low'))}–{_num(m.get('ci_high'))}", _num(m.get("base_rate")),
                   str(m.get("n_rows", "")))
     for name, why in report.skipped.items():
         t.add_row(name, f"[yellow]skipped[/yellow]: {why}", "", "", "")
     console.print(t)
+    for name, guard in unreliable:
+        console.print(f"[red]warning:[/red] {name}: {guard_sentence(guard, name)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -378,14 +378,19 @@ def fill_durations_from_plays(store: Store) -> int:
 
 
 def fill_tracks_spotify(store: Store, ids: Sequence[str], spotify, condition: str, name: str,
-                        progress: Progress | None = None, step: StepReport | None = None) -> StepReport:
-    """`GET /tracks/{id}` (one per call) for the tracks matching `condition`, most-played first; 404s remembered."""
+                        progress: Progress | None = None, step: StepReport | None = None,
+                        limit: int | None = None) -> StepReport:
+    """`GET /tracks/{id}` (one per call) for the tracks matching `condition`, in the order given (most-played
+    first), at most `limit` of them; 404s remembered."""
     step = step or StepReport(name)
     progress = progress or _no_progress
     missed = _misses(store, "spotify_track")
     todo = [t for t in _tracks_needing(store, ids, condition) if t not in missed]
     step.todo = len(todo)
-    progress(step.name, 0, step.todo)
+    if limit is not None and len(todo) > limit:
+        step.message = f"{len(todo) - limit:,} left for later runs (at most {limit} a run)"
+        todo = todo[:limit]
+    progress(step.name, 0, len(todo))
     for tid in todo:
         try:
             obj = spotify.track(tid)
@@ -400,12 +405,18 @@ def fill_tracks_spotify(store: Store, ids: Sequence[str], spotify, condition: st
             else:
                 _record_misses(store, [tid], "spotify_track")
         step.done += 1
-        progress(step.name, step.done, step.todo)
+        progress(step.name, step.done, len(todo))
     return step
 
 
 META_CONDITION = "t.artist_ids IS NULL"
 DETAILS_CONDITION = "t.release_date IS NULL AND coalesce(t.meta_source, '') NOT IN ('search', 'spotify')"
+#: `GET /tracks/{id}` calls per `features` run for the release date and explicit flag of history tracks that the
+#: export identified by URI (search results carry both already). Without them those tracks differ from every pool
+#: track by what is missing; the models balance that (`provenance`), and each call turns one track back into a
+#: fully described one. `--release-dates` lifts the cap.
+DETAILS_CALLS = 100
+DETAILS_STEP = "release date + explicit (Spotify)"
 
 
 # ------------------------------------------------------------------------------------------------ 3. features
@@ -772,7 +783,8 @@ def stored_features_source(features_source: str, features_csv: str | Path | None
 
 def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source: str = "spotify",
                    features_source: str = "reccobeats", features_csv: str | Path | None = None,
-                   musicbrainz=None, release_dates: bool = False, progress: Progress | None = None) -> EnrichReport:
+                   musicbrainz=None, release_dates: bool = False, details_calls: int = DETAILS_CALLS,
+                   progress: Progress | None = None) -> EnrichReport:
     """Everything the user's own history needs, most-played first; resumable; never raises on quota/outage/login.
 
     `spotify=None` skips every Spotify step (e.g. not logged in, with genres from MusicBrainz).
@@ -798,15 +810,14 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     _metadata_steps(run, ids, spotify, reccobeats)
     _features_step(run, ids, features_source, spotify, reccobeats, features_csv)
     _genres_step(run, None, genres_source, spotify, musicbrainz, top_artists=True)
-    if release_dates:
-        step = report.step("release dates (Spotify)")
-        if spotify is None:
-            step.stopped, step.message = "skipped", "release dates need `spotify-model login`"
-        elif (why := run.blocked(["tracks"])) is not None:
+    limit = None if release_dates else details_calls
+    if limit != 0 and spotify is not None:
+        step = report.step(DETAILS_STEP)
+        if (why := run.blocked(["tracks"])) is not None:
             step.stopped = why
         else:
             _guard(run, step, lambda: fill_tracks_spotify(store, ids, spotify, DETAILS_CONDITION, step.name,
-                                                          run.progress, step))
+                                                          run.progress, step, limit=limit))
     return _finish(store, report, before, stored_source, genres_source)
 
 

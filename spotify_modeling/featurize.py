@@ -32,6 +32,12 @@ AUDIO_FEATURES: list[str] = [
 NUMERIC_FEATURES: list[str] = AUDIO_FEATURES + ["time_signature"]
 # What the user's own listening says about a track (see `tracktable`): passed through when present, else NaN.
 CONTEXT_FEATURES: list[str] = ["artist_plays"]
+# Input columns whose *presence* says where a row's metadata came from, not what the person likes: a history track
+# identified by the export's URI is a stub (no explicit flag, no release date) while one found by search carries
+# both; pool tracks get genres only when they ranked near the cut; `artist_plays` needs the primary artist's id.
+# Model fits balance their missingness across the classes (`models.balance_missingness`), and `train` checks that
+# a model given only these indicators cannot predict its target (`metrics.provenance_guard`).
+PROVENANCE_COLUMNS: list[str] = ["duration_ms", "release_date", "explicit", "genres", "artist_plays"]
 
 # Broad genre families, in output order.
 FAMILIES: list[str] = [
@@ -294,6 +300,55 @@ class TrackFeaturizer(TransformerMixin, BaseEstimator):
         block[:, 0] = (~known).astype(np.float32)
         block[~known, 1:] = np.nan
         out[:, start:start + width] = block
+
+
+def missingness(X: pd.DataFrame) -> pd.DataFrame:
+    """One boolean column per PROVENANCE_COLUMNS entry: True where the featurizer would see that fact as unknown.
+
+    Uses the featurizer's own readings (a "0000" date, a non-positive duration, an empty genre list are unknown),
+    so what is balanced and checked is exactly what the models see. A column absent from X is unknown everywhere.
+    """
+    X = _as_frame(X)
+    n = len(X)
+    out = {}
+    for col in PROVENANCE_COLUMNS:
+        if col not in X.columns:
+            out[col] = np.ones(n, dtype=bool)
+        elif col == "release_date":
+            out[col] = np.isnan(_map_distinct(X[col], _year_of)) if n else np.zeros(0, dtype=bool)
+        elif col == "explicit":
+            out[col] = np.isnan(_map_distinct(X[col], _flag_of)) if n else np.zeros(0, dtype=bool)
+        elif col == "genres":
+            out[col] = genres_unknown(X)
+        elif col == "duration_ms":
+            out[col] = ~(_numeric(X[col]) > 0)
+        else:
+            out[col] = np.isnan(_numeric(X[col]))
+    return pd.DataFrame(out, index=X.index)
+
+
+def genres_unknown(X: pd.DataFrame) -> np.ndarray:
+    """True for rows with no known genre (None, NaN, an empty list or empty strings)."""
+    unknown = np.ones(len(X), dtype=bool)
+    if "genres" in X.columns and len(X):
+        rows, codes, parsed = _explode_genres(X["genres"])
+        has_any = np.array([bool(p) for p in parsed], dtype=bool)
+        unknown[rows[has_any[codes]]] = False
+    return unknown
+
+
+def hide_values(X: pd.DataFrame, hide: pd.DataFrame) -> pd.DataFrame:
+    """A copy of X with the PROVENANCE_COLUMNS cells marked in `hide` (same index, boolean) set to unknown."""
+    out = X.copy()
+    for col in hide.columns:
+        mask = hide[col].to_numpy(dtype=bool)
+        if col not in out.columns or not mask.any():
+            continue
+        values = out[col].to_numpy(dtype=object, na_value=None).copy() if col in ("release_date", "genres") \
+            else pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan).copy()
+        values[mask] = None if values.dtype == object else np.nan
+        out[col] = values
+    return out
 
 
 def _as_frame(X: Any) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from .errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
 from .metrics import artist_groups, cross_validate_model, roc_auc_with_ci
 from .models import AffinityModel, LabelModel
 from .persist import load_model, save_model
+from .provenance import guard_sentence, provenance_guard
 from .playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
                         read_tool_playlist, sync_labels)
 from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
@@ -132,6 +133,7 @@ class WeeklyReport:
     quota_retry_after: float | None = None
     hit_rates: list[dict] = field(default_factory=list)
     backlog: dict = field(default_factory=dict)
+    affinity_guard: dict = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -355,11 +357,19 @@ class WeeklyRun:
         return self._played_cache
 
     def _refit_affinity(self, X_played: pd.DataFrame, pool: pd.DataFrame) -> AffinityModel | None:
-        """Played tracks vs random pool tracks, refitted each run as the pool grows."""
-        model = fit_affinity(X_played, pool, history_window(self.store))
-        if model is not None and not self.dry_run:
+        """Played tracks vs random pool tracks, refitted each run as the pool grows, and checked for provenance."""
+        data = affinity_fit_data(X_played, pool, history_window(self.store))
+        if data is None:
+            return None
+        table, y, weight = data
+        model = AffinityModel().fit(table, y, sample_weight=weight)
+        guard = provenance_guard(model, table, y)
+        self.report.affinity_guard = guard
+        if not guard["ok"]:
+            self.report.notes.append(f"affinity model: {guard_sentence(guard, 'affinity')}")
+        if not self.dry_run:
             save_model(model, "affinity", self.home.models, self.home.training_features,
-                       {"positives": len(X_played), "negatives": len(pool)})
+                       {"positives": len(X_played), "negatives": len(pool), "provenance_guard": guard})
         return model
 
     def score_and_select(self, label_model) -> pd.DataFrame | None:
@@ -518,16 +528,25 @@ class WeeklyRun:
                           self.report.run_id))
 
 
-def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame,
-                 window: tuple[float, float] | None = None) -> AffinityModel | None:
-    """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0), each random
-    track weighted by the share of the history's `window` it was out for (`train.affinity_table`)."""
+def affinity_fit_data(X_played: pd.DataFrame, pool: pd.DataFrame, window: tuple[float, float] | None = None
+                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
+    """(rows, target, weights) of the affinity fit (`train.affinity_table`), None while there is too little."""
     if len(X_played) < 20:
         return None
     table = affinity_table(X_played, pool, window)
     if table is None:
         return None
-    y, weight = table.pop("_y").to_numpy(), table.pop("_w").to_numpy()
+    return table, table.pop("_y").to_numpy(), table.pop("_w").to_numpy()
+
+
+def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame,
+                 window: tuple[float, float] | None = None) -> AffinityModel | None:
+    """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0), each random
+    track weighted by the share of the history's `window` it was out for (`train.affinity_table`)."""
+    data = affinity_fit_data(X_played, pool, window)
+    if data is None:
+        return None
+    table, y, weight = data
     return AffinityModel().fit(table, y, sample_weight=weight)
 
 

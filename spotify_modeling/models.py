@@ -25,13 +25,15 @@ from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .featurize import TrackFeaturizer, _as_frame, _explode_genres
+from .featurize import TrackFeaturizer, _as_frame, genres_unknown
+from .provenance import balance_missingness, provenance_strata
 
 MIN_ROWS = 10  # below this no model is worth fitting; say so instead of fitting noise
 # Below this many rows LightGBM trains fastest on one thread (OpenMP start-up and, on a busy
 # laptop, spin-waiting cost far more than they save: measured 0.4 s vs 6-9 s on 5,000 rows).
 SINGLE_THREAD_FIT_ROWS = 20_000
 GENRE_POLICIES = ("auto", "as_is", "drop", "mask")
+MISSING_POLICIES = ("balance", "as_is")
 
 
 class _TrackModel(BaseEstimator):
@@ -87,6 +89,20 @@ class _TrackModel(BaseEstimator):
                                  f"disliked tracks), got {len(classes)} class(es): {classes.tolist()}")
         return y
 
+    def training_frame(self, X: pd.DataFrame, y: Any) -> pd.DataFrame:
+        """The rows exactly as `fit` learns from them: provenance missingness balanced (`missing_policy`).
+
+        `metrics.provenance_guard` checks this frame: its unknowns alone must not predict y.
+        """
+        if self.missing_policy not in MISSING_POLICIES:
+            raise ValueError(f"missing_policy must be one of {MISSING_POLICIES}, got {self.missing_policy!r}")
+        X = _as_frame(X)
+        if not self.use_genres:
+            X = X.drop(columns=["genres"], errors="ignore")   # unused: its gaps cannot leak
+        if self.missing_policy == "balance":
+            X = balance_missingness(X, provenance_strata(y, self._is_classifier), self.random_state)
+        return X
+
     def _fit_matrix(self, X: pd.DataFrame, y: np.ndarray, sample_weight: Any,
                     use_genres: bool) -> None:
         self.featurizer_ = self._featurizer(use_genres).fit(X)
@@ -119,7 +135,7 @@ class _TrackClassifier(ClassifierMixin, _TrackModel):
     def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "_TrackClassifier":
         X = _as_frame(X)
         y = self._check_target(y, len(X))
-        self._fit_matrix(X, y, sample_weight, use_genres=self.use_genres)
+        self._fit_matrix(self.training_frame(X, y), y, sample_weight, use_genres=self.use_genres)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -137,7 +153,7 @@ class PlaylistModel(_TrackClassifier):
                  colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
                  max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = 1):
+                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -150,6 +166,7 @@ class PlaylistModel(_TrackClassifier):
         self.max_genres = max_genres
         self.min_genre_count = min_genre_count
         self.reference_year = reference_year
+        self.missing_policy = missing_policy
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -166,7 +183,7 @@ class LabelModel(_TrackClassifier):
                  colsample_bytree: float = 0.7, reg_lambda: float = 5.0,
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
                  max_genres: int = 15, min_genre_count: int = 3, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = 1):
+                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -179,6 +196,7 @@ class LabelModel(_TrackClassifier):
         self.max_genres = max_genres
         self.min_genre_count = min_genre_count
         self.reference_year = reference_year
+        self.missing_policy = missing_policy
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -187,19 +205,10 @@ def genre_unknown_rates(X: pd.DataFrame, y: Any) -> tuple[float, float]:
     """Share of rows with unknown genres among positives (y == max label) and among negatives."""
     X = _as_frame(X)
     y = np.asarray(y)
-    unknown = _genres_unknown(X)
+    unknown = genres_unknown(X)
     pos = y == np.max(y)
     rate = lambda mask: float(unknown[mask].mean()) if mask.any() else float("nan")  # noqa: E731
     return rate(pos), rate(~pos)
-
-
-def _genres_unknown(X: pd.DataFrame) -> np.ndarray:
-    unknown = np.ones(len(X), dtype=bool)
-    if "genres" in X.columns and len(X):
-        rows, codes, parsed = _explode_genres(X["genres"])
-        has_any = np.array([bool(p) for p in parsed], dtype=bool)
-        unknown[rows[has_any[codes]]] = False
-    return unknown
 
 
 def mask_genres_to_match(X: pd.DataFrame, y: Any, random_state: int | None = 0) -> pd.DataFrame:
@@ -213,7 +222,7 @@ def mask_genres_to_match(X: pd.DataFrame, y: Any, random_state: int | None = 0) 
     y = np.asarray(y)
     if "genres" not in X.columns:
         return X
-    unknown = _genres_unknown(X)
+    unknown = genres_unknown(X)
     pos = y == np.max(y)
     groups = [pos, ~pos]
     rates = [unknown[g].mean() if g.any() else 0.0 for g in groups]
@@ -254,7 +263,7 @@ class AffinityModel(_TrackClassifier):
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
                  genre_policy: str = "auto", genre_imbalance_threshold: float = 0.2,
                  max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = 1):
+                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -269,23 +278,35 @@ class AffinityModel(_TrackClassifier):
         self.max_genres = max_genres
         self.min_genre_count = min_genre_count
         self.reference_year = reference_year
+        self.missing_policy = missing_policy
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "AffinityModel":
+    def _uses_genres(self, X: pd.DataFrame, y: np.ndarray) -> tuple[bool, tuple[float, float]]:
         if self.genre_policy not in GENRE_POLICIES:
             raise ValueError(f"genre_policy must be one of {GENRE_POLICIES}, got {self.genre_policy!r}")
+        rates = genre_unknown_rates(X, y)
+        use = bool(self.use_genres) and self.genre_policy != "drop"
+        if use and self.genre_policy == "auto" and abs(rates[0] - rates[1]) > self.genre_imbalance_threshold:
+            use = False
+        return use, rates
+
+    def training_frame(self, X: pd.DataFrame, y: Any) -> pd.DataFrame:
+        """The genre policy first (genres dropped or masked), then the provenance balance of every model."""
+        X = _as_frame(X)
+        y = np.asarray(y)
+        use, _ = self._uses_genres(X, y)
+        if not use:
+            X = X.drop(columns=["genres"], errors="ignore")
+        elif self.genre_policy == "mask":
+            X = mask_genres_to_match(X, y, random_state=self.random_state)
+        return super().training_frame(X, y)
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "AffinityModel":
         X = _as_frame(X)
         y = self._check_target(y, len(X))
-        self.genre_unknown_rates_ = genre_unknown_rates(X, y)
-        gap = abs(self.genre_unknown_rates_[0] - self.genre_unknown_rates_[1])
-        use = bool(self.use_genres) and self.genre_policy != "drop"
-        if use and self.genre_policy == "auto" and gap > self.genre_imbalance_threshold:
-            use = False
-        if use and self.genre_policy == "mask":
-            X = mask_genres_to_match(X, y, random_state=self.random_state)
-        self.genres_used_ = use
-        self._fit_matrix(X, y, sample_weight, use_genres=use)
+        self.genres_used_, self.genre_unknown_rates_ = self._uses_genres(X, y)
+        self._fit_matrix(self.training_frame(X, y), y, sample_weight, use_genres=self.genres_used_)
         return self
 
 
@@ -301,7 +322,7 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
                  min_child_samples: int | None = 20, subsample: float = 0.8,
                  colsample_bytree: float = 0.8, reg_lambda: float = 1.0, use_genres: bool = True,
                  max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 random_state: int | None = 0, n_jobs: int | None = 1):
+                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -313,6 +334,7 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
         self.max_genres = max_genres
         self.min_genre_count = min_genre_count
         self.reference_year = reference_year
+        self.missing_policy = missing_policy
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -324,7 +346,7 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
                              f"(got values from {y.min():.3g} to {y.max():.3g})")
         if np.ptp(y) == 0:
             raise ValueError("LikeabilityModel: the target is the same for every track; nothing to learn")
-        self._fit_matrix(X, y, sample_weight, use_genres=self.use_genres)
+        self._fit_matrix(self.training_frame(X, y), y, sample_weight, use_genres=self.use_genres)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -332,5 +354,5 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
         return np.clip(raw, 0.0, 1.0)
 
 
-__all__ = ["PlaylistModel", "LikeabilityModel", "AffinityModel", "LabelModel",
-           "genre_unknown_rates", "mask_genres_to_match", "MIN_ROWS", "GENRE_POLICIES"]
+__all__ = ["PlaylistModel", "LikeabilityModel", "AffinityModel", "LabelModel", "genre_unknown_rates", "mask_genres_to_match", "MIN_ROWS", "GENRE_POLICIES",
+           "MISSING_POLICIES"]

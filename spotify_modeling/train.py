@@ -19,6 +19,7 @@ from .models import AffinityModel, LikeabilityModel, PlaylistModel
 from .metrics import artist_groups, cross_validate_model
 from .persist import save_model
 from .pool import random_sample_ids
+from .provenance import provenance_guard
 from .store import Store
 from .tracktable import has_features, track_table
 
@@ -75,6 +76,7 @@ class TrainReport:
     trained: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, dict] = field(default_factory=dict)
+    guards: dict[str, dict] = field(default_factory=dict)   # provenance_guard per trained model
     tracks_played: int = 0
     tracks_with_features: int = 0
     plays_covered: float = 0.0
@@ -205,10 +207,13 @@ def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None)
 def _fit_and_save(name, model, X, y, groups, home, report: TrainReport, cv: bool, coverage: dict,
                   sample_weight=None) -> None:
     metrics = cross_validate_model(model, X, y, groups, n_boot=300) if cv else {}   # unweighted: a plain AUC
+    guard = provenance_guard(model, X, y, groups)
     model.fit(X, y, sample_weight=sample_weight)
-    save_model(model, name, home.models, home.training_features, metrics, extra=coverage)
+    save_model(model, name, home.models, home.training_features, metrics,
+               extra={**coverage, "provenance_guard": guard})
     report.trained.append(name)
     report.metrics[name] = metrics
+    report.guards[name] = guard
 
 
 def train_after_features(store: Store, home, console) -> TrainReport | None:

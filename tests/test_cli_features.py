@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from collections import Counter
 
@@ -143,14 +144,16 @@ def test_features_end_to_end_finds_the_right_tracks_and_writes_the_table(world, 
     assert all(c.query.get("limit") == "10" for c in server.calls_in("search"))
     plays = dict(conn.execute("SELECT track_name, track_id FROM plays GROUP BY track_name"))
     assert plays["First Song"] == T_FIRST and plays["Episode 12"] is None
-    # search results carry the whole track; URI tracks got metadata from ReccoBeats (no Spotify call)
+    # search results carry the whole track; URI tracks got duration and artists from ReccoBeats, then their
+    # release date and explicit flag from one `GET /tracks/{id}` each, most-played first, so that history tracks
+    # are described like the searched pool
     row = conn.execute("SELECT duration_ms, artist_ids, release_date, explicit, isrc, meta_source FROM tracks "
                        "WHERE track_id = ?", (T_FIRST,)).fetchone()
     assert row == (200010, json.dumps([A_ALPHA]), "2001-05-01", 0, "QZFIRST00000", "search")
-    uri = conn.execute("SELECT duration_ms, artist_ids, meta_source FROM tracks WHERE track_id = ?",
-                       (T_URI,)).fetchone()
-    assert uri == (200008, json.dumps([A_ALPHA]), "reccobeats")
-    assert server.calls_in("tracks") == []
+    uri = conn.execute("SELECT duration_ms, artist_ids, release_date, explicit, meta_source FROM tracks "
+                       "WHERE track_id = ?", (T_URI,)).fetchone()
+    assert uri == (200008, json.dumps([A_ALPHA]), "2001-05-01", 0, "spotify")
+    assert [c.path for c in server.calls_in("tracks")] == [f"/v1/tracks/{T_URI}", f"/v1/tracks/{T_URI2}"]
     # features: 40 per call, the unknown one stored as not available
     recco = [c for c in server.calls_in("reccobeats") if c.path.endswith("audio-features")]
     assert len(recco) == 1 and set(recco[0].query["ids"].split(",")) == {T_FIRST, T_SECOND, T_THIRD, T_URI, T_URI2}
@@ -309,3 +312,18 @@ def test_without_login_sources_that_need_no_spotify_still_run(world, capsys):
     assert "not logged in to Spotify" in err
     feats = dict(db(home).execute("SELECT track_id, available FROM audio_features"))
     assert feats == {T_URI: 1, T_URI2: 1}  # the export's own ids are enriched; names wait for a login
+
+
+def test_details_calls_caps_the_release_date_look_ups_most_played_first(world, capsys):
+    server, state, home, export = world
+    assert main(["features", str(export), "--details-calls", "1"]) == 0
+    out = capsys.readouterr().out
+    assert [c.path for c in server.calls_in("tracks")] == [f"/v1/tracks/{T_URI}"]   # 4 plays before 1
+    assert re.search(r"release date \+ explicit\s+1/2\s+1\s+ok \(1 left for later runs", out)   # 1 done of 2
+    rows = dict(db(home).execute("SELECT track_id, release_date FROM tracks WHERE track_id IN (?, ?)",
+                                 (T_URI, T_URI2)))
+    assert rows == {T_URI: "2001-05-01", T_URI2: None}
+    assert main(["features", "--details-calls", "0"]) == 0                            # 0: none at all
+    assert [c.path for c in server.calls_in("tracks")] == [f"/v1/tracks/{T_URI}"]
+    assert main(["features"]) == 0                                                   # the default picks up the rest
+    assert [c.path for c in server.calls_in("tracks")] == [f"/v1/tracks/{T_URI}", f"/v1/tracks/{T_URI2}"]
