@@ -20,20 +20,20 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from spotify_modeling import loop
-from spotify_modeling import pool as pool_mod
-from spotify_modeling.featurize import genre_family
-from spotify_modeling.ingest import import_export
-from spotify_modeling.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
-from spotify_modeling.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
-from spotify_modeling.simulate import PERSONAS, Catalog, Persona, World, build_world, make_listener
-from spotify_modeling.simulate.listener import _score
-from spotify_modeling.simulate import _vocab as vocab
-from spotify_modeling.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
-from spotify_modeling.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
-from spotify_modeling.store import Store, utc_now
-from spotify_modeling.tracktable import artist_play_counts
-from spotify_modeling.train import affinity_table, history_window, training_data
+from spotify_modeling.pipeline import weekly as loop
+from spotify_modeling.pipeline import pool as pool_mod
+from spotify_modeling.core.featurize import genre_family
+from spotify_modeling.pipeline.ingest import import_export
+from spotify_modeling.core.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.core.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
+from spotify_modeling.sandbox.simulate import PERSONAS, Catalog, Persona, World, build_world, make_listener
+from spotify_modeling.sandbox.simulate.listener import _score
+from spotify_modeling.sandbox.simulate import _vocab as vocab
+from spotify_modeling.sandbox.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
+from spotify_modeling.sandbox.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
+from spotify_modeling.db.store import Store, utc_now
+from spotify_modeling.db.tracktable import artist_play_counts
+from spotify_modeling.pipeline.train import affinity_table, history_window, training_data
 
 METHODS = ("random", "stage1", "original", "ours", "supervised", "observable", "ceiling")
 AUC_TARGET = 0.75
@@ -247,7 +247,7 @@ def stub_uri_tracks(store: Store) -> int:
     and artists, not the release date or explicit flag, which only `GET /tracks/{id}` gives, for the
     `enrich.DETAILS_CALLS` most-played tracks of a first run. (Every track of a simulated export has a URI: the
     extended history carries them, and the account history's names match them at import.)"""
-    from spotify_modeling.enrich import DETAILS_CALLS, _history_tracks
+    from spotify_modeling.pipeline.enrich import DETAILS_CALLS, _history_tracks
 
     stubs = [t for t, _ in _history_tracks(store)][DETAILS_CALLS:]
     with store.transaction() as conn:
@@ -454,7 +454,7 @@ def fit_supervised(prep: "Prepared", n: int, seed: int):
     only flatter it: it is an upper bound for what better learning on these features could reach."""
     from lightgbm import LGBMRegressor
 
-    from spotify_modeling.featurize import TrackFeaturizer
+    from spotify_modeling.core.featurize import TrackFeaturizer
 
     cat, listener = prep.world.catalog, prep.world.listener
     picks = np.random.default_rng([seed, 61]).permutation(prep.candidates)[:n]
@@ -479,7 +479,7 @@ class LinearLabelModel:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from spotify_modeling.featurize import TrackFeaturizer
+        from spotify_modeling.core.featurize import TrackFeaturizer
 
         self.featurizer_ = TrackFeaturizer(max_genres=15, min_genre_count=3).fit(X)
         self.model_ = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),

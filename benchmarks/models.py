@@ -23,10 +23,10 @@ import pandas as pd
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
-from spotify_modeling.featurize import AUDIO_FEATURES, genre_family
-from spotify_modeling.metrics import artist_groups, cross_validate_model, grouped_folds
-from spotify_modeling.models import AffinityModel, LikeabilityModel, PlaylistModel
-from spotify_modeling.normalize import name_key
+from spotify_modeling.core.featurize import AUDIO_FEATURES, genre_family
+from spotify_modeling.core.metrics import artist_groups, cross_validate_model, grouped_folds
+from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.core.normalize import name_key
 
 RAW_COLUMNS = AUDIO_FEATURES + ["duration_ms", "time_signature"]
 SEED = 0

@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality_sim as qs  # noqa: E402
 
 from spotify_modeling import loop  # noqa: E402
-from spotify_modeling.ingest import import_export  # noqa: E402
-from spotify_modeling.models import AffinityModel  # noqa: E402
-from spotify_modeling.selection.composite import CompositeScorer, transform_outputs  # noqa: E402
-from spotify_modeling.simulate.listener import _score  # noqa: E402
-from spotify_modeling.store import Store  # noqa: E402
-from spotify_modeling.train import training_data  # noqa: E402
+from spotify_modeling.pipeline.ingest import import_export  # noqa: E402
+from spotify_modeling.core.models import AffinityModel  # noqa: E402
+from spotify_modeling.core.selection.composite import CompositeScorer, transform_outputs  # noqa: E402
+from spotify_modeling.sandbox.simulate.listener import _score  # noqa: E402
+from spotify_modeling.db.store import Store  # noqa: E402
+from spotify_modeling.pipeline.train import training_data  # noqa: E402
 
 POOL = 2400
 TOP = 48   # 2% of the pool

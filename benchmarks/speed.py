@@ -12,7 +12,7 @@
 
 Run: `python benchmarks/speed.py` (full, a few minutes) or `python benchmarks/speed.py --quick` (< 1 min).
 Timings are best of a few interleaved repeats (other processes on the machine add noise). Nothing here reads
-the network; everything is synthetic (`spotify_modeling.simulate`).
+the network; everything is synthetic (`spotify_modeling.sandbox.simulate`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _best(samples: list[float]) -> float:
 # ------------------------------------------------------------------------------------------------ 1. ingest
 def make_extended_export(folder: Path, n_plays: int, n_tracks: int, seed: int = SEED) -> dict:
     """Write a synthetic extended streaming history (Streaming_History_Audio_*.json, ~15k rows a file) into `folder`."""
-    from spotify_modeling import simulate
+    from spotify_modeling.sandbox import simulate
 
     catalog = simulate.make_catalog(n_tracks=n_tracks, seed=seed)
     world = simulate.build_world(seed=seed, n_plays=n_plays, catalog=catalog)
@@ -123,9 +123,9 @@ def baseline_ingest(folder: Path, db_path: Path) -> dict:
 
 def product_ingest(folder: Path, db_path: Path) -> dict:
     """What `spotify-model features` does first: parse the export, then import it into a fresh store."""
-    from spotify_modeling.export import read_export
-    from spotify_modeling.ingest import import_export
-    from spotify_modeling.store import Store
+    from spotify_modeling.core.export import read_export
+    from spotify_modeling.pipeline.ingest import import_export
+    from spotify_modeling.db.store import Store
 
     start = time.perf_counter()
     parsed = read_export(folder)
@@ -155,7 +155,7 @@ def _child_main(kind: str, folder: str, db: str) -> None:
     """Entry point of the measuring child: print one JSON line with the result and this process's peak RSS."""
     fn = {"baseline": baseline_ingest, "product": product_ingest}[kind]
     if kind == "product":  # import before measuring the floor, so the floor includes the libraries
-        import spotify_modeling.ingest  # noqa: F401
+        import spotify_modeling.pipeline.ingest  # noqa: F401
     floor = _vm_hwm_mb()
     out = fn(Path(folder), Path(db))
     out["peak_rss_mb"] = _vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -201,8 +201,8 @@ def bench_ingest(sizes: Sizes, workdir: Path) -> dict:
 # ------------------------------------------------------------------------------------------------ 2. scoring
 def fitted_stage1_models(catalog, n_fit: int, seed: int = SEED) -> dict:
     """The three stage-1 models fitted on `n_fit` catalog tracks, with targets from a simulated listener's taste."""
-    from spotify_modeling.models import AffinityModel, LikeabilityModel, PlaylistModel
-    from spotify_modeling.simulate import make_listener
+    from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+    from spotify_modeling.sandbox.simulate import make_listener
 
     rng = np.random.default_rng(seed)
     listener = make_listener(catalog, seed=seed)
@@ -223,8 +223,8 @@ def raw_predict(models: dict, matrices: dict) -> dict:
 
 
 def bench_scoring(sizes: Sizes) -> dict:
-    from spotify_modeling import simulate
-    from spotify_modeling.loop import score_pool
+    from spotify_modeling.sandbox import simulate
+    from spotify_modeling.pipeline.weekly import score_pool
 
     catalog = simulate.make_catalog(n_tracks=sizes.pool, seed=SEED + 1)
     pool = catalog.tracks.reset_index(drop=True)
@@ -262,10 +262,10 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     """A store as `features` + one candidates run would leave it, without the HTTP: the export imported, then
     metadata, ReccoBeats-style audio features and artist genres written straight from the synthetic catalog for
     the played tracks and `n_pool` random catalog tracks (the candidate pool)."""
-    from spotify_modeling import simulate
-    from spotify_modeling.ingest import import_export
-    from spotify_modeling.normalize import name_key
-    from spotify_modeling.store import Store, utc_now
+    from spotify_modeling.sandbox import simulate
+    from spotify_modeling.pipeline.ingest import import_export
+    from spotify_modeling.core.normalize import name_key
+    from spotify_modeling.db.store import Store, utc_now
 
     catalog = simulate.make_catalog(n_tracks=n_tracks, seed=seed)
     world = simulate.build_world(seed=seed, n_plays=n_plays, catalog=catalog)
@@ -310,9 +310,9 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
 def bench_train(sizes: Sizes, workdir: Path) -> dict:
     from lightgbm import LGBMClassifier
 
-    from spotify_modeling.featurize import TrackFeaturizer
+    from spotify_modeling.core.featurize import TrackFeaturizer
     from spotify_modeling.home import Home
-    from spotify_modeling.train import train_stage1, training_data
+    from spotify_modeling.pipeline.train import train_stage1, training_data
 
     home = Home(workdir / "train_home").ensure()
     store = seeded_store(home, sizes.train_plays, sizes.train_catalog, sizes.train_pool)
@@ -342,7 +342,7 @@ def bench_train(sizes: Sizes, workdir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ 4-5. demo
 def bench_demo(sizes: Sizes, workdir: Path) -> dict:
-    from spotify_modeling.demo import run_demo
+    from spotify_modeling.sandbox.demo import run_demo
     from spotify_modeling.home import Home
 
     root = workdir / "demo_home"

@@ -70,7 +70,7 @@ class Home:
         """One run at a time per home: a second `features` or `candidates` (say, cron and you) is refused at once."""
         import fcntl
 
-        from .errors import BadInput
+        from spotify_modeling.errors import BadInput
 
         self.data.mkdir(parents=True, exist_ok=True)
         fh = open(self.data / ".lock", "a+")

@@ -13,7 +13,7 @@ import pytest
 import requests
 import responses
 
-from spotify_modeling.auth import (SCOPES, ModelOAuth, ModelPKCE, PrivateCacheFileHandler, cached_token_or_raise,
+from spotify_modeling.sources.auth import (SCOPES, ModelOAuth, ModelPKCE, PrivateCacheFileHandler, cached_token_or_raise,
                                    login, make_auth_manager)
 from spotify_modeling.cli import main
 from spotify_modeling.errors import BadInput, NeedsLogin

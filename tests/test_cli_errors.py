@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from export_fixtures import _w, extended_row, podcast_row, write_account_export
-from spotify_modeling import export as export_mod
-from spotify_modeling import ingest
+from spotify_modeling.core import export as export_mod
+from spotify_modeling.pipeline import ingest
 from spotify_modeling.cli import main
-from spotify_modeling.cli_loop import print_weekly_report
-from spotify_modeling.loop import WeeklyReport
+from spotify_modeling.cli.weekly import print_weekly_report
+from spotify_modeling.pipeline.weekly import WeeklyReport
 
 
 @pytest.fixture
@@ -302,7 +302,7 @@ def test_bug_with_no_home_to_log_to_is_logged_in_the_temp_folder(tmp_path, home,
 
 def test_login_shows_a_display_name_with_brackets_as_typed(home, capsys, monkeypatch):
     # a Spotify display name is free text: `[/b]` used to crash the output after a successful login (exit 1)
-    from spotify_modeling import auth
+    from spotify_modeling.sources import auth
 
     monkeypatch.setattr(auth, "login", lambda h, **kwargs: {"display_name": "DJ [/b] [bold]Ann", "user_id": "u1",
                                                             "probe": {}})
@@ -315,7 +315,7 @@ def test_login_shows_a_display_name_with_brackets_as_typed(home, capsys, monkeyp
 def test_pool_sources_setting_says_what_is_wrong(home, sources, named):
     from spotify_modeling.errors import BadInput
     from spotify_modeling.home import Home
-    from spotify_modeling.loop import WeeklyConfig
+    from spotify_modeling.pipeline.weekly import WeeklyConfig
 
     with pytest.raises(BadInput) as err:
         WeeklyConfig.from_home(Home(home), sources=sources)
@@ -324,7 +324,7 @@ def test_pool_sources_setting_says_what_is_wrong(home, sources, named):
 
 def test_input_ending_at_the_login_prompt_says_what_to_do(home, capsys, monkeypatch):
     # `login --no-browser` asks for the redirect URL; with stdin at its end (a script, cron) the prompt gets EOF
-    from spotify_modeling import auth
+    from spotify_modeling.sources import auth
 
     def login_that_prompts(h, input_fn, **kwargs):
         return {"display_name": input_fn("Paste the URL: "), "user_id": "u1", "probe": {}}

@@ -15,10 +15,10 @@ from collections import Counter
 import pytest
 
 from export_fixtures import _w, extended_row
-from spotify_modeling.auth import SCOPES
+from spotify_modeling.sources.auth import SCOPES
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
-from spotify_modeling.standin import StandInServer, StandInState
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
 
 
 def sid(tag: str) -> str:

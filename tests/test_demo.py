@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from spotify_modeling.cli import main
-from spotify_modeling.demo import MARKER, demo_table, prepare_home, run_demo
+from spotify_modeling.sandbox.demo import MARKER, demo_table, prepare_home, run_demo
 from spotify_modeling.errors import BadInput
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import responses
 
-from spotify_modeling import enrich
-from spotify_modeling.auth import SCOPES
+from spotify_modeling.pipeline import enrich
+from spotify_modeling.sources.auth import SCOPES
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
 from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
-from spotify_modeling.standin import StandInServer, StandInState
-from spotify_modeling.store import Store
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
+from spotify_modeling.db.store import Store
 
 RB = "https://recco.test/v1"
 MB = "https://mb.test/ws/2"

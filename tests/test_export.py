@@ -6,8 +6,8 @@ import pytest
 
 from export_fixtures import (write_account_export, write_extended_export, write_old_mydata_export, zip_folder)
 from spotify_modeling.errors import BadInput
-from spotify_modeling.export import classify, read_export, track_id_from_uri
-from spotify_modeling.normalize import name_key, norm_title
+from spotify_modeling.core.export import classify, read_export, track_id_from_uri
+from spotify_modeling.core.normalize import name_key, norm_title
 
 
 def test_classify_file_names_of_every_vintage():
@@ -111,7 +111,7 @@ def test_uri_and_name_normalisation():
 
 
 def test_extended_rows_of_odd_shapes_parse_like_the_common_ones():
-    from spotify_modeling.export import parse_extended_history
+    from spotify_modeling.core.export import parse_extended_history
 
     base = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1000, "master_metadata_track_name": "Song",
             "master_metadata_album_artist_name": "Band", "master_metadata_album_album_name": "LP",

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from spotify_modeling.featurize import FAMILIES, NUMERIC_FEATURES, TrackFeaturizer, genre_family
+from spotify_modeling.core.featurize import FAMILIES, NUMERIC_FEATURES, TrackFeaturizer, genre_family
 
 
 def _tracks() -> pd.DataFrame:

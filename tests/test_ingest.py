@@ -8,7 +8,7 @@ import pytest
 from export_fixtures import (write_account_export, write_extended_export, write_old_mydata_export, zip_folder)
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
-from spotify_modeling.store import SCHEMA_VERSION, Store
+from spotify_modeling.db.store import SCHEMA_VERSION, Store
 
 
 def dump(db_path):
@@ -169,7 +169,7 @@ def _write(path, doc):
 
 
 def _import(db_path, folder):
-    from spotify_modeling.ingest import import_export
+    from spotify_modeling.pipeline.ingest import import_export
 
     with Store(db_path) as store:
         return import_export(store, folder)
@@ -222,7 +222,7 @@ def test_reimport_of_an_overlapping_newer_extended_export(tmp_path):
 
 
 def test_large_import_rebuilding_indexes_stores_the_same_rows(tmp_path, monkeypatch):
-    from spotify_modeling import ingest
+    from spotify_modeling.pipeline import ingest
 
     export = _overlapping_extended_export(tmp_path / "exp")
     write_account_export(export)
@@ -289,7 +289,7 @@ def test_plays_imported_earlier_take_ids_a_later_export_carries(tmp_path):
 
 
 def test_name_index_holds_only_plays_without_an_id_and_old_stores_upgrade(tmp_path):
-    from spotify_modeling.store import MIGRATIONS, _split_sql
+    from spotify_modeling.db.store import MIGRATIONS, _split_sql
 
     old = sqlite3.connect(tmp_path / "old.db")  # a store as schema version 2 left it, with one play
     for version in (0, 1):
@@ -340,7 +340,7 @@ def test_schema_4_upgrade_keeps_every_play_and_names_files_by_id(tmp_path):
 
 def _schema3_store(path):
     """A store as schema version 3 left it: two files' plays tagged by sha256, and one play whose file row is gone."""
-    from spotify_modeling.store import MIGRATIONS, _split_sql
+    from spotify_modeling.db.store import MIGRATIONS, _split_sql
 
     old = sqlite3.connect(path)   # foreign keys off, as sqlite3 opens by default
     for version in range(3):

@@ -6,10 +6,10 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 
-from spotify_modeling.metrics import (_weighted_auc, artist_groups, cross_validate_model,
+from spotify_modeling.core.metrics import (_weighted_auc, artist_groups, cross_validate_model,
                                       grouped_cv_scores, grouped_folds, roc_auc_with_ci,
                                       spearman_with_ci, wilson_interval)
-from spotify_modeling.models import LikeabilityModel, PlaylistModel
+from spotify_modeling.core.models import LikeabilityModel, PlaylistModel
 
 
 class ArtistMemoriser(ClassifierMixin, BaseEstimator):

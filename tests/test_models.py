@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.metrics import roc_auc_score
 
-from spotify_modeling.models import (AffinityModel, LabelModel, LikeabilityModel, PlaylistModel,
+from spotify_modeling.core.models import (AffinityModel, LabelModel, LikeabilityModel, PlaylistModel,
                                      genre_unknown_rates, mask_genres_to_match)
 
 FAST = dict(n_estimators=40, n_jobs=1)  # fast and steady on a busy machine; defaults: test_defaults

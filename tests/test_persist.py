@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 import spotify_modeling
-from spotify_modeling import persist
+from spotify_modeling.pipeline import persist
 from spotify_modeling.errors import BadInput
-from spotify_modeling.models import LikeabilityModel, PlaylistModel
-from spotify_modeling.persist import MODEL_FORMAT_VERSION, load_model, load_model_info, save_model
+from spotify_modeling.core.models import LikeabilityModel, PlaylistModel
+from spotify_modeling.pipeline.persist import MODEL_FORMAT_VERSION, load_model, load_model_info, save_model
 
 
 def _fitted(cls=PlaylistModel):
@@ -160,8 +160,8 @@ def test_atomic_path_replaces_whole_or_leaves_the_old_file_and_no_temp(tmp_path)
 def test_history_csv_cut_short_by_a_full_disk_keeps_the_last_one(tmp_path, monkeypatch):
     from export_fixtures import write_account_export
 
-    from spotify_modeling import ingest
-    from spotify_modeling.store import Store
+    from spotify_modeling.pipeline import ingest
+    from spotify_modeling.db.store import Store
 
     store = Store(tmp_path / "s.db")
     ingest.import_export(store, write_account_export(tmp_path / "export"))

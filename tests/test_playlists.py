@@ -2,10 +2,10 @@
 
 import pytest
 
-from spotify_modeling.playlists import find_tool_playlists, read_tool_playlist, sync_labels
+from spotify_modeling.pipeline.playlists import find_tool_playlists, read_tool_playlist, sync_labels
 from spotify_modeling.sources import SpotifyClient
-from spotify_modeling.standin import StandInServer, StandInState
-from spotify_modeling.store import Store
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
+from spotify_modeling.db.store import Store
 
 
 def _track(i):
@@ -31,7 +31,7 @@ def world(tmp_path, monkeypatch):
     with StandInServer(state) as server:
         for k, v in server.env().items():
             monkeypatch.setenv(k, v)
-        from spotify_modeling.auth import SCOPES
+        from spotify_modeling.sources.auth import SCOPES
 
         class Auth:  # a fixed valid token from the server, through the real spotipy stack
             def __init__(self):

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from spotify_modeling.normalize import name_key
-from spotify_modeling.pool import (choose_taste_genre, pool_track_ids, random_query, random_sample_ids,
+from spotify_modeling.core.normalize import name_key
+from spotify_modeling.pipeline.pool import (choose_taste_genre, pool_track_ids, random_query, random_sample_ids,
                                    taste_genres, top_up_pool)
 from spotify_modeling.sources import SpotifyClient
-from spotify_modeling.standin import StandInServer, StandInState
-from spotify_modeling.store import Store
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
+from spotify_modeling.db.store import Store
 
 
 def track(i, name=None, artist=None, year=1995, local=False):
@@ -34,7 +34,7 @@ def setup(tmp_path):
         t, a = track(i, year=1950 + (i * 7) % 77)
         state.add_track(t, a)
     with StandInServer(state) as server:
-        from spotify_modeling.auth import SCOPES
+        from spotify_modeling.sources.auth import SCOPES
 
         class Auth:
             token = server.issue_token(SCOPES)

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spotify_modeling import simulate
+from spotify_modeling.sandbox import simulate
 from spotify_modeling.cli import main
-from spotify_modeling.featurize import PROVENANCE_COLUMNS, missingness
-from spotify_modeling.models import AffinityModel, LikeabilityModel, PlaylistModel
-from spotify_modeling.persist import load_model
-from spotify_modeling.provenance import PatternRate, balance_missingness, guard_sentence, provenance_guard
-from spotify_modeling.standin import StandInServer, StandInState
+from spotify_modeling.core.featurize import PROVENANCE_COLUMNS, missingness
+from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.pipeline.persist import load_model
+from spotify_modeling.core.provenance import PatternRate, balance_missingness, guard_sentence, provenance_guard
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
 
 from test_weekly import _env
 
@@ -155,8 +155,8 @@ def test_names_only_history_with_uri_playlists_trains_a_playlist_model_on_taste(
         details = [c.path for c in server.calls_in("tracks")]
     # the fixture has the leak: playlist tracks are URI stubs, searched history tracks are fully described
     db = sqlite3.connect(home / "data" / "spotify_model.db")
-    from spotify_modeling.store import Store
-    from spotify_modeling.train import training_data
+    from spotify_modeling.db.store import Store
+    from spotify_modeling.pipeline.train import training_data
 
     with Store(home / "data" / "spotify_model.db") as store:
         X, y = training_data(store)
@@ -181,11 +181,11 @@ def test_names_only_history_with_uri_playlists_trains_a_playlist_model_on_taste(
 
 def test_extended_history_affinity_does_not_contrast_stubs_with_the_searched_pool(tmp_path, capsys, monkeypatch):
     """Every extended-history track has a URI, so most are stubs; every pool track comes from search, fully described."""
-    from spotify_modeling.loop import affinity_fit_data
-    from spotify_modeling.pool import random_sample_ids
-    from spotify_modeling.store import Store
-    from spotify_modeling.tracktable import has_features, track_table
-    from spotify_modeling.train import history_window, training_data
+    from spotify_modeling.pipeline.weekly import affinity_fit_data
+    from spotify_modeling.pipeline.pool import random_sample_ids
+    from spotify_modeling.db.store import Store
+    from spotify_modeling.db.tracktable import has_features, track_table
+    from spotify_modeling.pipeline.train import history_window, training_data
 
     world, state, export, home = _features_home(tmp_path, "extended", seed=6)
     with StandInServer(state) as server:

@@ -1,4 +1,4 @@
-"""Composite scoring, batch selection, baselines and hit rates (spotify_modeling.selection)."""
+"""Composite scoring, batch selection, baselines and hit rates (spotify_modeling.core.selection)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import clone
 
 from spotify_modeling.errors import BadInput
-from spotify_modeling.selection import (
+from spotify_modeling.core.selection import (
     CompositeScorer,
     batch_sizes,
     explore_uncertainty,
@@ -468,8 +468,8 @@ def test_family_cap_follows_your_own_listening_share():
 
 
 def test_hit_rate_trend_compares_the_earlier_and_later_halves_of_labelled_batches():
-    from spotify_modeling.cli_loop import _trend_line
-    from spotify_modeling.selection import hit_rate_trend
+    from spotify_modeling.cli.weekly import _trend_line
+    from spotify_modeling.core.selection import hit_rate_trend
 
     def batch(b, liked, disliked, unlabelled=0):
         return [(b, "exploit", 1)] * liked + [(b, "exploit", 0)] * disliked + [(b, "explore", None)] * unlabelled

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spotify_modeling.simulate import (
+from spotify_modeling.sandbox.simulate import (
     HISTORY_COLUMNS, PERSONAS, TRACK_COLUMNS, build_world, export_files, label_candidates, make_catalog,
     make_listener, make_own_library, simulate_history, write_export,
 )
-from spotify_modeling.simulate import _vocab as vocab
-from spotify_modeling.simulate import export as export_mod
-from spotify_modeling.standin import StandInState
+from spotify_modeling.sandbox.simulate import _vocab as vocab
+from spotify_modeling.sandbox.simulate import export as export_mod
+from spotify_modeling.sandbox.standin import StandInState
 
 BASE62_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 UNIT = ["danceability", "energy", "speechiness", "acousticness", "instrumentalness", "liveness", "valence"]
@@ -305,7 +305,7 @@ def test_export_bytes_reproducible_by_seed(tmp_path):
 
 
 def test_project_parser_reads_the_export(export_dir, small_world):
-    from spotify_modeling.export import read_export
+    from spotify_modeling.core.export import read_export
 
     parsed = read_export(export_dir)
     assert len(parsed.playlists) == len(small_world.playlists)

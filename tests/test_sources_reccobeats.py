@@ -128,7 +128,7 @@ def test_timeout_then_success(client, sleeps):
 
 
 def test_against_standin_maps_covered_ids_and_batches():
-    mod = pytest.importorskip("spotify_modeling.standin")
+    mod = pytest.importorskip("spotify_modeling.sandbox.standin")
     state = mod.StandInState()
     ids = []
     for i in range(45):

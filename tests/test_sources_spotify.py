@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from spotify_modeling.auth import SCOPES, make_auth_manager
+from spotify_modeling.sources.auth import SCOPES, make_auth_manager
 from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home
 from spotify_modeling.sources.endpoints import endpoint_group
@@ -353,7 +353,7 @@ def test_endpoint_groups():
 
 # ------------------------------------------------------------------ integration through the local stand-in server
 def _standin_module():
-    return pytest.importorskip("spotify_modeling.standin")
+    return pytest.importorskip("spotify_modeling.sandbox.standin")
 
 
 def _catalog(state, n: int = 12) -> list[str]:
@@ -462,7 +462,7 @@ def test_standin_expired_access_token_refreshes_and_revoked_needs_login(live):
 
 
 def test_standin_login_no_browser(live, monkeypatch):
-    from spotify_modeling.auth import login
+    from spotify_modeling.sources.auth import login
 
     server, state, ids, home = live
     home.token_cache.unlink()

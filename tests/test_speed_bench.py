@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from spotify_modeling.simulate.export import EXTENDED_KEYS
+from spotify_modeling.sandbox.simulate.export import EXTENDED_KEYS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 import spotipy
 
-from spotify_modeling.standin import (ALL_SCOPES, NOT_REGISTERED_MESSAGE, PREMIUM_MESSAGE, STANDIN_CODE,
+from spotify_modeling.sandbox.standin import (ALL_SCOPES, NOT_REGISTERED_MESSAGE, PREMIUM_MESSAGE, STANDIN_CODE,
                                       StandInServer, StandInState, _base62_id, endpoint_group, recco_id)
 
 N_TRACKS = 60

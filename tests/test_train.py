@@ -8,11 +8,11 @@ import pytest
 
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
-from spotify_modeling.models import AffinityModel
-from spotify_modeling.normalize import name_key
-from spotify_modeling.store import Store
-from spotify_modeling.train import outcomes, train_stage1
-from spotify_modeling.tracktable import track_table
+from spotify_modeling.core.models import AffinityModel
+from spotify_modeling.core.normalize import name_key
+from spotify_modeling.db.store import Store
+from spotify_modeling.pipeline.train import outcomes, train_stage1
+from spotify_modeling.db.tracktable import track_table
 
 
 def add_play(store, tid, ms, ts="2024-01-01T00:00:00Z", reason_end="trackdone", artist="A", title=None):
@@ -117,7 +117,7 @@ def test_train_command_fits_and_persists(tmp_path, monkeypatch, capsys):
 
 
 def test_release_exposure_is_the_share_of_the_history_a_track_was_out_for():
-    from spotify_modeling.train import release_exposure
+    from spotify_modeling.pipeline.train import release_exposure
 
     window = (2020.0, 2024.0)
     got = release_exposure(["1999-05-01", "2022", "2022-01", "2023-12-31", "2024-06", "2030", None, "0000", "garbage"],
@@ -132,7 +132,7 @@ def test_release_exposure_is_the_share_of_the_history_a_track_was_out_for():
 
 
 def test_history_window_spans_first_to_last_play(tmp_path):
-    from spotify_modeling.train import history_window
+    from spotify_modeling.pipeline.train import history_window
 
     s = Store(tmp_path / "s.sqlite")
     assert history_window(s) is None
@@ -155,8 +155,8 @@ def _random_pool(store, n_old, n_new, rng):
 def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_path, monkeypatch):
     """Random tracks released after the history cannot be told from your taste by it: they are left out, and the
     rest weigh by how long they were out, so "new" is never learned as "not for you"."""
-    from spotify_modeling.loop import fit_affinity
-    from spotify_modeling.train import affinity_data, history_window, training_data
+    from spotify_modeling.pipeline.weekly import fit_affinity
+    from spotify_modeling.pipeline.train import affinity_data, history_window, training_data
 
     s = Store(tmp_path / "s.sqlite")
     rng = np.random.default_rng(2)

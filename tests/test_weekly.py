@@ -8,10 +8,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from spotify_modeling import simulate
-from spotify_modeling.auth import SCOPES
+from spotify_modeling.sandbox import simulate
+from spotify_modeling.sources.auth import SCOPES
 from spotify_modeling.cli import main
-from spotify_modeling.standin import StandInServer, StandInState
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
 
 WRITES = ("POST", "DELETE", "PUT")
 

@@ -13,7 +13,7 @@ import pytest
 from spotify_modeling.cli import main
 from spotify_modeling import sources
 from spotify_modeling.sources import SpotifyClient
-from spotify_modeling.standin import CallRecord, _Reply
+from spotify_modeling.sandbox.standin import CallRecord, _Reply
 from test_weekly import env, prepared  # noqa: F401  (the same prepared home as tests/test_weekly.py)
 
 WRITES = ("POST", "DELETE", "PUT")

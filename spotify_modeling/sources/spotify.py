@@ -14,7 +14,7 @@ import requests
 import spotipy
 from spotipy.exceptions import SpotifyException, SpotifyOauthError
 
-from spotify_modeling.auth import (LOGIN_HINT, AuthManager, cached_token_or_raise, login_expired,
+from spotify_modeling.sources.auth import (LOGIN_HINT, AuthManager, cached_token_or_raise, login_expired,
                                    make_auth_manager, silence_spotipy_logging)
 from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home

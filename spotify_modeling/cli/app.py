@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .errors import EXIT_BUG, UserError
-from .home import Home
+from spotify_modeling import __version__
+from spotify_modeling.errors import EXIT_BUG, UserError
+from spotify_modeling.home import Home
 
 app = typer.Typer(
     add_completion=False,
@@ -57,7 +57,7 @@ def require_writable(folder: Path, *files: Path) -> None:
 
     Else the run dies half-way as a 'bug', or a sound store is reported as damaged.
     """
-    from .errors import BadInput
+    from spotify_modeling.errors import BadInput
 
     existing = folder
     while not existing.exists() and existing != existing.parent:
@@ -96,11 +96,11 @@ def features(
     offline: bool = typer.Option(False, "--offline", help="Import only: no network at all."),
 ) -> None:
     """Import your data export, then fill in track ids, audio features and genres (resumable, quota-aware)."""
-    from .enrich import (GENRES_SOURCES, FEATURES_SOURCES, stored_features_source,
+    from spotify_modeling.pipeline.enrich import (GENRES_SOURCES, FEATURES_SOURCES, stored_features_source,
                          write_track_features_csv)
-    from .errors import BadInput, NeedsLogin
-    from .ingest import history_summary, import_export, write_history_csv
-    from .store import Store
+    from spotify_modeling.errors import BadInput, NeedsLogin
+    from spotify_modeling.pipeline.ingest import history_summary, import_export, write_history_csv
+    from spotify_modeling.db.store import Store
 
     if genres_source not in GENRES_SOURCES:
         raise BadInput(f"Unknown --genres-source {genres_source!r}.", f"Use one of: {', '.join(GENRES_SOURCES)}.")
@@ -153,7 +153,7 @@ def features(
                              "(or use --genres-source musicbrainz).")
         if report.exit_code in (0, 75):
             try:
-                from .train import train_after_features
+                from spotify_modeling.pipeline.train import train_after_features
             except ImportError:
                 train_after_features = None
             if train_after_features is not None:
@@ -164,8 +164,8 @@ def features(
 
 def _check_features_csv(path: Path) -> None:
     """Refuse a features table without the columns it needs now, not after the import and the metadata calls."""
-    from .enrich import read_features_csv
-    from .errors import BadInput
+    from spotify_modeling.pipeline.enrich import read_features_csv
+    from spotify_modeling.errors import BadInput
 
     try:
         read_features_csv(path, nrows=0)
@@ -175,7 +175,7 @@ def _check_features_csv(path: Path) -> None:
 
 def _stop_error(report):
     """The one-line error (and exit code) for a run that stopped early; everything fetched is already stored."""
-    from .errors import NeedsLogin, QuotaExhausted, ServiceUnavailable
+    from spotify_modeling.errors import NeedsLogin, QuotaExhausted, ServiceUnavailable
 
     kind = {"auth": NeedsLogin, "unavailable": ServiceUnavailable}.get(report.stopped, QuotaExhausted)
     message = (report.message or "Enrichment stopped early.").split(" Everything fetched")[0]
@@ -192,15 +192,15 @@ def _export_to_import(h: Home, export: Optional[Path]):
 
     Without an argument the newest export in data/raw/ is imported when it is newer than the last import.
     """
-    from .errors import BadInput
-    from .export import read_export
-    from .ingest import find_newest_export, require_history
+    from spotify_modeling.errors import BadInput
+    from spotify_modeling.core.export import read_export
+    from spotify_modeling.pipeline.ingest import find_newest_export, require_history
 
     if export is not None:
         return _require_plays(require_history(read_export(export)))
     last = None
     if h.db_path.exists():
-        from .store import Store
+        from spotify_modeling.db.store import Store
 
         with Store.open(h) as store:
             last = store.scalar("SELECT max(imported_at) FROM imported_files")
@@ -219,7 +219,7 @@ def _export_to_import(h: Home, export: Optional[Path]):
 
 def _require_plays(parsed):
     """Refuse an export whose history files hold no music plays, before a store is made for nothing."""
-    from .errors import BadInput
+    from spotify_modeling.errors import BadInput
 
     if not any(parsed.plays.values()):
         podcasts = (f" ({parsed.dropped_non_music:,} podcast/audiobook streams only)"
@@ -231,8 +231,8 @@ def _require_plays(parsed):
 
 def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source: str, features_source: str):
     """Spotify (None when there is no login and nothing asked for needs it), ReccoBeats and MusicBrainz clients."""
-    from .errors import NeedsLogin
-    from .sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
+    from spotify_modeling.errors import NeedsLogin
+    from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
 
     try:
         spotify = SpotifyClient.from_env(h, recorder=store, max_calls=max_calls)
@@ -251,7 +251,7 @@ def _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, feat
                     release_dates, details_calls):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .enrich import enrich_history
+    from spotify_modeling.pipeline.enrich import enrich_history
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bars:
@@ -319,7 +319,7 @@ def login(
     home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
 ) -> None:
     """Sign in to Spotify once (the token is saved privately under data/) and check what your app may use."""
-    from .auth import login as do_login
+    from spotify_modeling.sources.auth import login as do_login
 
     h = Home.from_env(home)
     require_writable(h.data)
@@ -372,7 +372,7 @@ def _print_import_summary(result, s: dict, csv_path: Path) -> None:
 def _log_bug(exc: BaseException) -> Path:
     import tempfile
 
-    from . import home as home_mod
+    from spotify_modeling import home as home_mod
 
     text = (f"--- {datetime.now(timezone.utc).isoformat()} spotify-model {__version__} {sys.argv[1:]!r}\n"
             + "".join(traceback.format_exception(exc)))
@@ -453,5 +453,3 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     sys.exit(main())
 
-
-from . import cli_loop  # noqa: E402,F401  (registers train, candidates, demo)

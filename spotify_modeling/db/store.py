@@ -267,7 +267,7 @@ class Store:
             self.conn.close()
             if _is_busy(err):
                 raise self._busy() from None
-            from .errors import BadInput
+            from spotify_modeling.errors import BadInput
 
             raise BadInput(f"{self.path} is not a readable spotify-model database ({err}).",
                            "Restore it from a backup, or move it away and run `spotify-model features` again.") from None
@@ -292,7 +292,7 @@ class Store:
     def migrate(self) -> None:
         current = self.version
         if current > SCHEMA_VERSION:
-            from .errors import BadInput
+            from spotify_modeling.errors import BadInput
 
             raise BadInput(
                 f"The database {self.path} was written by a newer spotify-model (schema {current}).",
@@ -334,7 +334,7 @@ class Store:
             self._depth = 0
 
     def _busy(self):
-        from .errors import ServiceUnavailable
+        from spotify_modeling.errors import ServiceUnavailable
 
         return ServiceUnavailable(f"The store {self.path} is in use by another spotify-model run (still locked after "
                                   f"{self.busy_timeout:g} s).", "Let that run finish, then run this one again.")

@@ -3,8 +3,8 @@
 Pure functions and estimators on DataFrames: no I/O. See each module's docstring for the why.
 """
 
-from spotify_modeling.selection.baselines import original_scores, select_original, select_random
-from spotify_modeling.selection.batch import (
+from spotify_modeling.core.selection.baselines import original_scores, select_original, select_random
+from spotify_modeling.core.selection.batch import (
     batch_sizes,
     explore_uncertainty,
     inclusion_probabilities,
@@ -12,14 +12,14 @@ from spotify_modeling.selection.batch import (
     split_sizes,
     systematic_pps,
 )
-from spotify_modeling.selection.composite import (
+from spotify_modeling.core.selection.composite import (
     DEFAULT_PRIOR_WEIGHTS,
     OUTPUT_COLUMNS,
     CompositeScorer,
     pool_ranks,
     transform_outputs,
 )
-from spotify_modeling.selection.hitrate import hit_rate_trend, hit_rates
+from spotify_modeling.core.selection.hitrate import hit_rate_trend, hit_rates
 
 __all__ = [
     "CompositeScorer", "DEFAULT_PRIOR_WEIGHTS", "OUTPUT_COLUMNS", "batch_sizes", "explore_uncertainty",

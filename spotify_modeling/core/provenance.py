@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, is_classifier
 from sklearn.metrics import roc_auc_score
 
-from .featurize import PROVENANCE_COLUMNS, _as_frame, hide_values, missingness
-from .metrics import artist_groups, grouped_cv_scores, roc_auc_with_ci
+from spotify_modeling.core.featurize import PROVENANCE_COLUMNS, _as_frame, hide_values, missingness
+from spotify_modeling.core.metrics import artist_groups, grouped_cv_scores, roc_auc_with_ci
 
 #: A provenance column is balanced when its missing rate differs between the strata by more than this.
 BALANCE_TOLERANCE = 0.02

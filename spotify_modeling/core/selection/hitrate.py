@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spotify_modeling.metrics import wilson_interval
+from spotify_modeling.core.metrics import wilson_interval
 
 
 def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: str = "slice",
@@ -15,7 +15,7 @@ def hit_rates(labelled_df: pd.DataFrame, batch_col: str = "batch", slice_col: st
     ``labelled_df`` has one row per pushed track: ``batch`` (run id or week), ``slice``, and
     ``label`` (1 liked, 0 disliked, NaN/None not labelled yet). Columns: ``pushed``,
     ``labelled``, ``liked``, ``hit_rate`` (liked / labelled, NaN if none), ``ci_low``, ``ci_high`` (Wilson 95%, from
-    :func:`spotify_modeling.metrics.wilson_interval`; [0, 1] when nothing is labelled)
+    :func:`spotify_modeling.core.metrics.wilson_interval`; [0, 1] when nothing is labelled)
     ``lift`` (exploit hit rate / control hit rate of the same batch; set on the exploit
     row only, NaN when the control has no labelled or no liked track) and ``lift_points`` (exploit hit rate minus
     control hit rate, on the exploit row; defined as soon as both have a label, so it also speaks while the

@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .atomic import atomic_path
-from .errors import BadInput, CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
-from .normalize import norm_artist, norm_title
-from .sources.errors import ApiError, Forbidden
-from .store import Store, utc_now
+from spotify_modeling.atomic import atomic_path
+from spotify_modeling.errors import BadInput, CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
+from spotify_modeling.core.normalize import norm_artist, norm_title
+from spotify_modeling.sources.errors import ApiError, Forbidden
+from spotify_modeling.db.store import Store, utc_now
 
 FEATURE_COLUMNS = ("danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
                    "instrumentalness", "liveness", "valence", "tempo", "time_signature")
@@ -618,7 +618,7 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
         step.stopped, step.message = "skipped", "genres from Spotify need `spotify-model login`"
         return step
     if source == "musicbrainz" and musicbrainz is None:
-        from .sources import MusicBrainzClient
+        from spotify_modeling.sources import MusicBrainzClient
 
         musicbrainz = MusicBrainzClient()
     todo = artists_needing(store, list(dict.fromkeys(artist_ids)), source)

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from . import enrich
-from .store import Store
+from spotify_modeling.pipeline import enrich
+from spotify_modeling.db.store import Store
 
 __all__ = ["track_table", "has_features", "artist_play_counts"]
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import QuotaExhausted
-from .normalize import name_key
-from .store import Store, utc_now
+from spotify_modeling.errors import QuotaExhausted
+from spotify_modeling.core.normalize import name_key
+from spotify_modeling.db.store import Store, utc_now
 
 DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
            (2020, 2022), (2023, 2026)]

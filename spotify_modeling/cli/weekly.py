@@ -10,10 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import app, console, require_writable
-from .errors import QuotaExhausted
-from .home import Home
-from .provenance import guard_sentence
+from spotify_modeling.cli.app import app, console, require_writable
+from spotify_modeling.errors import QuotaExhausted
+from spotify_modeling.home import Home
+from spotify_modeling.core.provenance import guard_sentence
 
 
 def _num(v, fmt="{:.3f}") -> str:
@@ -48,9 +48,9 @@ def train(
     home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
 ) -> None:
     """Fit the stage-1 models (playlist, likeability, affinity) on your history and show honest CV metrics."""
-    from .errors import BadInput
-    from .store import Store
-    from .train import train_stage1
+    from spotify_modeling.errors import BadInput
+    from spotify_modeling.db.store import Store
+    from spotify_modeling.pipeline.train import train_stage1
 
     h = Home.from_env(home)
     if not h.db_path.exists():
@@ -72,7 +72,7 @@ def _versus_control(h: dict) -> str:
 
 def _trend_line(rates) -> str | None:
     """"trend: batches 1-2 25% liked (4 of 16), batches 3-4 38% (9 of 24): +13 points (...)", or None."""
-    from .selection import hit_rate_trend
+    from spotify_modeling.core.selection import hit_rate_trend
 
     trend = hit_rate_trend(rates)
     if trend is None:
@@ -154,7 +154,7 @@ def candidates(
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (reproducible sampling)."),
 ) -> None:
     """The weekly run: read your labels, fit stage 2, sample the catalog, push the best to data_candidates."""
-    from .loop import run_candidates
+    from spotify_modeling.pipeline.weekly import run_candidates
 
     h = Home.from_env(home)
     if h.db_path.exists():  # else run_candidates says there is no store yet
@@ -175,11 +175,11 @@ def demo(
     home: Path = typer.Option(Path("spotify-model-demo"), "--home", help="Where the demo world is built and kept."),
 ) -> None:
     """Run the whole loop offline on a synthetic listener: no Spotify account needed."""
-    from .demo import demo_table, run_demo
-    from .simulate import PERSONAS
+    from spotify_modeling.sandbox.demo import demo_table, run_demo
+    from spotify_modeling.sandbox.simulate import PERSONAS
 
     if listener is not None and listener not in PERSONAS:
-        from .errors import BadInput
+        from spotify_modeling.errors import BadInput
 
         raise BadInput(f"Unknown listener {listener!r}.", f"Choose one of: {', '.join(PERSONAS)}.")
     require_writable(home.expanduser().resolve())

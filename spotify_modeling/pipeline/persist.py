@@ -30,8 +30,8 @@ from sklearn.exceptions import InconsistentVersionWarning
 
 import spotify_modeling
 
-from .atomic import atomic_path
-from .errors import BadInput
+from spotify_modeling.atomic import atomic_path
+from spotify_modeling.errors import BadInput
 
 MODEL_FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

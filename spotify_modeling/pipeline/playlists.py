@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .store import Store, utc_now
+from spotify_modeling.db.store import Store, utc_now
 
 TOOL_PLAYLISTS = {"candidates": "data_candidates", "like": "data_1", "dislike": "data_0"}
 DESCRIPTIONS = {

@@ -25,8 +25,8 @@ from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .featurize import TrackFeaturizer, _as_frame, genres_unknown
-from .provenance import balance_missingness, provenance_strata
+from spotify_modeling.core.featurize import TrackFeaturizer, _as_frame, genres_unknown
+from spotify_modeling.core.provenance import balance_missingness, provenance_strata
 
 MIN_ROWS = 10  # below this no model is worth fitting; say so instead of fitting noise
 # Below this many rows LightGBM trains fastest on one thread (OpenMP start-up and, on a busy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spotify_modeling.selection.batch import _PASS_THROUGH, RESULT_COLUMNS, as_rng
+from spotify_modeling.core.selection.batch import _PASS_THROUGH, RESULT_COLUMNS, as_rng
 
 
 def _frame(pool: pd.DataFrame, idx: np.ndarray, score: np.ndarray, slice_: str,

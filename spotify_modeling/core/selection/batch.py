@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from spotify_modeling.errors import BadInput
-from spotify_modeling.selection.composite import OUTPUT_COLUMNS, STAGE1_MODELS, pool_ranks
+from spotify_modeling.core.selection.composite import OUTPUT_COLUMNS, STAGE1_MODELS, pool_ranks
 
 RESULT_COLUMNS = ["track_id", "slice", "rank", "score", "choice_prob", "reason"]
 _PASS_THROUGH = ["track_name", "artist_names"]

@@ -18,8 +18,8 @@ from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from .errors import BadInput
-from .normalize import name_key
+from spotify_modeling.errors import BadInput
+from spotify_modeling.core.normalize import name_key
 
 # kind -> file-name pattern (matched against the base name, case-insensitive)
 FILE_KINDS: list[tuple[str, re.Pattern]] = [

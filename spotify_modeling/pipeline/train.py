@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .models import AffinityModel, LikeabilityModel, PlaylistModel
-from .metrics import artist_groups, cross_validate_model
-from .persist import save_model
-from .pool import random_sample_ids
-from .provenance import provenance_guard
-from .store import Store
-from .tracktable import has_features, track_table
+from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.core.metrics import artist_groups, cross_validate_model
+from spotify_modeling.pipeline.persist import save_model
+from spotify_modeling.pipeline.pool import random_sample_ids
+from spotify_modeling.core.provenance import provenance_guard
+from spotify_modeling.db.store import Store
+from spotify_modeling.db.tracktable import has_features, track_table
 
 #: Fewer tracks with audio features than this and stage 1 is not fitted (too little to learn a taste from).
 MIN_TRACKS_WITH_FEATURES = 50
@@ -218,7 +218,7 @@ def _fit_and_save(name, model, X, y, groups, home, report: TrainReport, cv: bool
 
 def train_after_features(store: Store, home, console) -> TrainReport | None:
     """Called at the end of `features`: (re)train stage 1 when coverage reached the minimum and grew since last time."""
-    from .cli_loop import print_train_report
+    from spotify_modeling.cli.weekly import print_train_report
 
     n = store.scalar(
         "SELECT count(DISTINCT p.track_id) FROM effective_plays p JOIN audio_features f ON f.track_id = p.track_id "

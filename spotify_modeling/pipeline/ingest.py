@@ -12,11 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_path
-from .errors import BadInput
-from .export import HISTORY_KINDS, ParsedExport, read_export
-from .normalize import name_key
-from .store import Store, utc_now
+from spotify_modeling.atomic import atomic_path
+from spotify_modeling.errors import BadInput
+from spotify_modeling.core.export import HISTORY_KINDS, ParsedExport, read_export
+from spotify_modeling.core.normalize import name_key
+from spotify_modeling.db.store import Store, utc_now
 
 # a first import at least this large (and larger than the table) drops the plays indexes and builds them once at the end
 REBUILD_MIN_ROWS = 20_000

@@ -14,18 +14,18 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import pool as pool_mod
-from .errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
-from .metrics import artist_groups, cross_validate_model, roc_auc_with_ci
-from .models import AffinityModel, LabelModel
-from .persist import load_model, save_model
-from .provenance import guard_sentence, provenance_guard
-from .playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
+from spotify_modeling.pipeline import pool as pool_mod
+from spotify_modeling.errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
+from spotify_modeling.core.metrics import artist_groups, cross_validate_model, roc_auc_with_ci
+from spotify_modeling.core.models import AffinityModel, LabelModel
+from spotify_modeling.pipeline.persist import load_model, save_model
+from spotify_modeling.core.provenance import guard_sentence, provenance_guard
+from spotify_modeling.pipeline.playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
                         read_tool_playlist, sync_labels)
-from .selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
-from .store import Store, utc_now
-from .train import affinity_table, history_window, training_data
-from .tracktable import has_features, track_table
+from spotify_modeling.core.selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
+from spotify_modeling.db.store import Store, utc_now
+from spotify_modeling.pipeline.train import affinity_table, history_window, training_data
+from spotify_modeling.db.tracktable import has_features, track_table
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
 MIN_LABELS_PER_CLASS = 8
@@ -64,7 +64,7 @@ class WeeklyConfig:
     def from_home(cls, home, **overrides) -> "WeeklyConfig":
         import tomllib
 
-        from .errors import BadInput
+        from spotify_modeling.errors import BadInput
 
         values = {}
         if home.config_path.exists():
@@ -460,7 +460,7 @@ class WeeklyRun:
             if new:
                 self.spotify.add_items(cand.id, [f"spotify:track:{t}" for t in new])
         except BaseException as err:
-            from .sources.spotify import WRITE_CHUNK
+            from spotify_modeling.sources.spotify import WRITE_CHUNK
 
             refused = isinstance(err, (QuotaExhausted, CallBudgetSpent)) and len(new) <= WRITE_CHUNK
             self._reconcile_failed_push(cand, list(chosen["track_id"]), set(already) if refused else None)
@@ -607,7 +607,7 @@ def composite_from_labels(Z: pd.DataFrame | None, y) -> CompositeScorer:
 
 
 def _families(df: pd.DataFrame) -> list[list[str]]:
-    from .featurize import genre_family
+    from spotify_modeling.core.featurize import genre_family
 
     out = []
     for genres in df["genres"]:
@@ -640,7 +640,7 @@ class PoolEnricher:
     """Audio features and genres for pool tracks, from the same sources as the history's (see `enrich`)."""
 
     def __init__(self, store: Store, spotify, reccobeats):
-        from . import enrich
+        from spotify_modeling.pipeline import enrich
 
         self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
         self.genres_source, self.features_source, self.features_csv = enrich.history_sources(store)
@@ -649,7 +649,7 @@ class PoolEnricher:
 
     def features(self, track_ids: list[str]) -> int:
         """Features for pool tracks from the history's source (ReccoBeats costs no Spotify call)."""
-        from . import enrich
+        from spotify_modeling.pipeline import enrich
 
         spotify = self.spotify if self.features_source == "spotify" else None
         report = enrich.enrich_tracks(self.store, track_ids, spotify=spotify, reccobeats=self.reccobeats,
@@ -659,7 +659,7 @@ class PoolEnricher:
 
     def backlog(self, max_calls: int) -> dict:
         """Leftover calls go to what `features` has not finished (ids, metadata, genres of the history)."""
-        from . import enrich
+        from spotify_modeling.pipeline import enrich
 
         if getattr(self.spotify, "max_calls", None) is not None:
             max_calls = min(max_calls, max(0, self.spotify.max_calls - self.spotify.calls_made))
@@ -676,7 +676,7 @@ class PoolEnricher:
 
     def genres(self, artist_ids: list[str], max_calls: int) -> int:
         """Genres of at most `max_calls` artists not fetched yet; a quota wall ends it quietly."""
-        from . import enrich
+        from spotify_modeling.pipeline import enrich
 
         if self.genres_source == "none":
             return 0
@@ -691,8 +691,8 @@ class PoolEnricher:
 def run_candidates(home, dry_run: bool = False, max_calls: int | None = None, source: str | None = None,
                    seed: int | None = None, progress=None, config: WeeklyConfig | None = None) -> WeeklyReport:
     """Build the real clients from the environment and run one week (what `spotify-model candidates` does)."""
-    from .errors import BadInput
-    from .sources import ReccoBeatsClient, SpotifyClient
+    from spotify_modeling.errors import BadInput
+    from spotify_modeling.sources import ReccoBeatsClient, SpotifyClient
 
     if not home.db_path.exists():
         raise BadInput(f"No store at {home.db_path}.", "Run `spotify-model features EXPORT` first.")
