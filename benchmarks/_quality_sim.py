@@ -247,9 +247,10 @@ def stub_uri_tracks(store: Store) -> int:
     and artists, not the release date or explicit flag, which only `GET /tracks/{id}` gives, for the
     `enrich.DETAILS_CALLS` most-played tracks of a first run. (Every track of a simulated export has a URI: the
     extended history carries them, and the account history's names match them at import.)"""
-    from spotify_modeling.pipeline.enrich import DETAILS_CALLS, _history_tracks
+    from spotify_modeling.db.history import history_tracks
+    from spotify_modeling.pipeline.enrich import DETAILS_CALLS
 
-    stubs = [t for t, _ in _history_tracks(store)][DETAILS_CALLS:]
+    stubs = [t for t, _ in history_tracks(store)][DETAILS_CALLS:]
     with store.transaction() as conn:
         conn.executemany("UPDATE tracks SET release_date = NULL, explicit = NULL, meta_source = 'reccobeats' "
                          "WHERE track_id = ?", [(t,) for t in stubs])

@@ -14,7 +14,8 @@ import requests
 import responses
 
 from spotify_modeling.sources.auth import (SCOPES, ModelOAuth, ModelPKCE, PrivateCacheFileHandler, cached_token_or_raise,
-                                   login, make_auth_manager)
+                                           make_auth_manager)
+from spotify_modeling.sources.login import login
 from spotify_modeling.cli import main
 from spotify_modeling.errors import BadInput, NeedsLogin
 from spotify_modeling.home import Home

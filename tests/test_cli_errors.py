@@ -302,7 +302,7 @@ def test_bug_with_no_home_to_log_to_is_logged_in_the_temp_folder(tmp_path, home,
 
 def test_login_shows_a_display_name_with_brackets_as_typed(home, capsys, monkeypatch):
     # a Spotify display name is free text: `[/b]` used to crash the output after a successful login (exit 1)
-    from spotify_modeling.sources import auth
+    from spotify_modeling.sources import login as auth
 
     monkeypatch.setattr(auth, "login", lambda h, **kwargs: {"display_name": "DJ [/b] [bold]Ann", "user_id": "u1",
                                                             "probe": {}})
@@ -324,7 +324,7 @@ def test_pool_sources_setting_says_what_is_wrong(home, sources, named):
 
 def test_input_ending_at_the_login_prompt_says_what_to_do(home, capsys, monkeypatch):
     # `login --no-browser` asks for the redirect URL; with stdin at its end (a script, cron) the prompt gets EOF
-    from spotify_modeling.sources import auth
+    from spotify_modeling.sources import login as auth
 
     def login_that_prompts(h, input_fn, **kwargs):
         return {"display_name": input_fn("Paste the URL: "), "user_id": "u1", "probe": {}}

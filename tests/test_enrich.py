@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import responses
 
+from spotify_modeling.db import history, tracks
+from spotify_modeling.db.tracktable import TRACK_COLUMNS, describe_tracks
 from spotify_modeling.pipeline import enrich
+from spotify_modeling.sources.records import track_from_spotify
 from spotify_modeling.sources.auth import SCOPES
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
@@ -97,7 +100,7 @@ def test_reccobeats_metadata_batches_by_plays_and_remembers_misses(store):
 
     responses.add_callback(responses.GET, f"{RB}/track", callback=answer)
     rb = ReccoBeatsClient(base_url=RB, sleep=lambda s: None)
-    order = [t for t, _ in enrich._history_tracks(store)]
+    order = [t for t, _ in history.history_tracks(store)]
     step = enrich.fill_metadata_reccobeats(store, order, rb)
     asked = [parse_qs(urlsplit(c.request.url).query)["ids"][0].split(",") for c in responses.calls]
     assert [len(a) for a in asked] == [40, 5] and asked[0][0] == ids[44]  # most-played first
@@ -159,7 +162,7 @@ def test_musicbrainz_genres_through_isrc(store):
     assert [urlsplit(c.request.url).path for c in responses.calls] == ["/ws/2/isrc/USRC1", "/ws/2/artist/mb-beatles"]
     rows = dict(store.conn.execute("SELECT artist_id, genres || ' ' || genres_source FROM artists"))
     assert rows == {sid("beatles"): '["rock", "pop"] musicbrainz', sid("nobody"): "[] musicbrainz"}
-    table = enrich.track_table(store, [sid("t1"), sid("t2")], genres_source="musicbrainz")
+    table = describe_tracks(store, [sid("t1"), sid("t2")], genres_source="musicbrainz")
     assert table["genres"].tolist() == [["rock", "pop"], None]
     assert enrich.fetch_genres(store, [sid("beatles")], musicbrainz=mb, source="musicbrainz").todo == 0
 
@@ -177,8 +180,8 @@ def test_track_table_canonical_columns_one_source_and_missing_as_missing(store):
         for source, dance in (("reccobeats", 0.5), ("csv:mine.csv", 0.9)):
             conn.execute("INSERT INTO audio_features(track_id, source, available, danceability, key, fetched_at) "
                          "VALUES (?, ?, 1, ?, 3, 'now')", (sid("one"), source, dance))
-    t = enrich.track_table(store, [sid("two"), sid("one"), sid("unknown")])
-    assert list(t.columns) == [*enrich.TRACK_COLUMNS, "source"]
+    t = describe_tracks(store, [sid("two"), sid("one"), sid("unknown")])
+    assert list(t.columns) == [*TRACK_COLUMNS, "source"]
     assert t["track_id"].tolist() == [sid("two"), sid("one"), sid("unknown")]  # order kept, unknown ids kept
     one = t.iloc[1]
     assert one["artist_names"] == ["A", "B"] and one["genres"] == ["rock", "pop"] and one["explicit"] == 1.0
@@ -186,7 +189,7 @@ def test_track_table_canonical_columns_one_source_and_missing_as_missing(store):
     assert t.iloc[0]["genres"] is None and np.isnan(t.iloc[0]["danceability"])  # "[]" genres = unknown
     assert np.isnan(t.iloc[2]["duration_ms"]) and t.iloc[2]["artist_ids"] == []
     store.set_kv(enrich.KV_FEATURES_SOURCE, "csv:mine.csv")
-    assert enrich.track_table(store, [sid("one")])["danceability"].tolist() == [0.9]
+    assert describe_tracks(store, [sid("one")])["danceability"].tolist() == [0.9]
 
 
 def test_features_csv_is_validated(store, tmp_path):
@@ -229,8 +232,8 @@ def test_enrich_tracks_only_touches_the_given_pool(store, standin):
     server, state, home = standin
     with store.transaction() as conn:
         for i in range(4):  # candidates as the pool stores them: search results with artist ids
-            enrich.store_spotify_track(conn, {"id": sid(f"cand{i}"), "name": f"Cand {i}", "artists": [
-                {"id": sid(f"art{i}"), "name": f"Artist {i}"}], "duration_ms": 1000}, "catalog")
+            tracks.upsert_tracks(conn, [track_from_spotify({"id": sid(f"cand{i}"), "name": f"Cand {i}", "artists": [
+                {"id": sid(f"art{i}"), "name": f"Artist {i}"}], "duration_ms": 1000})], "catalog")
     spotify = SpotifyClient.from_env(home, recorder=store, sleep=lambda s: None)
     rb = ReccoBeatsClient(sleep=lambda s: None, recorder=store)
     pool = [sid("cand2"), sid("cand0")]
@@ -241,7 +244,7 @@ def test_enrich_tracks_only_touches_the_given_pool(store, standin):
     assert sorted(c.path for c in server.calls_in("artists")) == [f"/v1/artists/{sid('art0')}",
                                                                    f"/v1/artists/{sid('art2')}"]
     assert server.calls_in("search") == [] and server.calls_in("me") == []  # no top artists for a pool
-    table = enrich.track_table(store, pool)
+    table = describe_tracks(store, pool)
     assert table["genres"].tolist() == [["genre 2"], ["genre 0"]]
     assert table["danceability"].tolist() == pytest.approx([0.2, 0.0])
     assert report.calls_this_run == {"artists": 2, "reccobeats": 1}
@@ -251,8 +254,8 @@ def test_quota_in_one_group_does_not_stop_other_groups(store, standin):
     server, state, home = standin
     with store.transaction() as conn:
         for i in range(4):
-            enrich.store_spotify_track(conn, {"id": sid(f"cand{i}"), "name": f"Cand {i}", "artists": [
-                {"id": sid(f"art{i}"), "name": f"Artist {i}"}]}, "catalog")
+            tracks.upsert_tracks(conn, [track_from_spotify({"id": sid(f"cand{i}"), "name": f"Cand {i}", "artists": [
+                {"id": sid(f"art{i}"), "name": f"Artist {i}"}]})], "catalog")
     state.quotas = {"artists": 1}
     spotify = SpotifyClient.from_env(home, recorder=store, sleep=lambda s: None)
     report = enrich.enrich_tracks(store, [sid(f"cand{i}") for i in range(4)], spotify,

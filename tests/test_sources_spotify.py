@@ -462,7 +462,7 @@ def test_standin_expired_access_token_refreshes_and_revoked_needs_login(live):
 
 
 def test_standin_login_no_browser(live, monkeypatch):
-    from spotify_modeling.sources.auth import login
+    from spotify_modeling.sources.login import login
 
     server, state, ids, home = live
     home.token_cache.unlink()

@@ -1,4 +1,6 @@
-"""The one SQLite database under `data/`: the only module that knows its schema.
+"""The one SQLite database under `data/`: its schema, migrations, transactions, the kv table and API usage.
+
+The other modules of `db/` each own a group of tables; nothing outside `db/` holds SQL.
 
 Every multi-row write goes through `Store.transaction()`, so a crash or Ctrl-C leaves the database as it was
 before the step. The schema is versioned with `PRAGMA user_version` and upgraded by the `MIGRATIONS` list.
@@ -368,13 +370,15 @@ class Store:
             (day, group, int(status)),
         )
 
-    def calls_today(self, group: str | None = None, day: str | None = None) -> int:
+    def usage_today(self, day: str | None = None) -> dict[str, int]:
+        """Calls per endpoint group on a UTC day (default today): the one reader of `api_usage`."""
         day = day or datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        if group is None:
-            return self.scalar("SELECT coalesce(sum(calls), 0) FROM api_usage WHERE day = ?", (day,))
-        return self.scalar(
-            "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE day = ? AND endpoint_group = ?", (day, group)
-        )
+        return {g: n for g, n in self.conn.execute(
+            "SELECT endpoint_group, sum(calls) FROM api_usage WHERE day = ? GROUP BY endpoint_group", (day,))}
+
+    def calls_today(self, group: str | None = None, day: str | None = None) -> int:
+        usage = self.usage_today(day)
+        return sum(usage.values()) if group is None else usage.get(group, 0)
 
 
 def _is_busy(err: sqlite3.DatabaseError) -> bool:

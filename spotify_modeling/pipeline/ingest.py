@@ -16,12 +16,11 @@ from spotify_modeling.atomic import atomic_path
 from spotify_modeling.errors import BadInput
 from spotify_modeling.core.export import HISTORY_KINDS, ParsedExport, read_export
 from spotify_modeling.core.normalize import name_key
+from spotify_modeling.db import history, library, tracks
 from spotify_modeling.db.store import Store, utc_now
 
 # a first import at least this large (and larger than the table) drops the plays indexes and builds them once at the end
 REBUILD_MIN_ROWS = 20_000
-PLAY_COLUMNS = ("source", "ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "name_key",
-                "reason_start", "reason_end", "skipped", "shuffle")
 
 
 @dataclass
@@ -59,41 +58,31 @@ def require_history(parsed: ParsedExport) -> ParsedExport:
 def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportResult:
     """Import an export (a path, or one already parsed by `read_export`)."""
     parsed = require_history(export if isinstance(export, ParsedExport) else read_export(export))
-    known = {r[0] for r in store.conn.execute("SELECT sha256 FROM imported_files")}
+    known = history.imported_shas(store)
     new_files = [f for f in parsed.files if f.sha256 not in known]
     result = ImportResult(parsed.source, parsed.files_by_kind(), len(new_files), not new_files,
                           dropped_non_music=parsed.dropped_non_music, ignored_files=parsed.ignored)
     if not new_files:
         return result
     now = utc_now()
-    history = [f for f in new_files if f.kind in HISTORY_KINDS]
-    new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in history)
+    new_history = [f for f in new_files if f.kind in HISTORY_KINDS]
+    new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in new_history)
     with store.transaction() as conn:
         # sources with plays from an earlier import: only their new files need the stored plays for overlap matching
-        stored_sources = {source for source in {p[0] for f in history for p in parsed.plays[f.sha256][:1]}
-                          if conn.execute("SELECT 1 FROM plays WHERE source = ? LIMIT 1", (source,)).fetchone()}
+        stored_sources = {source for source in {p[0] for f in new_history for p in parsed.plays[f.sha256][:1]}
+                          if history.has_plays_from(conn, source)}
         # A big import into a small table is faster with the indexes built once at the end (same transaction).
-        rebuild = new_rows > REBUILD_MIN_ROWS and new_rows > store.scalar("SELECT count(*) FROM plays")
-        if rebuild:  # the indexes are rebuilt from their own definitions, so store.py's schema stays the one truth
-            indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plays' "
-                                   "AND sql IS NOT NULL").fetchall()
-            conn.execute("PRAGMA cache_size = -200000")
-            for name, _ in indexes:
-                conn.execute(f'DROP INDEX "{name}"')
-        conn.executemany(
-            "INSERT INTO imported_files(sha256, path, size, kind, rows, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [(f.sha256, f.path, f.size, f.kind, f.rows, now) for f in new_files])
-        file_ids = dict(conn.execute("SELECT sha256, file_id FROM imported_files"))   # a row per file: small
+        rebuild = new_rows > REBUILD_MIN_ROWS and new_rows > history.play_count(store)
+        indexes = history.drop_play_indexes(conn) if rebuild else []
+        file_ids = history.record_files(conn, new_files, now)
         earlier: list[_Inserted] = []
-        for f in history:
+        for f in new_history:
             inserted = _insert_plays(conn, parsed.plays[f.sha256], file_ids[f.sha256], stored_sources, earlier)
             if inserted is not None:
                 earlier.append(inserted)
                 result.plays_added += len(inserted.rows)
                 result.plays_already_known += inserted.skipped
-        if rebuild:
-            for _, sql in indexes:
-                conn.execute(sql)
+        history.rebuild_play_indexes(conn, indexes)
         if any(f.kind == "playlists" for f in new_files):
             _replace_export_playlists(conn, parsed, now)
         if any(f.kind == "library" for f in new_files):
@@ -123,8 +112,7 @@ def _insert_plays(conn, plays: list[tuple], file_id: int, stored_sources: set[st
     del times
     existing: Counter = Counter()
     if source in stored_sources:  # the table holds this import's earlier files as well
-        existing.update(tuple(r) for r in conn.execute(
-            "SELECT ts, name_key, ms_played FROM plays WHERE source = ? AND ts BETWEEN ? AND ?", (source, lo, hi)))
+        existing.update(history.stored_play_keys(conn, source, lo, hi))
     else:
         for e in earlier:
             if e.source == source and e.lo <= hi and lo <= e.hi:
@@ -140,26 +128,17 @@ def _insert_plays(conn, plays: list[tuple], file_id: int, stored_sources: set[st
                 skipped += 1
             else:
                 rows.append(p)
-    # the file id is an int, safe as a literal; it saves a copy of every row tuple
-    conn.executemany(
-        f"INSERT INTO plays({', '.join(PLAY_COLUMNS)}, file_id) VALUES ({', '.join('?' * len(PLAY_COLUMNS))}, "
-        f"{int(file_id)})", rows)
+    history.insert_plays(conn, rows, file_id)
     return _Inserted(source, lo, hi, rows, skipped)
 
 
 def _replace_export_playlists(conn, parsed: ParsedExport, now: str) -> None:
     """The newest export's playlists replace the previous export's (Spotify playlists are kept)."""
-    conn.execute("DELETE FROM playlists WHERE origin = 'export'")
-    for n, pl in enumerate(parsed.playlists):
-        key = f"export:{n}:{pl.name}"
-        conn.execute("INSERT INTO playlists(playlist_key, name, origin, role, updated_at) VALUES (?, ?, 'export', ?, ?)",
-                     (key, pl.name, _tool_role(pl.name), now))
-        conn.executemany(
-            "INSERT INTO playlist_items(playlist_key, position, item_type, track_id, track_name, artist_name, "
-            "album_name, name_key, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(key, i, it.item_type, it.track_id, it.track_name, it.artist_name, it.album_name,
-              name_key(it.artist_name, it.track_name) if it.track_name else None, it.added_at)
-             for i, it in enumerate(pl.items)])
+    library.replace_export_playlists(conn, [
+        ((f"export:{n}:{pl.name}", pl.name, _tool_role(pl.name)),
+         [(it.item_type, it.track_id, it.track_name, it.artist_name, it.album_name,
+           name_key(it.artist_name, it.track_name) if it.track_name else None, it.added_at) for it in pl.items])
+        for n, pl in enumerate(parsed.playlists)], now)
 
 
 TOOL_PLAYLISTS = {"data_candidates": "candidates", "data_1": "like", "data_0": "dislike"}
@@ -170,13 +149,8 @@ def _tool_role(name: str) -> str | None:
 
 
 def _replace_export_saved(conn, parsed: ParsedExport) -> None:
-    conn.execute("DELETE FROM saved_tracks WHERE origin = 'export'")
-    start = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM saved_tracks").fetchone()[0]
-    conn.executemany(
-        "INSERT INTO saved_tracks(position, track_id, track_name, artist_name, album_name, name_key, origin) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'export')",
-        [(start + i, s.track_id, s.track_name, s.artist_name, s.album_name, name_key(s.artist_name, s.track_name))
-         for i, s in enumerate(parsed.saved_tracks)])
+    library.replace_export_saved(conn, [(s.track_id, s.track_name, s.artist_name, s.album_name,
+                                         name_key(s.artist_name, s.track_name)) for s in parsed.saved_tracks])
 
 
 def _record_known_ids(conn, now: str, inserted: list[_Inserted]) -> None:
@@ -190,74 +164,34 @@ def _record_known_ids(conn, now: str, inserted: list[_Inserted]) -> None:
     first_play = {p[6]: p for p in with_id}
     by_name = {p[7]: p[6] for p in with_id}
     del with_id
-    stubs = [(track_id, p[3], p[4], p[5], now) for track_id, p in first_play.items()]
-    conn.executemany(
-        "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
-        "VALUES (?, ?, json_array(?), ?, 'export', ?)", stubs)
-    conn.execute(
-        "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, album_name, meta_source, updated_at) "
-        "SELECT track_id, track_name, json_array(artist_name), album_name, 'export', ? FROM ("
-        "  SELECT track_id, track_name, artist_name, album_name FROM playlist_items WHERE track_id IS NOT NULL "
-        "  UNION ALL SELECT track_id, track_name, artist_name, album_name FROM saved_tracks WHERE track_id IS NOT NULL"
-        ") GROUP BY track_id", (now,))
-    conn.executemany(
-        "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) VALUES (?, ?, 'uri', ?)",
-        [(key, track_id, now) for key, track_id in by_name.items()])
-    conn.execute(
-        "INSERT OR IGNORE INTO track_lookup(name_key, track_id, how, looked_up_at) "
-        "SELECT name_key, track_id, 'export', ? FROM ("
-        "  SELECT name_key, track_id FROM playlist_items WHERE track_id IS NOT NULL AND name_key IS NOT NULL "
-        "  UNION ALL SELECT name_key, track_id FROM saved_tracks WHERE track_id IS NOT NULL"
-        ") GROUP BY name_key", (now,))
+    tracks.insert_stubs(conn, [(track_id, p[3], p[4], p[5]) for track_id, p in first_play.items()], now)
+    tracks.insert_library_stubs(conn, now)
+    tracks.record_export_lookups(conn, by_name, now)
     # plays without a URI take the id the export itself gives the same song elsewhere
-    conn.execute(
-        "UPDATE plays SET track_id = (SELECT l.track_id FROM track_lookup l WHERE l.name_key = plays.name_key) "
-        "WHERE track_id IS NULL AND name_key IN (SELECT name_key FROM track_lookup WHERE track_id IS NOT NULL)")
+    history.fill_ids_from_lookups(conn)
 
 
 def history_summary(store: Store) -> dict:
     """The numbers the `features` summary shows, from the effective plays (extended wins its period)."""
-    q = store.conn.execute(
-        "SELECT count(*), min(ts), max(ts), sum(track_id IS NOT NULL), "
-        "count(DISTINCT coalesce(track_id, name_key)), count(DISTINCT lower(artist_name)), "
-        "sum(coalesce(ms_played, 0) < 30000) FROM effective_plays").fetchone()
-    plays, first, last, with_id, tracks, artists, skips = q
-    comp = store.conn.execute(
-        "SELECT count(*), sum(p.ms_played >= 0.8 * t.duration_ms) FROM effective_plays p "
-        "JOIN tracks t ON t.track_id = p.track_id WHERE t.duration_ms > 0").fetchone()
+    c = history.summary_counts(store)
+    plays = c["plays"]
     return {
-        "plays": plays or 0,
-        "first": first,
-        "last": last,
-        "plays_with_id": with_id or 0,
-        "unique_tracks": tracks or 0,
-        "unique_artists": artists or 0,
-        "skip_rate": (skips / plays) if plays else None,
-        "completion_rate": (comp[1] / comp[0]) if comp[0] else None,
-        "completion_known": comp[0] or 0,
-        "playlists": store.scalar("SELECT count(*) FROM playlists WHERE origin = 'export'"),
-        "playlist_items": store.scalar(
-            "SELECT count(*) FROM playlist_items i JOIN playlists p USING (playlist_key) WHERE p.origin = 'export'"),
-        "playlist_tracks": store.scalar(
-            "SELECT count(*) FROM playlist_items i JOIN playlists p USING (playlist_key) "
-            "WHERE p.origin = 'export' AND i.item_type = 'track'"),
-        "saved_tracks": store.scalar("SELECT count(*) FROM saved_tracks"),
+        "plays": plays, "first": c["first"], "last": c["last"], "plays_with_id": c["plays_with_id"],
+        "unique_tracks": c["unique_tracks"], "unique_artists": c["unique_artists"],
+        "skip_rate": (c["skips"] / plays) if plays else None,
+        "completion_rate": (c["completed"] / c["completion_known"]) if c["completion_known"] else None,
+        "completion_known": c["completion_known"],
+        **library.export_counts(store),
     }
 
 
 def write_history_csv(store: Store, path: Path) -> int:
     """`data/processed/streaming_history.csv`: one row per effective play, written atomically."""
-    cols = ("ts", "ms_played", "track_name", "artist_name", "album_name", "track_id", "reason_start", "reason_end",
-            "skipped", "shuffle", "source")
-    cur = store.conn.execute(f"SELECT {', '.join(cols)} FROM effective_plays ORDER BY ts, play_id")
     n = 0
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(cols)
-        while True:
-            chunk = cur.fetchmany(20000)
-            if not chunk:
-                break
+        w.writerow(history.HISTORY_CSV_COLUMNS)
+        for chunk in history.history_rows(store):
             w.writerows(chunk)
             n += len(chunk)
     return n

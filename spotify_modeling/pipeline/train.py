@@ -216,23 +216,27 @@ def _fit_and_save(name, model, X, y, groups, home, report: TrainReport, cv: bool
     report.guards[name] = guard
 
 
-def train_after_features(store: Store, home, console) -> TrainReport | None:
-    """Called at the end of `features`: (re)train stage 1 when coverage reached the minimum and grew since last time."""
-    from spotify_modeling.cli.weekly import print_train_report
+@dataclass
+class Retrain:
+    """What `train_after_features` did: trained (`report`), or why not: still too little (`waiting`) or nothing new."""
 
+    report: TrainReport | None = None
+    waiting: str | None = None
+    up_to_date: str | None = None
+
+
+def train_after_features(store: Store, home) -> Retrain:
+    """At the end of `features`: (re)train stage 1 when coverage reached the minimum and grew since last time."""
     n = store.scalar(
         "SELECT count(DISTINCT p.track_id) FROM effective_plays p JOIN audio_features f ON f.track_id = p.track_id "
         "AND f.available = 1")
     last = store.get_kv("stage1_trained_on_tracks", 0)
     if n < MIN_TRACKS_WITH_FEATURES:
-        console.print(f"[yellow]note:[/yellow] stage 1 not trained yet: {n} played tracks have audio features, "
-                      f"it needs {MIN_TRACKS_WITH_FEATURES}.")
-        return None
+        return Retrain(waiting=f"stage 1 not trained yet: {n} played tracks have audio features, "
+                               f"it needs {MIN_TRACKS_WITH_FEATURES}.")
     if n <= last and (home.models / "likeability.joblib").exists():
-        console.print(f"Stage-1 models are up to date (trained on {last:,} tracks with features).")
-        return None
+        return Retrain(up_to_date=f"Stage-1 models are up to date (trained on {last:,} tracks with features).")
     report = train_stage1(store, home)
     with store.transaction():
         store.set_kv("stage1_trained_on_tracks", n)
-    print_train_report(report)
-    return report
+    return Retrain(report=report)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import tempfile
-import webbrowser
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -29,8 +27,6 @@ SCOPES = ("playlist-read-private playlist-read-collaborative playlist-modify-pri
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 LOGIN_HINT = "Run `spotify-model login`."
-# A well-known track id, used only by the login probe to learn whether audio features are open to this app.
-PROBE_TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
 
 
 def silence_spotipy_logging() -> None:
@@ -209,62 +205,3 @@ def _auth_code_via_loopback(auth: AuthManager, url: str, state: str, open_url: C
     if getattr(server, "state", None) != state:
         raise NeedsLogin("The login answer did not match this login attempt.", "Run `spotify-model login` again.")
     return server.auth_code
-
-
-def _probe(client: Any, track_id: str) -> dict[str, str]:
-    """What this app may use: each probe costs one call and reports 'ok' or why not."""
-    from spotify_modeling.sources.errors import ApiError
-    from spotify_modeling.errors import QuotaExhausted
-
-    probe: dict[str, str] = {"me": "ok"}
-    try:
-        items, _ = client.search_tracks("love", limit=1)
-        probe["search"] = "ok"
-        if items and items[0].get("id"):
-            track_id = items[0]["id"]
-    except (ApiError, QuotaExhausted, ServiceUnavailable) as err:
-        probe["search"] = f"not available: {err.message}"
-    try:
-        client.audio_features(track_id)
-        probe["audio_features"] = "ok"
-    except ApiError as err:
-        if err.status == 403:
-            probe["audio_features"] = "not available (expected in 2026)"
-        else:
-            probe["audio_features"] = f"not available: {err.message}"
-    except (QuotaExhausted, ServiceUnavailable) as err:
-        probe["audio_features"] = f"not checked: {err.message}"
-    return probe
-
-
-def login(home: Home | None = None, no_browser: bool = False, input_fn: Callable[[str], str] = input, *,
-          show_url: Callable[[str], Any] | None = None, open_url: Callable[[str], Any] = webbrowser.open,
-          timeout: float = 300.0, probe_track_id: str = PROBE_TRACK_ID) -> dict:
-    """Run the authorization-code flow (PKCE without a secret), save the token cache, and probe what the app may use.
-
-    `show_url(url)` receives the sign-in address (the CLI prints it); with `no_browser` the user pastes the address
-    they were redirected to, read through `input_fn`. Returns {"display_name", "user_id", "probe"}; stores only the token.
-    """
-    from spotify_modeling.sources.spotify import SpotifyClient
-
-    auth = make_auth_manager(home, open_browser=not no_browser, interactive=True)
-    state = secrets.token_urlsafe(16)
-    auth.state = state
-    url = auth.get_authorize_url(state)
-    if show_url is not None:
-        show_url(url)
-    if no_browser:
-        code = _auth_code_from_redirect(auth, input_fn("Paste the address you were redirected to: "), state)
-    else:
-        code = _auth_code_via_loopback(auth, url, state, open_url, timeout)
-    try:
-        auth.exchange_code(code)
-    except SpotifyOauthError as err:
-        raise NeedsLogin(f"Spotify refused the login ({err.error}).", "Run `spotify-model login` again.") from None
-    except requests.RequestException:
-        raise ServiceUnavailable("Could not reach Spotify's login service.", "Check the connection and try again.") from None
-    auth.interactive = False
-    client = SpotifyClient(auth)
-    me = client.me()
-    return {"display_name": me.get("display_name"), "user_id": me.get("id"),
-            "probe": _probe(client, probe_track_id)}
