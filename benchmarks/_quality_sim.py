@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from spotify_modeling.pipeline import weekly as loop
+from spotify_modeling.core.selection import weekly as loop
+from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline import pool as pool_mod
 from spotify_modeling.core.featurize import genre_family
 from spotify_modeling.pipeline.ingest import import_export
@@ -33,7 +34,8 @@ from spotify_modeling.sandbox.simulate.catalog import AUDIO_FEATURES, TRACK_COLU
 from spotify_modeling.sandbox.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
 from spotify_modeling.db.store import Store, utc_now
 from spotify_modeling.db.tracktable import artist_play_counts
-from spotify_modeling.pipeline.train import affinity_table, history_window, training_data
+from spotify_modeling.core.targets import affinity_table
+from spotify_modeling.pipeline.train import history_window, training_data
 
 METHODS = ("random", "stage1", "original", "ours", "supervised", "observable", "ceiling")
 AUC_TARGET = 0.75
@@ -72,7 +74,7 @@ class SimSettings:
     uri_stubs: bool = True          # history tracks the export names by URI lack release date + explicit, as in the
     #                                 product, except the `enrich.DETAILS_CALLS` most-played ones `features` fills
     missing_policy: str = "balance"  # stage-1 models' provenance balance ("as_is": the pre-fix fits, ablation)
-    weekly: loop.WeeklyConfig = field(default_factory=loop.WeeklyConfig)
+    weekly: WeeklyConfig = field(default_factory=WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
         return replace(self, weekly=replace(self.weekly, **changes))

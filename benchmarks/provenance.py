@@ -34,7 +34,7 @@ from spotify_modeling.sandbox import simulate
 from spotify_modeling.sources.auth import SCOPES, PrivateCacheFileHandler
 from spotify_modeling.cli import main as cli
 from spotify_modeling.core.featurize import AUDIO_FEATURES, missingness
-from spotify_modeling.pipeline.weekly import affinity_fit_data
+from spotify_modeling.core.selection.weekly import affinity_fit_data
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model
 from spotify_modeling.core.models import AffinityModel, PlaylistModel
 from spotify_modeling.pipeline.pool import random_sample_ids

@@ -224,7 +224,7 @@ def raw_predict(models: dict, matrices: dict) -> dict:
 
 def bench_scoring(sizes: Sizes) -> dict:
     from spotify_modeling.sandbox import simulate
-    from spotify_modeling.pipeline.weekly import score_pool
+    from spotify_modeling.core.selection.weekly import score_pool
 
     catalog = simulate.make_catalog(n_tracks=sizes.pool, seed=SEED + 1)
     pool = catalog.tracks.reset_index(drop=True)

@@ -315,7 +315,7 @@ def test_login_shows_a_display_name_with_brackets_as_typed(home, capsys, monkeyp
 def test_pool_sources_setting_says_what_is_wrong(home, sources, named):
     from spotify_modeling.errors import BadInput
     from spotify_modeling.home import Home
-    from spotify_modeling.pipeline.weekly import WeeklyConfig
+    from spotify_modeling.pipeline.settings import WeeklyConfig
 
     with pytest.raises(BadInput) as err:
         WeeklyConfig.from_home(Home(home), sources=sources)

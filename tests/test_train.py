@@ -117,7 +117,7 @@ def test_train_command_fits_and_persists(tmp_path, monkeypatch, capsys):
 
 
 def test_release_exposure_is_the_share_of_the_history_a_track_was_out_for():
-    from spotify_modeling.pipeline.train import release_exposure
+    from spotify_modeling.core.targets import release_exposure
 
     window = (2020.0, 2024.0)
     got = release_exposure(["1999-05-01", "2022", "2022-01", "2023-12-31", "2024-06", "2030", None, "0000", "garbage"],
@@ -155,7 +155,7 @@ def _random_pool(store, n_old, n_new, rng):
 def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_path, monkeypatch):
     """Random tracks released after the history cannot be told from your taste by it: they are left out, and the
     rest weigh by how long they were out, so "new" is never learned as "not for you"."""
-    from spotify_modeling.pipeline.weekly import fit_affinity
+    from spotify_modeling.core.selection.weekly import fit_affinity
     from spotify_modeling.pipeline.train import affinity_data, history_window, training_data
 
     s = Store(tmp_path / "s.sqlite")

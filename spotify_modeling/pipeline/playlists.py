@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from spotify_modeling.db.store import Store, utc_now
+from spotify_modeling.db import library
+from spotify_modeling.db import loop as loop_db
+from spotify_modeling.db.store import Store
 
 TOOL_PLAYLISTS = {"candidates": "data_candidates", "like": "data_1", "dislike": "data_0"}
 DESCRIPTIONS = {
@@ -47,8 +49,7 @@ def find_tool_playlists(client, store: Store, create: bool = True) -> dict[str, 
     gives the same name must not take over: labels and pending candidates live in the old one); else the first listed.
     """
     uid = current_user_id(client, store)
-    used = {(role, sid): rank for rank, (role, sid) in enumerate(store.conn.execute(
-        "SELECT role, spotify_id FROM playlists WHERE origin = 'spotify' AND role IS NOT NULL ORDER BY updated_at"), 1)}
+    used = library.tool_playlists_used(store)
     found: dict[str, ToolPlaylist] = {}
     count: dict[str, int] = {}
     for pl in client.my_playlists():
@@ -71,12 +72,9 @@ def find_tool_playlists(client, store: Store, create: bool = True) -> dict[str, 
 
 def read_tool_playlist(client, store: Store, pl: ToolPlaylist) -> ToolPlaylist:
     """Track ids in the playlist, re-read from Spotify only when its snapshot changed."""
-    key = f"spotify:{pl.id}"
-    row = store.conn.execute("SELECT snapshot_id FROM playlists WHERE playlist_key = ?", (key,)).fetchone()
-    if row is not None and pl.snapshot_id and row[0] == pl.snapshot_id and not pl.created:
-        pl.track_ids = [r[0] for r in store.conn.execute(
-            "SELECT track_id FROM playlist_items WHERE playlist_key = ? AND item_type = 'track' ORDER BY position",
-            (key,))]
+    seen = library.snapshot_of(store, pl.id)
+    if seen is not None and pl.snapshot_id and seen[0] == pl.snapshot_id and not pl.created:
+        pl.track_ids = seen[1]
         return pl
     items = [] if pl.created else client.playlist_items(pl.id)
     save_playlist_snapshot(store, pl, items)
@@ -86,24 +84,13 @@ def read_tool_playlist(client, store: Store, pl: ToolPlaylist) -> ToolPlaylist:
 
 
 def save_playlist_snapshot(store: Store, pl: ToolPlaylist, items: list[dict]) -> None:
-    key = f"spotify:{pl.id}"
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM playlist_items WHERE playlist_key = ?", (key,))
-        conn.execute(
-            "INSERT INTO playlists(playlist_key, spotify_id, name, origin, snapshot_id, role, updated_at) "
-            "VALUES (?, ?, ?, 'spotify', ?, ?, ?) ON CONFLICT(playlist_key) DO UPDATE SET "
-            "snapshot_id = excluded.snapshot_id, name = excluded.name, role = excluded.role, "
-            "updated_at = excluded.updated_at",
-            (key, pl.id, pl.name, pl.snapshot_id, pl.role, utc_now()))
-        rows = []
-        for pos, it in enumerate(items):
-            track = it.get("track") or {}
-            artists = track.get("artists") or [{}]
-            rows.append((key, pos, it.get("kind") or "missing", it.get("id"), track.get("name"),
-                         artists[0].get("name"), (track.get("album") or {}).get("name"), it.get("added_at")))
-        conn.executemany(
-            "INSERT INTO playlist_items(playlist_key, position, item_type, track_id, track_name, artist_name, "
-            "album_name, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    rows = []
+    for it in items:
+        track = it.get("track") or {}
+        artists = track.get("artists") or [{}]
+        rows.append((it.get("kind") or "missing", it.get("id"), track.get("name"), artists[0].get("name"),
+                     (track.get("album") or {}).get("name"), it.get("added_at")))
+    library.save_snapshot(store, pl.id, pl.name, pl.snapshot_id, pl.role, rows)
 
 
 @dataclass
@@ -128,28 +115,17 @@ def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str],
     wanted: dict[str, int | None] = {t: 1 for t in likes - dislikes}
     wanted.update({t: 0 for t in dislikes - likes})
     wanted.update({t: None for t in likes & dislikes})
-    now = utc_now()
     out = LabelSync(conflicts=sorted(likes & dislikes))
     with store.transaction() as conn:
-        existing = {r[0]: r[1] for r in conn.execute("SELECT track_id, label FROM labels")}
-        for tid, label in wanted.items():
-            if tid not in existing:
-                conn.execute("INSERT INTO labels(track_id, label, first_seen, updated_at) VALUES (?, ?, ?, ?)",
-                             (tid, label, now, now))
-                out.new_likes += label == 1
-                out.new_dislikes += label == 0
-            elif existing[tid] != label:
-                conn.execute("UPDATE labels SET label = ?, updated_at = ? WHERE track_id = ?", (label, now, tid))
-                out.changed += 1
+        existing = loop_db.labels_now(conn)
+        new = {t: lab for t, lab in wanted.items() if t not in existing}
+        changed = {t: lab for t, lab in wanted.items() if t in existing and existing[t] != lab}
         gone = [t for t in existing if t not in wanted and (seen_before is None or t in seen_before)]
-        conn.executemany("DELETE FROM labels WHERE track_id = ?", [(t,) for t in gone])
-        out.removed = len(gone)
-        conn.execute("UPDATE pushes SET status = 'labelled', resolved_at = coalesce(resolved_at, ?) "
-                     "WHERE track_id IN (SELECT track_id FROM labels WHERE label IS NOT NULL)", (now,))
-        conn.execute("UPDATE pushes SET status = 'pending', resolved_at = NULL WHERE status = 'labelled' "
-                     "AND track_id NOT IN (SELECT track_id FROM labels WHERE label IS NOT NULL)")
-    out.total_likes = store.scalar("SELECT count(*) FROM labels WHERE label = 1")
-    out.total_dislikes = store.scalar("SELECT count(*) FROM labels WHERE label = 0")
+        loop_db.apply_labels(conn, new, changed, gone)
+    out.new_likes = sum(lab == 1 for lab in new.values())
+    out.new_dislikes = sum(lab == 0 for lab in new.values())
+    out.changed, out.removed = len(changed), len(gone)
+    out.total_likes, out.total_dislikes = loop_db.label_totals(store)
     return out
 
 
@@ -159,24 +135,17 @@ def housekeeping_removals(store: Store, candidate_ids: list[str], labelled_ids: 
     now = now or datetime.now(timezone.utc)
     cutoff = (now - timedelta(weeks=expire_weeks)).strftime("%Y-%m-%dT%H:%M:%SZ")
     copied = [t for t in candidate_ids if t in labelled_ids]
-    old = {r[0] for r in store.conn.execute(
-        "SELECT track_id FROM pushes WHERE status = 'pending' AND pushed_at < ?", (cutoff,))}
+    old = loop_db.pending_ids(store, pushed_before=cutoff)
     expired = [t for t in candidate_ids if t in old and t not in labelled_ids]
     return copied, expired
 
 
 def mark_expired(store: Store, track_ids: list[str]) -> None:
-    with store.transaction() as conn:
-        conn.executemany("UPDATE pushes SET status = 'expired', resolved_at = ? WHERE track_id = ?",
-                         [(utc_now(), t) for t in track_ids])
+    loop_db.set_push_status(store, track_ids, "expired")
 
 
 def mark_vanished(store: Store, candidate_ids: list[str]) -> int:
     """Pending pushes no longer in `data_candidates` (removed by hand, playlist deleted) stop counting as pending."""
-    present = set(candidate_ids)
-    gone = [r[0] for r in store.conn.execute("SELECT track_id FROM pushes WHERE status = 'pending'")
-            if r[0] not in present]
-    with store.transaction() as conn:
-        conn.executemany("UPDATE pushes SET status = 'removed', resolved_at = ? WHERE track_id = ?",
-                         [(utc_now(), t) for t in gone])
+    gone = sorted(loop_db.pending_ids(store) - set(candidate_ids))
+    loop_db.set_push_status(store, gone, "removed")
     return len(gone)

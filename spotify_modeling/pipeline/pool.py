@@ -14,14 +14,16 @@ learns "random catalog track" from, and it keeps the loop from closing in on the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from spotify_modeling.errors import QuotaExhausted
 from spotify_modeling.core.normalize import name_key
-from spotify_modeling.db.store import Store, utc_now
+from spotify_modeling.db import loop as loop_db
+from spotify_modeling.db import tracks
+from spotify_modeling.db.store import Store
+from spotify_modeling.sources.records import track_from_reccobeats, track_from_spotify
 
 DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
            (2020, 2022), (2023, 2026)]
@@ -107,58 +109,22 @@ def taste_query(rng: np.random.Generator, genres: dict[str, float], totals: dict
     return q, int(left[int(rng.integers(len(left)))])
 
 
-def save_track_objects(store: Store, tracks: list[dict], source: str = "search") -> None:
-    """Full Spotify track objects (from search or GET /tracks) into `tracks`; never overwrites richer rows."""
-    now = utc_now()
-    rows = []
-    for t in tracks:
-        if not t or not t.get("id") or t.get("is_local"):
-            continue
-        artists = t.get("artists") or []
-        album = t.get("album") or {}
-        rows.append((t["id"], t.get("name"), json.dumps([a.get("name") for a in artists]),
-                     json.dumps([a.get("id") for a in artists]), album.get("name"), t.get("duration_ms"),
-                     album.get("release_date"), None if t.get("explicit") is None else int(bool(t["explicit"])),
-                     (t.get("external_ids") or {}).get("isrc"),
-                     None if t.get("is_playable") is None else int(bool(t["is_playable"])), source, now))
-    store.conn.executemany(
-        "INSERT INTO tracks(track_id, name, artist_names, artist_ids, album_name, duration_ms, release_date, "
-        "explicit, isrc, is_playable, meta_source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(track_id) DO UPDATE SET name = coalesce(excluded.name, name), "
-        "artist_names = CASE WHEN artist_ids IS NULL THEN excluded.artist_names ELSE artist_names END, "
-        "artist_ids = coalesce(artist_ids, excluded.artist_ids), album_name = coalesce(album_name, excluded.album_name), "
-        "duration_ms = coalesce(duration_ms, excluded.duration_ms), "
-        "release_date = coalesce(release_date, excluded.release_date), explicit = coalesce(explicit, excluded.explicit), "
-        "isrc = coalesce(isrc, excluded.isrc), is_playable = coalesce(excluded.is_playable, is_playable), "
-        "updated_at = excluded.updated_at", rows)
-    store.conn.executemany(
-        "INSERT OR IGNORE INTO artists(artist_id, name) VALUES (?, ?)",
-        [(a["id"], a.get("name")) for t in tracks if t for a in (t.get("artists") or []) if a.get("id")])
+def save_track_objects(store: Store, objects: list[dict], source: str = "search") -> None:
+    """Full Spotify track objects (from search) into `tracks`; a page of search results only fills what a track's
+    stored description lacks."""
+    with store.transaction() as conn:
+        tracks.upsert_tracks(conn, [track_from_spotify(t) for t in objects if t and t.get("id")], source,
+                             fill_only=True)
 
 
-def known_name_keys(store: Store) -> set[str]:
-    """Songs the user already knows or was already offered, by normalised artist + title."""
-    keys = {r[0] for r in store.conn.execute(
-        "SELECT name_key FROM plays UNION SELECT name_key FROM saved_tracks "
-        "UNION SELECT name_key FROM playlist_items WHERE name_key IS NOT NULL "
-        "UNION SELECT c.name_key FROM candidates c JOIN pushes p USING (track_id)")}
-    return keys
-
-
-def excluded_track_ids(store: Store) -> set[str]:
-    """Tracks never to offer: in the history, saved, in any playlist, labelled, or pushed before."""
-    return {r[0] for r in store.conn.execute(
-        "SELECT track_id FROM plays WHERE track_id IS NOT NULL "
-        "UNION SELECT track_id FROM saved_tracks WHERE track_id IS NOT NULL "
-        "UNION SELECT track_id FROM playlist_items WHERE track_id IS NOT NULL "
-        "UNION SELECT track_id FROM labels UNION SELECT track_id FROM pushes")}
+known_name_keys = loop_db.known_name_keys
+excluded_track_ids = loop_db.excluded_track_ids
 
 
 def _taken(store: Store) -> tuple[set[str], set[str]]:
     """(track ids, song keys) a new pool track must not have: excluded ones and those already in the pool."""
-    ids = excluded_track_ids(store) | {r[0] for r in store.conn.execute("SELECT track_id FROM candidates")}
-    keys = known_name_keys(store) | {r[0] for r in store.conn.execute("SELECT name_key FROM candidates")}
-    return ids, keys
+    in_pool, pool_keys = loop_db.candidate_ids_and_keys(store)
+    return excluded_track_ids(store) | in_pool, known_name_keys(store) | pool_keys
 
 
 def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, per_page: int = 3,
@@ -210,13 +176,11 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
             fresh = [fresh[i] for i in sorted(rng.choice(len(fresh), per_page, replace=False))]
         with store.transaction() as conn:
             save_track_objects(store, fresh)
-            now = utc_now()
-            for t in fresh:
-                key = name_key(t["artists"][0].get("name"), t.get("name"))
-                conn.execute("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
-                             "VALUES (?, ?, ?, ?, ?)", (t["id"], key, source, f"{q} @{offset}", now))
-                excluded.add(t["id"])
-                known_keys.add(key)
+            rows = [(t["id"], name_key(t["artists"][0].get("name"), t.get("name")), source, f"{q} @{offset}")
+                    for t in fresh]
+            loop_db.add_candidates(conn, rows)
+            excluded.update(r[0] for r in rows)
+            known_keys.update(r[1] for r in rows)
             store.set_kv("pool_queries_asked", sorted(asked))
             store.set_kv("pool_query_totals", totals)
         out.added += len(fresh)
@@ -229,37 +193,28 @@ def add_recommendations(reccobeats, store: Store, seed_ids: list[str], size: int
         return 0
     recs = reccobeats.recommendations(seed_ids[:5], size=size)
     excluded, known_keys = _taken(store)
-    added = 0
-    now = utc_now()
+    fresh, rows = [], []
+    for r in recs:
+        tid = r.get("track_id")
+        artists = r.get("artists") or [{}]
+        key = name_key(artists[0].get("name"), r.get("name"))
+        if not tid or tid in excluded or key in known_keys:
+            continue
+        fresh.append(track_from_reccobeats(tid, r))
+        rows.append((tid, key, "reccobeats", ",".join(seed_ids[:5])))
+        excluded.add(tid)
+        known_keys.add(key)
     with store.transaction() as conn:
-        for r in recs:
-            tid = r.get("track_id")
-            artists = r.get("artists") or [{}]
-            key = name_key(artists[0].get("name"), r.get("name"))
-            if not tid or tid in excluded or key in known_keys:
-                continue
-            conn.execute(
-                "INSERT OR IGNORE INTO tracks(track_id, name, artist_names, artist_ids, duration_ms, isrc, meta_source, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'reccobeats', ?)",
-                (tid, r.get("name"), json.dumps([a.get("name") for a in artists]),
-                 json.dumps([a.get("id") for a in artists]), r.get("duration_ms"), r.get("isrc"), now))
-            conn.execute("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
-                         "VALUES (?, ?, 'reccobeats', ?, ?)", (tid, key, ",".join(seed_ids[:5]), now))
-            excluded.add(tid)
-            known_keys.add(key)
-            added += 1
-    return added
+        tracks.upsert_tracks(conn, fresh, "reccobeats", fill_only=True)
+        loop_db.add_candidates(conn, rows)
+    return len(rows)
 
 
-def random_sample_ids(store: Store) -> list[str]:
-    """Pool tracks from random searches (not genre searches, not recommendations): the sample of "a random catalog
-    track" that the affinity model learns against and the control slice draws from."""
-    return [r[0] for r in store.conn.execute("SELECT track_id FROM candidates WHERE source = 'search' ORDER BY rowid")]
+random_sample_ids = loop_db.random_sample_ids
 
 
 def pool_track_ids(store: Store) -> list[str]:
     """Pool tracks still eligible now (exclusions re-checked: the user may have played or saved one since)."""
     excluded = excluded_track_ids(store)
     known = known_name_keys(store)
-    return [tid for tid, key in store.conn.execute("SELECT track_id, name_key FROM candidates WHERE status = 'pool'")
-            if tid not in excluded and key not in known]
+    return [tid for tid, key in loop_db.pool_rows(store) if tid not in excluded and key not in known]

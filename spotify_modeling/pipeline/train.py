@@ -1,10 +1,7 @@
-"""Stage 1: outcomes from the user's own history, and fitting the playlist, likeability and affinity models.
+"""Stage 1: the playlist, likeability and affinity models fitted on what the store holds, with honest metrics.
 
-- `playlist`: the track is in one of the user's own playlists or saved tracks (by id, else by normalised artist + title).
-  The tool's own `data_candidates`/`data_1`/`data_0` never count: their contents are stage-2 labels.
-- `likeability`: sum over plays of min(ms_played / duration_ms, 1), log1p, scaled to [0, 1] over the user's tracks.
-  It is computed from plays only, never from playlist membership (the project that inspired ours mixed them up).
-- Plays of tracks the tool pushed, made after the push, are left out: the user heard them because we suggested them.
+The targets are computed in `core.targets`; every fit is cross-validated by artist and checked by the provenance
+guard (`core.provenance`) before it is saved.
 """
 
 from __future__ import annotations
@@ -15,60 +12,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.core import targets
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model
-from spotify_modeling.pipeline.persist import save_model
-from spotify_modeling.pipeline.pool import random_sample_ids
+from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.core.provenance import provenance_guard
+from spotify_modeling.core.targets import MIN_POOL_FOR_AFFINITY, affinity_table
+from spotify_modeling.db import history, library, tracks
+from spotify_modeling.db.loop import random_sample_ids
 from spotify_modeling.db.store import Store
 from spotify_modeling.db.tracktable import has_features, track_table
+from spotify_modeling.pipeline.persist import save_model
 
 #: Fewer tracks with audio features than this and stage 1 is not fitted (too little to learn a taste from).
 MIN_TRACKS_WITH_FEATURES = 50
 #: Each playlist class needs at least this many tracks.
 MIN_PER_CLASS = 10
-#: The affinity model needs this many random pool tracks with features as its negatives.
-MIN_POOL_FOR_AFFINITY = 50
 
 
 def outcomes(store: Store, playlists: list[str] | None = None) -> pd.DataFrame:
     """One row per played track: `track_id, plays, playlist, likeability` (likeability NaN if no duration known)."""
-    plays = pd.read_sql_query(
-        "SELECT p.track_id, p.name_key, p.ms_played, p.reason_end, p.ts, t.duration_ms, pu.pushed_at "
-        "FROM effective_plays p LEFT JOIN tracks t ON t.track_id = p.track_id "
-        "LEFT JOIN pushes pu ON pu.track_id = p.track_id WHERE p.track_id IS NOT NULL", store.conn)
-    if plays.empty:
-        return pd.DataFrame(columns=["track_id", "plays", "playlist", "likeability"])
-    plays = plays[plays["pushed_at"].isna() | (plays["ts"] < plays["pushed_at"])]
-    # best known duration: the track's own, else the longest play that ended with "trackdone", else the longest play
-    done = plays[plays["reason_end"] == "trackdone"].groupby("track_id")["ms_played"].max()
-    longest = plays.groupby("track_id")["ms_played"].max()
-    best = plays.groupby("track_id")["duration_ms"].max().fillna(done).fillna(longest)
-    dur = plays["track_id"].map(best)
-    share = (plays["ms_played"].fillna(0) / dur).clip(upper=1.0)
-    per_track = pd.DataFrame({"track_id": plays["track_id"], "share": share, "key": plays["name_key"]})
-    g = per_track.groupby("track_id")
-    out = pd.DataFrame({"plays": g.size(), "listened": g["share"].sum(min_count=1)})
-    score = np.log1p(out["listened"])
-    out["likeability"] = score / score.max() if score.max() > 0 else score
-    out["name_key"] = g["key"].first()
-
-    own = "p.origin = 'export' AND p.role IS NULL" if playlists is None else \
-        "p.role IS NULL AND p.name IN (" + ",".join("?" * len(playlists)) + ")"
-    params = () if playlists is None else tuple(playlists)
-    ids, keys = set(), set()
-    for tid, key in store.conn.execute(
-            f"SELECT i.track_id, i.name_key FROM playlist_items i JOIN playlists p USING (playlist_key) "
-            f"WHERE {own} AND i.item_type = 'track'", params):
-        ids.add(tid)
-        keys.add(key)
-    for tid, key in store.conn.execute("SELECT track_id, name_key FROM saved_tracks"):
-        ids.add(tid)
-        keys.add(key)
-    ids.discard(None)
-    keys.discard(None)
-    out["playlist"] = [int(t in ids or k in keys) for t, k in zip(out.index, out["name_key"])]
-    return out.reset_index()[["track_id", "plays", "playlist", "likeability"]]
+    return targets.outcomes(history.plays_with_pushes(store), library.own_items(store, playlists))
 
 
 @dataclass
@@ -95,54 +58,10 @@ def training_data(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def history_window(store: Store) -> tuple[float, float] | None:
     """First and last play of the history as fractional years (None without plays)."""
-    first, last = store.conn.execute("SELECT min(ts), max(ts) FROM effective_plays").fetchone()
+    first, last = history.play_span(store)
     if not first:
         return None
-    return _fractional_year(first), _fractional_year(last)
-
-
-def _fractional_year(date: object) -> float:
-    """'2024', '2024-07' or '2024-07-15...' as a fractional year (a year or a month alone: its middle); NaN if unknown."""
-    text = str(date or "").strip()
-    if len(text) < 4 or not text[:4].isdigit() or int(text[:4]) < 1000:
-        return np.nan
-    year = int(text[:4])
-    try:
-        if len(text) >= 10:
-            return year + (pd.Timestamp(text[:10]).day_of_year - 0.5) / 366
-        if len(text) >= 7:
-            return year + (int(text[5:7]) - 0.5) / 12
-    except ValueError:
-        pass
-    return year + 0.5
-
-
-def release_exposure(release_dates, window: tuple[float, float] | None) -> np.ndarray:
-    """Share of the history's time span during which each track had been released (1 when unknown).
-
-    A track released near the end of your history had little time to be played, one released after it none at
-    all. The affinity model contrasts played tracks with random ones, so without this it would learn "new
-    releases are not your taste"; weighting each random track by its exposure compares like with like.
-    """
-    released = np.array([_fractional_year(d) for d in release_dates], dtype=float)
-    if window is None or not window[1] > window[0]:
-        return np.ones(len(released))
-    start, end = window
-    share = (end - np.maximum(released, start)) / (end - start)
-    return np.where(np.isnan(released), 1.0, np.clip(share, 0.0, 1.0))
-
-
-def affinity_table(X_played: pd.DataFrame, random_tracks: pd.DataFrame,
-                   window: tuple[float, float] | None) -> pd.DataFrame | None:
-    """Played tracks (`_y` 1) against random catalog tracks (0), `_w` each row's weight: 1 for a played track, a
-    random track's release exposure over the history's `window` (see `release_exposure`; tracks released after it
-    are left out). None with fewer than MIN_POOL_FOR_AFFINITY random tracks left."""
-    exposure = release_exposure(random_tracks["release_date"], window) if "release_date" in random_tracks \
-        else np.ones(len(random_tracks))
-    neg = random_tracks[X_played.columns].assign(_y=0, _w=exposure)[exposure > 0]
-    if len(neg) < MIN_POOL_FOR_AFFINITY:
-        return None
-    return pd.concat([X_played.assign(_y=1, _w=1.0), neg], ignore_index=True)
+    return targets.fractional_year(first), targets.fractional_year(last)
 
 
 def affinity_data(store: Store, X_played: pd.DataFrame) -> pd.DataFrame | None:
@@ -227,9 +146,7 @@ class Retrain:
 
 def train_after_features(store: Store, home) -> Retrain:
     """At the end of `features`: (re)train stage 1 when coverage reached the minimum and grew since last time."""
-    n = store.scalar(
-        "SELECT count(DISTINCT p.track_id) FROM effective_plays p JOIN audio_features f ON f.track_id = p.track_id "
-        "AND f.available = 1")
+    n = tracks.played_tracks_with_features(store)
     last = store.get_kv("stage1_trained_on_tracks", 0)
     if n < MIN_TRACKS_WITH_FEATURES:
         return Retrain(waiting=f"stage 1 not trained yet: {n} played tracks have audio features, "

@@ -22,92 +22,22 @@ from spotify_modeling.pipeline.persist import load_model, save_model
 from spotify_modeling.core.provenance import guard_sentence, provenance_guard
 from spotify_modeling.pipeline.playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
                         read_tool_playlist, sync_labels)
-from spotify_modeling.core.selection import CompositeScorer, batch_sizes, hit_rates, select_batch, transform_outputs
-from spotify_modeling.db.store import Store, utc_now
-from spotify_modeling.pipeline.train import affinity_table, history_window, training_data
+from spotify_modeling.core.selection import CompositeScorer, batch_sizes, hit_rates
+from spotify_modeling.core.selection.weekly import (affinity_fit_data, choose_batch, composite_from_labels,
+                                                    history_family_shares, rounded, score_pool)
+from spotify_modeling.db import library
+from spotify_modeling.db import loop as loop_db
+from spotify_modeling.db.store import Store
+from spotify_modeling.pipeline.settings import WeeklyConfig
+from spotify_modeling.pipeline.train import history_window, training_data
 from spotify_modeling.db.tracktable import has_features, track_table
 
-#: Stage 2 is fitted once there are at least this many likes and this many dislikes.
-MIN_LABELS_PER_CLASS = 8
 #: Spotify calls kept back for the push (read data_candidates once, add ≤ 30 URIs, maybe one removal).
 PUSH_RESERVE = 4
 #: kv key: {playlist id: track ids} of data_1 and data_0 at the last label sync.
 LABELS_SEEN = "label_playlists_seen"
 #: kv key: the run whose add to data_candidates is not confirmed yet (its records are settled by the next run).
 UNSETTLED_PUSH = "unsettled_push"
-
-
-@dataclass
-class WeeklyConfig:
-    """Settings of the weekly run; the home's `spotify-model.toml` [candidates] table and flags override them."""
-
-    top_fraction: float = 0.02      # exploit slice = top 2% of the pool scored this run ...
-    min_batch: int = 10             # ... bounded so a week brings 10-30 tracks
-    max_batch: int = 30
-    explore_share: float = 0.1      # chosen by benchmarks/quality.py (see the README's quality section)
-    control_share: float = 0.05
-    explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
-    max_per_artist: int = 2
-    max_family_share: float = 1.0   # 1.0 = no family cap (quality benchmark: a cap costs hit rate; opt in for variety)
-    expire_weeks: float = 4.0
-    max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
-    search_calls: int = 80          # pool top-up: searches per run
-    per_page: int = 5               # tracks kept per search page (of 10)
-    genre_share: float = 0.5        # share of the searches that ask for one of your genres (`genre:"..."`)
-    genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
-    backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
-    sources: str = "search"         # "search" or "search,reccobeats"
-    min_labels_per_class: int = MIN_LABELS_PER_CLASS
-    seed: int | None = None
-
-    @classmethod
-    def from_home(cls, home, **overrides) -> "WeeklyConfig":
-        import tomllib
-
-        from spotify_modeling.errors import BadInput
-
-        values = {}
-        if home.config_path.exists():
-            try:
-                with open(home.config_path, "rb") as fh:
-                    values = dict(tomllib.load(fh).get("candidates", {}))
-            except (tomllib.TOMLDecodeError, OSError, AttributeError) as err:
-                raise BadInput(f"{home.config_path} is not a valid settings file ({err}).",
-                               "Fix or remove it; see the README for the [candidates] settings.") from None
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
-                           f"Known: {', '.join(cls.__dataclass_fields__)}.")
-        defaults = cls()
-        for key, value in values.items():
-            want = type(getattr(defaults, key))
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want in (int, float) else \
-                isinstance(value, str) if want is str else True
-            if key == "seed":
-                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-            if not ok:
-                kind = "whole number of 0 or more" if key == "seed" else "number" if want in (int, float) \
-                    else want.__name__
-                raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a {kind}.",
-                               "Fix it and run again.")
-            if want is int and key != "seed":
-                values[key] = int(value)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        config = cls(**values)
-        entries = str(config.sources).replace(" ", "").split(",")
-        bad = set(entries) - {"search", "reccobeats"}
-        if bad:
-            named = ", ".join(sorted(b for b in bad if b))
-            raise BadInput(f"Bad pool source(s): {named}." if named else
-                           f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
-                           "No pool source given.", "Sources: search, reccobeats (comma-separated).")
-        if not 0 <= config.explore_share + config.control_share < 1:
-            raise BadInput("explore_share + control_share must be below 1.", "Fix it and run again.")
-        if not 0 <= config.genre_share < 1:
-            raise BadInput(f"genre_share = {config.genre_share} in {home.config_path} must be at least 0 and below 1.",
-                           "Some searches must stay random: they are the affinity model's idea of a random track "
-                           "and the control slice's baseline.")
-        return config
 
 
 @dataclass
@@ -137,12 +67,7 @@ class WeeklyReport:
     seconds: float = 0.0
 
 
-def labelled_pushes(store: Store) -> pd.DataFrame:
-    """One row per pushed track: batch, slice, label (NaN while pending/expired), stored z-features."""
-    df = pd.read_sql_query(
-        "SELECT p.track_id, p.batch, p.slice, p.scores, p.status, l.label FROM pushes p "
-        "LEFT JOIN labels l ON l.track_id = p.track_id ORDER BY p.batch, p.rank", store.conn)
-    return df
+labelled_pushes = loop_db.labelled_pushes
 
 
 def _scores_frame(rows: pd.Series) -> pd.DataFrame:
@@ -161,21 +86,13 @@ class WeeklyRun:
         self.rng = np.random.default_rng(config.seed)
         self.report = WeeklyReport(dry_run=dry_run)
         self.scored_pool: pd.DataFrame | None = None   # the pool this run ranked (for benchmarks and the demo)
-        self._usage_before = self._usage_today()
+        self._usage_before = self.store.usage_today()
         self._played_cache: pd.DataFrame | None = None
-
-    def _usage_today(self) -> dict[str, int]:
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        return {g: n for g, n in self.store.conn.execute(
-            "SELECT endpoint_group, sum(calls) FROM api_usage WHERE day = ? GROUP BY endpoint_group", (day,))}
 
     # ------------------------------------------------------------------------------------------ steps
     def run(self) -> WeeklyReport:
         start = time.perf_counter()
-        with self.store.transaction() as conn:
-            self.report.run_id = conn.execute(
-                "INSERT INTO runs(command, started_at, status) VALUES ('candidates', ?, 'running')",
-                (utc_now(),)).lastrowid
+        self.report.run_id = loop_db.start_run(self.store, "candidates")
         status = "error"
         try:
             self.progress("Reading your playlists")
@@ -212,8 +129,7 @@ class WeeklyRun:
         for role in ("like", "dislike", "candidates"):
             if role in pls:
                 read_tool_playlist(self.spotify, self.store, pls[role])
-        stored = {lab: [r[0] for r in self.store.conn.execute("SELECT track_id FROM labels WHERE label = ?", (lab,))]
-                  for lab in (0, 1)}
+        stored = {lab: loop_db.label_ids(self.store, lab) for lab in (0, 1)}
         sides = {}
         for role, lab, name in (("like", 1, "data_1"), ("dislike", 0, "data_0")):
             pl = pls.get(role)
@@ -251,17 +167,14 @@ class WeeklyRun:
                 self.spotify.remove_items(cand.id, [f"spotify:track:{t}" for t in remove])
                 mark_expired(self.store, expired)
                 cand.track_ids = [t for t in cand.track_ids if t not in set(remove)]
-                with self.store.transaction() as conn:  # our copy of the playlist is now stale
-                    conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
+                library.forget_snapshot(self.store, cand.id)   # our copy of the playlist is now stale
             self.report.removed_copied, self.report.expired = len(copied), len(expired)
             self.report.vanished = mark_vanished(self.store, cand.track_ids)
         return pls
 
     def label_data(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """(track table, labels, push info) of every labelled track with features."""
-        lab = pd.read_sql_query(
-            "SELECT l.track_id, l.label, l.first_seen, p.batch FROM labels l LEFT JOIN pushes p USING (track_id) "
-            "WHERE l.label IS NOT NULL", self.store.conn)
+        lab = loop_db.labelled_tracks(self.store)
         if lab.empty:
             return pd.DataFrame(), np.array([]), lab
         X = track_table(self.store, list(lab["track_id"]))
@@ -324,8 +237,7 @@ class WeeklyRun:
                                      f"(topped up less than planned): {out.stopped_by}")
             self.report.quota_retry_after = out.retry_after
         if "reccobeats" in cfg.sources and self.reccobeats is not None:
-            seeds = [r[0] for r in self.store.conn.execute(
-                "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC LIMIT 5")]
+            seeds = loop_db.latest_likes(self.store, 5)
             try:
                 info["reccobeats_added"] = pool_mod.add_recommendations(self.reccobeats, self.store, seeds)
             except (ServiceUnavailable, QuotaExhausted) as err:   # an optional source: the batch goes out without it
@@ -374,7 +286,7 @@ class WeeklyRun:
 
     def score_and_select(self, label_model) -> pd.DataFrame | None:
         cfg = self.config
-        pending = self.store.scalar("SELECT count(*) FROM pushes WHERE status = 'pending'")
+        pending = loop_db.pending_count(self.store)
         if pending >= cfg.max_pending:
             self.report.notes.append(f"data_candidates already holds {pending} unlabelled tracks "
                                      f"(max {cfg.max_pending}): no new batch this run")
@@ -433,11 +345,11 @@ class WeeklyRun:
         return composite_from_labels(_scores_frame(hist["scores"]) if len(hist) else None, hist["label"])
 
     def push(self, playlists, chosen: pd.DataFrame) -> None:
-        batch = (self.store.scalar("SELECT max(batch) FROM pushes") or 0) + 1
+        batch = loop_db.last_batch(self.store) + 1
         self.report.batch = batch
         self.report.pushed = [
             {"track_id": r.track_id, "artist": ", ".join(r.artist_names or []) if isinstance(r.artist_names, list)
-             else str(r.artist_names), "title": r.track_name, "score": _f(r.score), "slice": r.slice, "rank": int(r.rank),
+             else str(r.artist_names), "title": r.track_name, "score": rounded(r.score), "slice": r.slice, "rank": int(r.rank),
              "reason": r.reason}
             for r in chosen.itertuples()]
         if self.dry_run:
@@ -445,15 +357,10 @@ class WeeklyRun:
         cand = playlists["candidates"]
         already = set(cand.track_ids)
         new = [t for t in chosen["track_id"] if t not in already]
-        now = utc_now()
         with self.store.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO pushes(track_id, run_id, batch, slice, rank, score, choice_prob, scores, reason, pushed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r.track_id, self.report.run_id, batch, r.slice, int(r.rank), _f(r.score), _f(r.choice_prob),
-                  r.scores, r.reason, now) for r in chosen.itertuples()])
-            conn.executemany("UPDATE candidates SET status = 'pushed' WHERE track_id = ?",
-                             [(t,) for t in chosen["track_id"]])
+            loop_db.record_pushes(conn, [(r.track_id, self.report.run_id, batch, r.slice, int(r.rank), rounded(r.score),
+                                          rounded(r.choice_prob), r.scores, r.reason) for r in chosen.itertuples()])
+            loop_db.set_candidate_status(conn, chosen["track_id"], "pushed")
             # until the add is confirmed, the next run settles these records against data_candidates
             self.store.set_kv(UNSETTLED_PUSH, {"run_id": self.report.run_id, "playlist": cand.id})
         try:
@@ -465,8 +372,8 @@ class WeeklyRun:
             refused = isinstance(err, (QuotaExhausted, CallBudgetSpent)) and len(new) <= WRITE_CHUNK
             self._reconcile_failed_push(cand, list(chosen["track_id"]), set(already) if refused else None)
             raise
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE playlists SET snapshot_id = NULL WHERE spotify_id = ?", (cand.id,))
+        with self.store.transaction():
+            library.forget_snapshot(self.store, cand.id)
             self.store.set_kv(UNSETTLED_PUSH, None)
         self.report.pushed_ok = True
 
@@ -494,8 +401,8 @@ class WeeklyRun:
         """Records of tracks that never reached data_candidates go; the tracks go back to the pool."""
         gone = [t for t in track_ids if t not in landed]
         with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM pushes WHERE track_id = ? AND run_id = ?", [(t, run_id) for t in gone])
-            conn.executemany("UPDATE candidates SET status = 'pool' WHERE track_id = ?", [(t,) for t in gone])
+            loop_db.forget_pushes(conn, gone, run_id)
+            loop_db.set_candidate_status(conn, gone, "pool")
 
     def settle_unconfirmed_push(self, cand) -> None:
         """An earlier run's add ended without an answer and without a read-back (a crash, an outage, a quota wall):
@@ -504,16 +411,15 @@ class WeeklyRun:
         if not pending:
             return
         if cand.id == pending["playlist"] and not cand.created:
-            ids = [r[0] for r in self.store.conn.execute("SELECT track_id FROM pushes WHERE run_id = ?",
-                                                         (pending["run_id"],))]
-            labelled = {r[0] for r in self.store.conn.execute("SELECT track_id FROM labels")}  # landed, then moved
+            ids = loop_db.push_ids_of_run(self.store, pending["run_id"])
+            labelled = set(loop_db.label_ids(self.store))  # landed, then moved
             self._forget_unlanded(ids, set(cand.track_ids) | labelled, pending["run_id"])
         # else the playlist is gone: what landed cannot be told; the records stay (and count as removed)
         with self.store.transaction():
             self.store.set_kv(UNSETTLED_PUSH, None)
 
     def _finish(self, status: str) -> None:
-        after = self._usage_today()
+        after = self.store.usage_today()
         used = {g: after.get(g, 0) - self._usage_before.get(g, 0) for g in after}
         self.report.calls_by_group = {g: n for g, n in used.items() if n}
         self.report.calls_today = {g: n for g, n in after.items() if g != "reccobeats"}
@@ -522,110 +428,8 @@ class WeeklyRun:
         if len(hist):
             hr = hit_rates(hist.assign(label=hist["label"].where(hist["status"] != "expired")))
             self.report.hit_rates = hr.replace({np.nan: None}).to_dict("records")
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
-                         (utc_now(), status, json.dumps(asdict(self.report), default=_json_default),
-                          self.report.run_id))
-
-
-def affinity_fit_data(X_played: pd.DataFrame, pool: pd.DataFrame, window: tuple[float, float] | None = None
-                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
-    """(rows, target, weights) of the affinity fit (`train.affinity_table`), None while there is too little."""
-    if len(X_played) < 20:
-        return None
-    table = affinity_table(X_played, pool, window)
-    if table is None:
-        return None
-    return table, table.pop("_y").to_numpy(), table.pop("_w").to_numpy()
-
-
-def fit_affinity(X_played: pd.DataFrame, pool: pd.DataFrame,
-                 window: tuple[float, float] | None = None) -> AffinityModel | None:
-    """Stage 1, positive-unlabelled: the user's played tracks (1) against random pool tracks (0), each random
-    track weighted by the share of the history's `window` it was out for (`train.affinity_table`)."""
-    data = affinity_fit_data(X_played, pool, window)
-    if data is None:
-        return None
-    table, y, weight = data
-    return AffinityModel().fit(table, y, sample_weight=weight)
-
-
-def score_pool(pool: pd.DataFrame, models: dict, label_model=None) -> pd.DataFrame:
-    """The pool with every available model output: p_playlist, likeability, p_affinity, p_label, and families."""
-    out = pool.copy()
-    if "playlist" in models:
-        out["p_playlist"] = models["playlist"].predict_proba(pool)[:, 1]
-    if "likeability" in models:
-        out["likeability"] = models["likeability"].predict(pool)
-    if "affinity" in models:
-        out["p_affinity"] = models["affinity"].predict_proba(pool)[:, 1]
-    if label_model is not None:
-        out["p_label"] = label_model.predict_proba(pool)[:, 1]
-    out["families"] = _families(out)
-    return out
-
-
-def history_family_shares(played: pd.DataFrame) -> dict[str, float]:
-    """Share of your played tracks (with known genres) in each broad genre family; a two-family track counts half."""
-    counts: dict[str, float] = {}
-    n = 0
-    for fams in _families(played) if "genres" in played else []:
-        if fams:
-            n += 1
-            for f in fams:
-                counts[f] = counts.get(f, 0.0) + 1.0 / len(fams)
-    return {f: c / n for f, c in counts.items()} if n else {}
-
-
-def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: WeeklyConfig, n_total: int,
-                 rng: np.random.Generator, family_shares: dict[str, float] | None = None) -> pd.DataFrame:
-    """Composite score, then the exploit/explore/control slices under the caps; each pick carries its scores."""
-    scores = composite.score(scored)
-    # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
-    floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
-    chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
-                          control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
-                          max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
-                          control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
-                          family_shares=family_shares)
-    chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
-    z = transform_outputs(scored).set_index(scored["track_id"])
-    raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
-                                        if c in scored.columns]]
-    chosen["scores"] = [json.dumps({**{k: _f(v) for k, v in z.loc[t].items()},
-                                    **{k: _f(v) for k, v in raw.loc[t].items()}}) for t in chosen["track_id"]]
-    chosen["families"] = chosen["track_id"].map(dict(zip(scored["track_id"], scored["families"])))
-    return chosen
-
-
-def composite_from_labels(Z: pd.DataFrame | None, y) -> CompositeScorer:
-    """The composite's weights learned from labelled tracks' stored z-features (prior while labels are few)."""
-    scorer = CompositeScorer()
-    if Z is None or not len(Z):
-        return scorer.fit(None, None)
-    return scorer.fit(Z[[c for c in Z.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
-
-
-def _families(df: pd.DataFrame) -> list[list[str]]:
-    from spotify_modeling.core.featurize import genre_family
-
-    out = []
-    for genres in df["genres"]:
-        fams: list[str] = []
-        for g in genres or []:
-            for f in genre_family(g):
-                if f not in fams:
-                    fams.append(f)
-        out.append(fams)
-    return out
-
-
-def _f(v):
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(v) else round(v, 6)
+        loop_db.finish_run(self.store, self.report.run_id, status,
+                           json.dumps(asdict(self.report), default=_json_default))
 
 
 def _json_default(o):

@@ -1,0 +1,83 @@
+"""The weekly run's settings: `[candidates]` in the home's `spotify-model.toml`, then flags, over the defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+
+from spotify_modeling.errors import BadInput
+
+#: Stage 2 is fitted once there are at least this many likes and this many dislikes.
+MIN_LABELS_PER_CLASS = 8
+
+
+@dataclass
+class WeeklyConfig:
+    """Settings of the weekly run; the home's `spotify-model.toml` [candidates] table and flags override them."""
+
+    top_fraction: float = 0.02      # exploit slice = top 2% of the pool scored this run ...
+    min_batch: int = 10             # ... bounded so a week brings 10-30 tracks
+    max_batch: int = 30
+    explore_share: float = 0.1      # chosen by benchmarks/quality.py (see the README's quality section)
+    control_share: float = 0.05
+    explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
+    max_per_artist: int = 2
+    max_family_share: float = 1.0   # 1.0 = no family cap (quality benchmark: a cap costs hit rate; opt in for variety)
+    expire_weeks: float = 4.0
+    max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
+    search_calls: int = 80          # pool top-up: searches per run
+    per_page: int = 5               # tracks kept per search page (of 10)
+    genre_share: float = 0.5        # share of the searches that ask for one of your genres (`genre:"..."`)
+    genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
+    backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
+    sources: str = "search"         # "search" or "search,reccobeats"
+    min_labels_per_class: int = MIN_LABELS_PER_CLASS
+    seed: int | None = None
+
+    @classmethod
+    def from_home(cls, home, **overrides) -> "WeeklyConfig":
+        values = {}
+        if home.config_path.exists():
+            try:
+                with open(home.config_path, "rb") as fh:
+                    values = dict(tomllib.load(fh).get("candidates", {}))
+            except (tomllib.TOMLDecodeError, OSError, AttributeError) as err:
+                raise BadInput(f"{home.config_path} is not a valid settings file ({err}).",
+                               "Fix or remove it; see the README for the [candidates] settings.") from None
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
+                           f"Known: {', '.join(cls.__dataclass_fields__)}.")
+        defaults = cls()
+        for key, value in values.items():
+            want = type(getattr(defaults, key))
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want in (int, float) else \
+                isinstance(value, str) if want is str else True
+            if key == "seed":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            if not ok:
+                kind = "whole number of 0 or more" if key == "seed" else "number" if want in (int, float) \
+                    else want.__name__
+                raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a {kind}.",
+                               "Fix it and run again.")
+            if want is int and key != "seed":
+                values[key] = int(value)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(**values)
+        entries = str(config.sources).replace(" ", "").split(",")
+        bad = set(entries) - {"search", "reccobeats"}
+        if bad:
+            named = ", ".join(sorted(b for b in bad if b))
+            raise BadInput(f"Bad pool source(s): {named}." if named else
+                           f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
+                           "No pool source given.", "Sources: search, reccobeats (comma-separated).")
+        if not 0 <= config.explore_share + config.control_share < 1:
+            raise BadInput("explore_share + control_share must be below 1.", "Fix it and run again.")
+        if not 0 <= config.genre_share < 1:
+            raise BadInput(f"genre_share = {config.genre_share} in {home.config_path} must be at least 0 and below 1.",
+                           "Some searches must stay random: they are the affinity model's idea of a random track "
+                           "and the control slice's baseline.")
+        return config
+
+
+__all__ = ["WeeklyConfig", "MIN_LABELS_PER_CLASS"]
