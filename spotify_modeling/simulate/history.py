@@ -37,6 +37,10 @@ four contexts (`NOISE_CONTEXTS`; split `NOISE_MIX`: 45% background, 35% shared, 
   Jehan, WWW 2019) are skipped early ("skip_2"), fewer in users' own collections than in radio-like contexts. The
   listener's own plays here are skipped early 5-20% of the time. Autoplay leaves no trace in playlists or saved.
 
+The listener's own playlists and saved tracks (`make_own_library`) are then chosen from their own plays only, and
+the noise adds just the playlists and saved tracks above (`add_noise_library`); top artists are ranked over every
+play on the account, noise included, as Spotify cannot tell whose plays they were.
+
 How much: `REALISTIC` (world.py) uses 20%, in the 10-30% range of real accounts. There is no measured share of
 such plays per account; the figure adds up rough population averages: a third of accounts shared (MusicWatch)
 times an assumed third of their plays by the other person (~10%), sleep/focus listening by many listeners
@@ -161,7 +165,7 @@ def _plan_noise(listener: Listener, partner: Listener, catalog: Catalog, share: 
     first_play = np.r_[0, np.cumsum(session_len)[:-1]]
     play_year = np.repeat(np.asarray(session_start.year), session_len)
     hour = np.asarray(session_start.hour) + np.asarray(session_start.minute) / 60.0
-    weekday = np.asarray(session_start.dayofweek)
+    weekday = np.asarray(session_start.day_of_week)
     night = (hour >= 21) | (hour < 3)
     outside = (1.0 - like_probability_from_appeal(listener.appeal_)) ** 2  # how far out of the listener's taste
     context = np.full(n_plays, OWN, dtype=object)
@@ -401,9 +405,13 @@ def _appreciation(listener: Listener, catalog: Catalog, history: pd.DataFrame) -
     return g
 
 
-def make_own_library(listener: Listener, catalog: Catalog, history: pd.DataFrame, seed: int = 0
+def make_own_library(listener: Listener, catalog: Catalog, history: pd.DataFrame, seed: int = 0,
+                     all_plays: pd.DataFrame | None = None
                      ) -> tuple[list[OwnPlaylist], list[tuple[str, pd.Timestamp]], list[str]]:
-    """Playlists (2-5), saved tracks and top artists, mostly from high-appeal played tracks."""
+    """Playlists (2-5), saved tracks and top artists, mostly from high-appeal played tracks.
+
+    `all_plays`: the plays top artists are ranked on, if not `history` (with noise: the playlists and saved tracks
+    come from the listener's own plays, top artists from every play on the account, as Spotify's do)."""
     rng = np.random.default_rng([seed, 57])
     stats = _appreciation(listener, catalog, history)
     ids = stats.index.to_numpy()
@@ -446,7 +454,8 @@ def make_own_library(listener: Listener, catalog: Catalog, history: pd.DataFrame
     order = np.argsort([-d.value for d in saved_dates], kind="stable")  # newest first, as /me/tracks
     saved = [(str(ids[idx[i]]), saved_dates[i]) for i in order]
 
-    recent = history[history["ts"] >= history["ts"].max() - pd.Timedelta(days=182)]
+    plays = history if all_plays is None else all_plays
+    recent = plays[plays["ts"] >= plays["ts"].max() - pd.Timedelta(days=182)]
     primary = catalog.truth["artist_id"].to_numpy()[catalog.positions(recent["track_id"].tolist())]
     top_artists = (pd.Series(recent["ms_played"].to_numpy(), index=primary).groupby(level=0).sum()
                    .sort_values(ascending=False, kind="stable").head(20).index.tolist())

@@ -148,8 +148,11 @@ def build_world(seed: int = 0, persona: str | Persona | None = None, n_tracks: i
                                noise=history_noise, partner=partner)
     context = history.pop("context") if "context" in history else None
     podcasts = simulate_podcast_plays(start_ts, end_ts, n=12, seed=seed)
-    playlists, saved, top_artists = make_own_library(history_listener, catalog, history, seed=seed)
-    if context is not None:
+    if context is None:
+        playlists, saved, top_artists = make_own_library(history_listener, catalog, history, seed=seed)
+    else:  # the listener curates from their own plays; the noise brings its own playlists and saved tracks
+        own = history[(context == OWN).to_numpy()]
+        playlists, saved, top_artists = make_own_library(history_listener, catalog, own, seed=seed, all_plays=history)
         playlists, saved = add_noise_library(playlists, saved, history, context, partner, seed=seed)
     user_id = spotify_ids(np.random.default_rng([seed, 3]), 1)[0].lower()[:12]
     user = {"id": user_id, "display_name": f"Sim {listener.name}", "type": "user", "uri": f"spotify:user:{user_id}"}
