@@ -1,8 +1,10 @@
 """One whole synthetic world (catalog, listener, history, library) and how to load it into a stand-in server."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ OTHER_USER_ID = "someone_else_42"
 #: A realistic listener, as `build_world(..., **REALISTIC)`: a fifth of the plays from outside their taste, and a
 #: current taste whose plays would differ from the history's by a total variation of 0.08 over fine genres. Where the
 #: figures come from: `history` (noise) and `listener` (drift) module docstrings.
-REALISTIC: dict = {"history_noise": 0.2, "drift": Drift(total_variation=0.08)}
+REALISTIC: Mapping[str, object] = MappingProxyType({"history_noise": 0.2, "drift": Drift(total_variation=0.08)})
 
 
 @dataclass
