@@ -6,14 +6,21 @@ server, and a simulated person who labels candidates. Everything is seeded (`num
 """
 from .catalog import AUDIO_FEATURES, TRACK_COLUMNS, Catalog, make_catalog, spotify_ids
 from .export import export_files, write_export
-from .history import HISTORY_COLUMNS, OwnPlaylist, make_own_library, simulate_history, simulate_podcast_plays
+from .history import (
+    HISTORY_COLUMNS, NOISE_CONTEXTS, NOISE_MIX, OWN, OwnPlaylist, add_noise_library, make_own_library, simulate_history,
+    simulate_podcast_plays,
+)
 from .labelling import label_candidates
-from .listener import PERSONAS, Listener, Persona, like_probability_from_appeal, make_listener, random_persona
-from .world import World, build_world, populate_state
+from .listener import (
+    PERSONAS, Drift, Listener, Persona, drift_listener, genre_play_distribution, like_probability_from_appeal,
+    make_listener, make_partner, random_persona, taste_distance,
+)
+from .world import REALISTIC, World, build_world, populate_state
 
 __all__ = [
-    "AUDIO_FEATURES", "TRACK_COLUMNS", "HISTORY_COLUMNS", "PERSONAS", "Catalog", "Listener", "OwnPlaylist",
-    "Persona", "World", "build_world", "export_files", "label_candidates", "like_probability_from_appeal",
-    "make_catalog", "make_listener", "make_own_library", "populate_state", "random_persona", "simulate_history",
-    "simulate_podcast_plays", "spotify_ids", "write_export",
+    "AUDIO_FEATURES", "TRACK_COLUMNS", "HISTORY_COLUMNS", "NOISE_CONTEXTS", "NOISE_MIX", "OWN", "PERSONAS",
+    "REALISTIC", "Catalog", "Drift", "Listener", "OwnPlaylist", "Persona", "World", "add_noise_library", "build_world",
+    "drift_listener", "export_files", "genre_play_distribution", "label_candidates", "like_probability_from_appeal",
+    "make_catalog", "make_listener", "make_own_library", "make_partner", "populate_state", "random_persona",
+    "simulate_history", "simulate_podcast_plays", "spotify_ids", "taste_distance", "write_export",
 ]

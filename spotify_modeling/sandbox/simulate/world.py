@@ -1,18 +1,39 @@
 """One whole synthetic world (catalog, listener, history, library) and how to load it into a stand-in server."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, make_catalog, spotify_ids
-from .history import OwnPlaylist, make_own_library, simulate_history, simulate_podcast_plays
-from .listener import Listener, Persona, make_listener
+from .history import (
+    OWN,
+    OwnPlaylist,
+    add_noise_library,
+    make_own_library,
+    simulate_history,
+    simulate_podcast_plays,
+)
+from .listener import (
+    Drift,
+    Listener,
+    Persona,
+    drift_listener,
+    make_listener,
+    make_partner,
+)
 
 DEFAULT_END = "2026-06-01"
 OTHER_USER_ID = "someone_else_42"
+
+#: A realistic listener, as `build_world(..., **REALISTIC)`: a fifth of the plays from outside their taste, and a
+#: current taste whose plays would differ from the history's by a total variation of 0.08 over fine genres. Where the
+#: figures come from: `history` (noise) and `listener` (drift) module docstrings.
+REALISTIC: Mapping[str, object] = MappingProxyType({"history_noise": 0.2, "drift": Drift(total_variation=0.08)})
 
 
 @dataclass
@@ -28,6 +49,31 @@ class World:
     top_artists: list[str]
     user: dict
     seed: int = 0
+    #: the taste that produced the history, playlists and saved tracks; `listener` is the current one (labels, like
+    #: probabilities, ideal picks). The same object as `listener` without drift.
+    history_listener: Listener | None = None
+    #: per history row: "own" or the noise context it came from (`NOISE_CONTEXTS`), same index as `history`
+    play_context: pd.Series | None = None
+    partner: Listener | None = None   # the second person on the account (history noise), if any
+    drift: Drift | None = None        # the drift as applied (families and strength resolved), if any
+    history_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.history_listener is None:
+            self.history_listener = self.listener
+        if self.play_context is None:
+            self.play_context = pd.Series(OWN, index=self.history.index, name="context", dtype=object)
+
+    @property
+    def noise_plays(self) -> np.ndarray:
+        """Boolean mask over `history` rows: True for plays from outside the listener's taste."""
+        return (self.play_context != OWN).to_numpy()
+
+    @property
+    def noise_track_ids(self) -> set[str]:
+        """Tracks in the history that only ever came from noise (never played as the listener's own choice)."""
+        own = ~self.noise_plays
+        return set(self.history["track_id"][~own]) - set(self.history["track_id"][own])
 
     def populate(self, state) -> dict[str, str]:
         """Fill a StandInState with this world; returns {playlist name: id} of the playlists created."""
@@ -83,16 +129,35 @@ def _set_added_dates(state, playlist_id: str, added_at: list[pd.Timestamp]) -> N
 
 
 def build_world(seed: int = 0, persona: str | Persona | None = None, n_tracks: int = 20000, n_plays: int = 20000,
-                end: str = DEFAULT_END, years: float = 3.0, catalog: Catalog | None = None) -> World:
-    """A complete reproducible world. Pass `catalog` to reuse one catalog for several listeners."""
+                end: str = DEFAULT_END, years: float = 3.0, catalog: Catalog | None = None, *,
+                history_noise: float = 0.0, drift: float | Drift | None = None) -> World:
+    """A complete reproducible world. Pass `catalog` to reuse one catalog for several listeners.
+
+    Opt-in realism (both off by default, which gives the same world, byte for byte, as before they existed):
+    `history_noise`: share of the plays from outside the listener's taste (sleep/focus playlists, a second person on
+    the account, autoplay), with the playlists and saved tracks that come with them; `World.play_context` says which.
+    `drift`: the current taste (`World.listener`) differs from the one that made the history
+    (`World.history_listener`); a number is a `Drift` strength. `**REALISTIC` sets both to sourced values.
+    """
     catalog = catalog if catalog is not None else make_catalog(n_tracks=n_tracks, seed=seed)
-    listener = make_listener(catalog, persona=persona, seed=seed)
+    history_listener = make_listener(catalog, persona=persona, seed=seed)
+    spec = Drift.coerce(drift)
+    listener, applied = drift_listener(history_listener, spec, seed=seed) if spec else (history_listener, None)
+    partner = make_partner(history_listener, seed=seed) if history_noise > 0 else None
     end_ts = pd.Timestamp(end, tz="UTC")
     start_ts = end_ts - pd.Timedelta(days=int(365.25 * years))
-    history = simulate_history(listener, catalog, start=start_ts, end=end_ts, n_plays=n_plays, seed=seed)
+    history = simulate_history(history_listener, catalog, start=start_ts, end=end_ts, n_plays=n_plays, seed=seed,
+                               noise=history_noise, partner=partner)
+    context = history.pop("context") if "context" in history else None
     podcasts = simulate_podcast_plays(start_ts, end_ts, n=12, seed=seed)
-    playlists, saved, top_artists = make_own_library(listener, catalog, history, seed=seed)
+    if context is None:
+        playlists, saved, top_artists = make_own_library(history_listener, catalog, history, seed=seed)
+    else:  # the listener curates from their own plays; the noise brings its own playlists and saved tracks
+        own = history[(context == OWN).to_numpy()]
+        playlists, saved, top_artists = make_own_library(history_listener, catalog, own, seed=seed, all_plays=history)
+        playlists, saved = add_noise_library(playlists, saved, history, context, partner, seed=seed)
     user_id = spotify_ids(np.random.default_rng([seed, 3]), 1)[0].lower()[:12]
     user = {"id": user_id, "display_name": f"Sim {listener.name}", "type": "user", "uri": f"spotify:user:{user_id}"}
     return World(catalog=catalog, listener=listener, history=history, podcast_plays=podcasts, playlists=playlists,
-                 saved_tracks=saved, top_artists=top_artists, user=user, seed=seed)
+                 saved_tracks=saved, top_artists=top_artists, user=user, seed=seed, history_listener=history_listener,
+                 play_context=context, partner=partner, drift=applied, history_noise=float(history_noise))
