@@ -32,7 +32,11 @@ from spotify_modeling.sandbox.simulate.listener import _score
 from spotify_modeling.sandbox.simulate import _vocab as vocab
 from spotify_modeling.sandbox.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
 from spotify_modeling.sandbox.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
-from spotify_modeling.db.store import Store, utc_now
+from spotify_modeling.db import tracks as db_tracks
+from spotify_modeling.db.history import history_tracks
+from spotify_modeling.db.store import Store
+from spotify_modeling.pipeline.enrich import DETAILS_CALLS
+from spotify_modeling.sources.records import ArtistRef, TrackRecord
 from spotify_modeling.db.tracktable import artist_play_counts
 from spotify_modeling.core.targets import affinity_table
 from spotify_modeling.pipeline.train import history_window, training_data
@@ -206,11 +210,14 @@ def build_real_world(observable: Catalog, hidden: Catalog, seed: int, n_plays: i
 
 
 # ------------------------------------------------------------------------------------------------ enrichment stand-in
-def fill_store_from_catalog(store: Store, catalog: Catalog, track_ids: list[str]) -> int:
-    """Write `tracks`, `artists` (genres) and `audio_features` rows as enrichment would, for ids in the catalog.
+def fill_store_from_catalog(store: Store, catalog: Catalog, track_ids: list[str],
+                            described: set[str] | None = None) -> int:
+    """Write `tracks`, `artists` (genres) and `audio_features` rows as enrichment would, for ids in the catalog,
+    through the store's own writers (`db.tracks`).
 
     ReccoBeats coverage follows `catalog.truth["reccobeats_covered"]` (uncovered: available=0), ReccoBeats gives
-    no time_signature, and artists without genres get `[]` (looked up, none known). Returns rows written.
+    no time_signature, and artists without genres get `[]` (looked up, none known). `described`: the tracks with a
+    release date and explicit flag (a full Spotify object); None = all. Returns rows written.
     """
     pos_of = catalog._track_pos
     ids = [t for t in dict.fromkeys(track_ids) if t in pos_of]
@@ -220,43 +227,35 @@ def fill_store_from_catalog(store: Store, catalog: Catalog, track_ids: list[str]
     t = catalog.tracks.iloc[pos]
     covered = catalog.truth["reccobeats_covered"].to_numpy()[pos]
     album = catalog.albums["name"].reindex(catalog.truth["album_id"].to_numpy()[pos]).to_numpy()
-    now = utc_now()
     feat_cols = ["danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
                  "instrumentalness", "liveness", "valence", "tempo"]
+    full, stubs = [], []
+    for r, al in zip(t.itertuples(index=False), album):
+        whole = described is None or r.track_id in described
+        record = TrackRecord(id=r.track_id, name=r.track_name,
+                             artists=tuple(ArtistRef(a, n) for a, n in zip(r.artist_ids, r.artist_names)),
+                             album_name=al, duration_ms=int(r.duration_ms),
+                             release_date=r.release_date if whole and isinstance(r.release_date, str) else None,
+                             explicit=bool(r.explicit) if whole else None)
+        (full if whole else stubs).append(record)
     with store.transaction() as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO tracks(track_id, name, artist_names, artist_ids, album_name, duration_ms, "
-            "release_date, explicit, meta_source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'catalog', ?)",
-            [(r.track_id, r.track_name, json.dumps(list(r.artist_names)), json.dumps(list(r.artist_ids)), al,
-              int(r.duration_ms), r.release_date, int(bool(r.explicit)), now)
-             for r, al in zip(t.itertuples(index=False), album)])
-        conn.executemany(
-            f"INSERT OR REPLACE INTO audio_features(track_id, source, available, {', '.join(feat_cols)}, fetched_at) "
-            f"VALUES (?, 'reccobeats', ?, {', '.join('?' * len(feat_cols))}, ?)",
-            [(tid, int(c), *([float(v) for v in vals] if c else [None] * len(feat_cols)), now)
-             for tid, c, vals in zip(t["track_id"], covered, t[feat_cols].to_numpy())])
-        artists = {a for ids_ in t["artist_ids"] for a in ids_}
-        conn.executemany(
-            "INSERT OR REPLACE INTO artists(artist_id, name, genres, genres_source, updated_at) "
-            "VALUES (?, ?, ?, 'spotify', ?)",
-            [(a, catalog.artists.at[a, "name"], json.dumps(list(catalog.artists.at[a, "genres"])), now)
-             for a in artists])
+        db_tracks.upsert_tracks(conn, full, "catalog")
+        db_tracks.upsert_tracks(conn, stubs, "reccobeats", fill_only=True)
+        for tid, c, vals in zip(t["track_id"], covered, t[feat_cols].to_numpy()):
+            db_tracks.insert_features(conn, tid, "reccobeats",
+                                      dict(zip(feat_cols, (float(v) for v in vals))) if c else None)
+        for a in {a for ids_ in t["artist_ids"] for a in ids_}:
+            db_tracks.store_genres(conn, a, catalog.artists.at[a, "name"], list(catalog.artists.at[a, "genres"]),
+                                   "spotify")
     return len(ids)
 
 
-def stub_uri_tracks(store: Store) -> int:
-    """Describe history tracks as `features` leaves those the export identified by URI: ReccoBeats gives duration
-    and artists, not the release date or explicit flag, which only `GET /tracks/{id}` gives, for the
+def described_tracks(store: Store) -> set[str]:
+    """The history tracks `features` describes fully when the export names them all by URI: ReccoBeats gives
+    duration and artists, not the release date or explicit flag, which only `GET /tracks/{id}` gives, for the
     `enrich.DETAILS_CALLS` most-played tracks of a first run. (Every track of a simulated export has a URI: the
     extended history carries them, and the account history's names match them at import.)"""
-    from spotify_modeling.db.history import history_tracks
-    from spotify_modeling.pipeline.enrich import DETAILS_CALLS
-
-    stubs = [t for t, _ in history_tracks(store)][DETAILS_CALLS:]
-    with store.transaction() as conn:
-        conn.executemany("UPDATE tracks SET release_date = NULL, explicit = NULL, meta_source = 'reccobeats' "
-                         "WHERE track_id = ?", [(t,) for t in stubs])
-    return len(stubs)
+    return {t for t, _ in history_tracks(store)[:DETAILS_CALLS]}
 
 
 def catalog_table(catalog: Catalog, positions: np.ndarray, genre_artists: set[str] | None) -> pd.DataFrame:
@@ -320,13 +319,8 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
         store = Store(Path(tmp) / "store.sqlite")
         try:
             import_export(store, export)
-            known = [r[0] for r in store.conn.execute(
-                "SELECT track_id FROM effective_plays WHERE track_id IS NOT NULL UNION "
-                "SELECT track_id FROM playlist_items WHERE track_id IS NOT NULL UNION "
-                "SELECT track_id FROM saved_tracks WHERE track_id IS NOT NULL")]
-            fill_store_from_catalog(store, cat, known)
-            if settings.uri_stubs:
-                stub_uri_tracks(store)
+            known = [t for t, _ in history_tracks(store)]
+            fill_store_from_catalog(store, cat, known, described_tracks(store) if settings.uri_stubs else None)
             X, y = training_data(store)   # carries the product's leave-one-out artist_plays
             per_artist, _ = artist_play_counts(store)
             window = history_window(store)

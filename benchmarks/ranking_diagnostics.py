@@ -33,6 +33,7 @@ from spotify_modeling.pipeline.ingest import import_export  # noqa: E402
 from spotify_modeling.core.models import AffinityModel  # noqa: E402
 from spotify_modeling.core.selection.composite import CompositeScorer, transform_outputs  # noqa: E402
 from spotify_modeling.sandbox.simulate.listener import _score  # noqa: E402
+from spotify_modeling.db.history import plays_per_track  # noqa: E402
 from spotify_modeling.db.store import Store  # noqa: E402
 from spotify_modeling.pipeline.train import training_data  # noqa: E402
 
@@ -47,8 +48,7 @@ def _likeability(world, X_played: pd.DataFrame) -> np.ndarray:
         store = Store(Path(tmp) / "s.sqlite")
         try:
             import_export(store, world.write_export(Path(tmp) / "e.zip", as_zip=True))
-            ids = [r[0] for r in store.conn.execute(
-                "SELECT DISTINCT track_id FROM effective_plays WHERE track_id IS NOT NULL")]
+            ids = list(plays_per_track(store))
             qs.fill_store_from_catalog(store, world.catalog, ids)
             _, y = training_data(store)
         finally:

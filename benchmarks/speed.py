@@ -265,14 +265,16 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     from spotify_modeling.sandbox import simulate
     from spotify_modeling.pipeline.ingest import import_export
     from spotify_modeling.core.normalize import name_key
-    from spotify_modeling.db.store import Store, utc_now
+    from spotify_modeling.db import loop as loop_db
+    from spotify_modeling.db import tracks as db_tracks
+    from spotify_modeling.db.store import Store
+    from spotify_modeling.sources.records import ArtistRef, TrackRecord
 
     catalog = simulate.make_catalog(n_tracks=n_tracks, seed=seed)
     world = simulate.build_world(seed=seed, n_plays=n_plays, catalog=catalog)
     export = world.write_export(home.raw / "export")
     store = Store.open(home)
     import_export(store, export)
-    now = utc_now()
     played = set(world.history["track_id"])
     rng = np.random.default_rng([seed, 5])
     others = catalog.tracks.loc[~catalog.tracks["track_id"].isin(played), "track_id"].to_numpy()
@@ -281,29 +283,20 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     rows = t.loc[sorted(played) + pool_ids]
     feat_cols = ["danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
                  "instrumentalness", "liveness", "valence", "tempo", "time_signature"]
-    with store.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO tracks(track_id, name, artist_names, artist_ids, album_name, duration_ms, release_date, "
-            "explicit, meta_source, updated_at) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, 'catalog', ?) "
-            "ON CONFLICT(track_id) DO UPDATE SET artist_ids = excluded.artist_ids, duration_ms = excluded.duration_ms, "
-            "release_date = excluded.release_date, explicit = excluded.explicit",
-            [(tid, r.track_name, json.dumps(list(r.artist_names)), json.dumps(list(r.artist_ids)), int(r.duration_ms),
-              r.release_date, int(bool(r.explicit)), now) for tid, r in zip(rows.index, rows.itertuples())])
-        conn.executemany(
-            f"INSERT OR REPLACE INTO audio_features(track_id, source, available, {', '.join(feat_cols)}, fetched_at) "
-            f"VALUES (?, 'reccobeats', 1, {', '.join('?' * len(feat_cols))}, ?)",
-            [(tid, *[None if pd.isna(v) else float(v) for v in vals], now)
-             for tid, vals in zip(rows.index, rows[feat_cols].to_numpy())])
+    records = [TrackRecord(id=tid, name=r.track_name,
+                           artists=tuple(ArtistRef(a, n) for a, n in zip(r.artist_ids, r.artist_names)),
+                           duration_ms=int(r.duration_ms), release_date=r.release_date, explicit=bool(r.explicit))
+               for tid, r in zip(rows.index, rows.itertuples())]
+    with store.transaction() as conn:   # through the store's own writers, as enrichment and the pool write
+        db_tracks.upsert_tracks(conn, records, "catalog")
+        for tid, vals in zip(rows.index, rows[feat_cols].to_numpy()):
+            db_tracks.insert_features(conn, tid, "reccobeats",
+                                      {c: None if pd.isna(v) else float(v) for c, v in zip(feat_cols, vals)})
         artists = catalog.artists
-        conn.executemany(
-            "INSERT OR REPLACE INTO artists(artist_id, name, genres, genres_source, updated_at) "
-            "VALUES (?, ?, ?, 'spotify', ?)",
-            [(aid, name, json.dumps(list(g)), now) for aid, name, g in zip(artists.index, artists["name"],
-                                                                             artists["genres"])])
-        conn.executemany(
-            "INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
-            "VALUES (?, ?, 'search', 'seeded', ?)",
-            [(tid, name_key(t.at[tid, "artist_names"][0], t.at[tid, "track_name"]), now) for tid in pool_ids])
+        for aid, name, g in zip(artists.index, artists["name"], artists["genres"]):
+            db_tracks.store_genres(conn, aid, name, list(g), "spotify")
+        loop_db.add_candidates(conn, [(tid, name_key(t.at[tid, "artist_names"][0], t.at[tid, "track_name"]),
+                                       "search", "seeded") for tid in pool_ids])
     return store
 
 
@@ -342,22 +335,19 @@ def bench_train(sizes: Sizes, workdir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ 4-5. demo
 def bench_demo(sizes: Sizes, workdir: Path) -> dict:
-    from spotify_modeling.sandbox.demo import run_demo
+    from spotify_modeling.db import loop as loop_db
+    from spotify_modeling.db.store import Store
     from spotify_modeling.home import Home
+    from spotify_modeling.sandbox.demo import run_demo
 
     root = workdir / "demo_home"
     t = time.perf_counter()
     rows, _info = run_demo(root, weeks=sizes.demo_weeks, seed=SEED, n_tracks=sizes.demo_tracks,
                             n_plays=sizes.demo_plays)
     wall = time.perf_counter() - t
-    conn = sqlite3.connect(Home(root.resolve()).db_path)
-    try:
-        summaries = [json.loads(s) for (s,) in conn.execute(
-            "SELECT summary FROM runs WHERE command = 'candidates' ORDER BY run_id") if s]
-        total_spotify = conn.execute(
-            "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE endpoint_group != 'reccobeats'").fetchone()[0]
-    finally:
-        conn.close()
+    with Store(Home(root.resolve()).db_path) as store:
+        summaries = loop_db.run_summaries(store, "candidates")
+        total_spotify = sum(n for g, n in store.usage_all_days().items() if g != "reccobeats")
     weeks = [{"week": r.week, "calls": r.calls, "by_group": s.get("calls_by_group", {}), "pushed": r.pushed}
              for r, s in zip(rows, summaries)]
     weekly = sum(w["calls"] for w in weeks)

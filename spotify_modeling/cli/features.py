@@ -41,11 +41,12 @@ def features(
     offline: bool = typer.Option(False, "--offline", help="Import only: no network at all."),
 ) -> None:
     """Import your data export, then fill in track ids, audio features and genres (resumable, quota-aware)."""
-    from spotify_modeling.pipeline.enrich import (GENRES_SOURCES, FEATURES_SOURCES, stored_features_source,
-                         write_track_features_csv)
-    from spotify_modeling.errors import BadInput, NeedsLogin
-    from spotify_modeling.pipeline.ingest import history_summary, import_export, write_history_csv
+    from spotify_modeling.db import history
     from spotify_modeling.db.store import Store
+    from spotify_modeling.errors import BadInput, NeedsLogin
+    from spotify_modeling.pipeline.enrich import (FEATURES_SOURCES, GENRES_SOURCES, stored_features_source,
+                                                  write_track_features_csv)
+    from spotify_modeling.pipeline.ingest import history_summary, import_export, write_history_csv
 
     if genres_source not in GENRES_SOURCES:
         raise BadInput(f"Unknown --genres-source {genres_source!r}.", f"Use one of: {', '.join(GENRES_SOURCES)}.")
@@ -73,7 +74,7 @@ def features(
             _print_import_summary(result, history_summary(store), csv_path)
         else:
             console.print(f"Continuing with the export already imported "
-                          f"({store.scalar('SELECT count(*) FROM plays'):,} plays); "
+                          f"({history.play_count(store):,} plays); "
                           "pass an export to import a newer one.")
         if offline:
             console.print("[dim]--offline: no enrichment (track ids, features and genres need the network).[/dim]")
@@ -149,10 +150,11 @@ def _export_to_import(h: Home, export: Optional[Path]):
         return _require_plays(require_history(read_export(export)))
     last = None
     if h.db_path.exists():
+        from spotify_modeling.db import history
         from spotify_modeling.db.store import Store
 
         with Store.open(h) as store:
-            last = store.scalar("SELECT max(imported_at) FROM imported_files")
+            last = history.last_import_time(store)
     try:
         newest = find_newest_export(h.raw)
     except BadInput:

@@ -7,6 +7,7 @@ data_candidates by hand.
 
 from __future__ import annotations
 
+import json
 from typing import Iterable
 
 import pandas as pd
@@ -25,6 +26,12 @@ def finish_run(store: Store, run_id: int, status: str, summary_json: str) -> Non
     with store.transaction() as conn:
         conn.execute("UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
                      (utc_now(), status, summary_json, run_id))
+
+
+def run_summaries(store: Store, command: str) -> list[dict]:
+    """The JSON summary of every finished run of `command`, oldest first."""
+    return [json.loads(s) for (s,) in store.conn.execute(
+        "SELECT summary FROM runs WHERE command = ? ORDER BY run_id", (command,)) if s]
 
 
 # ------------------------------------------------------------------------------------------------ the pool
@@ -166,7 +173,7 @@ def latest_likes(store: Store, n: int) -> list[str]:
         "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC LIMIT ?", (n,))]
 
 
-__all__ = ["start_run", "finish_run", "add_candidates", "set_candidate_status", "pool_rows", "random_sample_ids",
+__all__ = ["start_run", "finish_run", "run_summaries", "add_candidates", "set_candidate_status", "pool_rows", "random_sample_ids",
            "candidate_ids_and_keys", "known_name_keys", "excluded_track_ids", "record_pushes", "forget_pushes",
            "push_ids_of_run", "last_batch", "pending_count", "pending_ids", "set_push_status", "labelled_pushes",
            "label_ids", "labels_now", "apply_labels", "label_totals", "labelled_tracks", "latest_likes"]

@@ -376,6 +376,11 @@ class Store:
         return {g: n for g, n in self.conn.execute(
             "SELECT endpoint_group, sum(calls) FROM api_usage WHERE day = ? GROUP BY endpoint_group", (day,))}
 
+    def usage_all_days(self) -> dict[str, int]:
+        """Calls per endpoint group over every day recorded."""
+        return {g: n for g, n in self.conn.execute(
+            "SELECT endpoint_group, sum(calls) FROM api_usage GROUP BY endpoint_group")}
+
     def calls_today(self, group: str | None = None, day: str | None = None) -> int:
         usage = self.usage_today(day)
         return sum(usage.values()) if group is None else usage.get(group, 0)
