@@ -10,13 +10,13 @@ import json
 from json.encoder import encode_basestring  # C-accelerated, keeps non-ASCII as is
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from .world import World
+#: a `world.World` (not imported: world.py imports this module for `World.write_export`)
+World = Any
 
 ACCOUNT_DIR = "Spotify Account Data"
 EXTENDED_DIR = "Spotify Extended Streaming History"
