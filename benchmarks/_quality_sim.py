@@ -593,7 +593,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         n_total = int(sum(sizes.values()))
         if settings.genre_fetch:  # as the product: genres for the first artists of the prior-composite top
             pre = loop.score_pool(pool_pre, stage1)
-            top = pool_pre.iloc[np.argsort(-CompositeScorer().score(pre))[: max(3 * n_total, 30)]]
+            top = pool_pre.iloc[np.argsort(-CompositeScorer().fit().decision_function(pre))[: max(3 * n_total, 30)]]
             todo = [a for a in dict.fromkeys(ids[0] for ids in top["artist_ids"] if ids) if a not in genre_artists]
             genre_artists.update(todo[: cfg.genre_calls])
             pool = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
@@ -623,7 +623,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                 chosen = select_original(avail, n_total)
             elif name == "stage1":
                 s1 = avail.drop(columns=[c for c in ("p_label",) if c in avail])
-                chosen = select_batch(s1, CompositeScorer(prior_weights=settings.prior_weights).score(s1), n_total,
+                chosen = select_batch(s1, CompositeScorer(prior_weights=settings.prior_weights).fit().decision_function(s1), n_total,
                                       explore_share=0.0, control_share=0.0, max_per_artist=None,
                                       max_family_share=None, rng=rng, shuffle=False)
             else:  # ours

@@ -76,7 +76,7 @@ def run(task: tuple[str, int]) -> dict:
     negatives = np.ones(len(pool))
     affinity = loop.fit_affinity(X, pool, prep.window)     # as the product fits it (release-exposure weights)
     scored = loop.score_pool(pool, {**prep.models, "affinity": affinity})
-    prior = CompositeScorer().score(scored)
+    prior = CompositeScorer().fit().decision_function(scored)
     out = {"listener": listener, "seed": seed, "random": float(p_pool.mean()), "prior": top(prior),
            "affinity": top(scored["p_affinity"]),
            "pool share by artists you played": float((pool["artist_plays"].fillna(0) > 0).mean())}
@@ -99,12 +99,12 @@ def run(task: tuple[str, int]) -> dict:
     for name, w in (("engagement (0.25 + likeability)", 0.25 + lk), ("1/sqrt(tracks of the artist)", per_artist ** -0.5),
                     ("1/(tracks of the artist)", 1 / per_artist)):
         model = AffinityModel().fit(both, y, sample_weight=np.r_[w * len(w) / w.sum(), negatives])
-        out[f"prior, affinity weighted by {name}"] = top(CompositeScorer().score(
+        out[f"prior, affinity weighted by {name}"] = top(CompositeScorer().fit().decision_function(
             loop.score_pool(pool, {**prep.models, "affinity": model})))
 
     # other affinity fits, each scored inside the prior composite
     def prior_with(model) -> float:
-        return top(CompositeScorer().score(loop.score_pool(pool, {**prep.models, "affinity": model})))
+        return top(CompositeScorer().fit().decision_function(loop.score_pool(pool, {**prep.models, "affinity": model})))
 
     out["prior, affinity without release exposure"] = prior_with(AffinityModel().fit(both, y))
     listened = world.history.assign(ok=world.history["ms_played"] >= 30_000).groupby("track_id")["ok"].any()

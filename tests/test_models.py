@@ -193,3 +193,29 @@ def test_thread_choice():
     assert PlaylistModel(n_jobs=None)._fit_threads(50_000) is None  # big tables: every core
     assert PlaylistModel(n_jobs=2)._fit_threads(100) == 2  # explicit choice wins
     assert PlaylistModel().get_params()["n_jobs"] == 1
+
+
+@pytest.mark.parametrize("cls", [PlaylistModel, LikeabilityModel, AffinityModel, LabelModel])
+def test_predicting_before_fit_raises_not_fitted(cls):
+    from sklearn.exceptions import NotFittedError
+
+    model = cls()
+    X = pd.DataFrame({"danceability": [0.5], "energy": [0.5]})
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+    if hasattr(model, "predict_proba"):
+        with pytest.raises(NotFittedError):
+            model.predict_proba(X)
+
+
+def test_composite_decision_function_needs_a_fit_and_fit_without_labels_keeps_the_prior():
+    from sklearn.exceptions import NotFittedError
+
+    from spotify_modeling.core.selection import CompositeScorer
+
+    pool = pd.DataFrame({"p_playlist": [0.2, 0.9, 0.5], "likeability": [0.1, 0.3, 0.2]})
+    with pytest.raises(NotFittedError):
+        CompositeScorer().decision_function(pool)
+    scores = CompositeScorer().fit().decision_function(pool)
+    assert list(np.argsort(-scores)) == [1, 2, 0]
+    assert not hasattr(CompositeScorer, "score")   # not scikit-learn's score(X, y): the per-row one is decision_function

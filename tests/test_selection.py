@@ -80,9 +80,9 @@ def test_no_labels_uses_prior_and_drops_absent_outputs():
     pool = pd.DataFrame({"p_playlist": [0.2, 0.8, 0.5], "likeability": [0.1, 0.3, 0.9]})
     assert scorer.effective_weights(pool) == {"playlist": 0.5, "likeability": 0.5}
     Z = transform_outputs(pool)
-    np.testing.assert_allclose(scorer.score(pool), 0.5 * Z["z_playlist"] + 0.5 * Z["z_likeability"])
+    np.testing.assert_allclose(scorer.decision_function(pool), 0.5 * Z["z_playlist"] + 0.5 * Z["z_likeability"])
     # an unfitted scorer scores with the prior too
-    np.testing.assert_allclose(CompositeScorer().score(pool), scorer.score(pool))
+    np.testing.assert_allclose(CompositeScorer().fit().decision_function(pool), scorer.decision_function(pool))
 
 
 def test_custom_prior_and_clone():
@@ -144,8 +144,8 @@ def test_learned_weights_improve_ranking_on_fresh_pool():
     taste = r.normal(size=1000)
     pool = pd.DataFrame({"p_affinity": r.uniform(size=1000), "p_playlist": r.uniform(size=1000),
                          "likeability": r.uniform(size=1000), "p_label": sigmoid(taste)})
-    top = np.argsort(-scorer.score(pool))[:50]
-    prior_top = np.argsort(-CompositeScorer().score(pool))[:50]
+    top = np.argsort(-scorer.decision_function(pool))[:50]
+    prior_top = np.argsort(-CompositeScorer().fit().decision_function(pool))[:50]
     assert taste[top].mean() > 1.0 > taste[prior_top].mean()
 
 
@@ -169,7 +169,7 @@ def test_split_and_batch_sizes():
 
 def test_slices_match_configured_shares_and_columns():
     pool = make_pool(600)
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     b = select_batch(pool, s, n_total=20, rng=0)
     assert list(b.columns[:6]) == ["track_id", "slice", "rank", "score", "choice_prob", "reason"]
     assert Counter(b["slice"]) == {"exploit": 14, "explore": 4, "control": 2}
@@ -183,7 +183,7 @@ def test_slices_match_configured_shares_and_columns():
 def test_exploit_is_top_by_score_when_caps_do_not_bind():
     pool = make_pool(300, n_artists=10_000)
     pool["families"] = [[] for _ in range(300)]
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     b = select_batch(pool, s, n_total=10, rng=1)
     exploit = b[b["slice"] == "exploit"]
     top = set(pool["track_id"].to_numpy()[np.argsort(-s)[:len(exploit)]])
@@ -239,7 +239,7 @@ def test_control_choice_prob_is_k_over_remaining_and_control_is_uniform():
     n = 40
     pool = make_pool(n, seed=5, n_artists=10_000)
     pool["families"] = [[] for _ in range(n)]
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     counts = Counter()
     runs = 1000
     for seed in range(runs):
@@ -260,7 +260,7 @@ def test_control_choice_prob_is_k_over_remaining_and_control_is_uniform():
 def test_explore_picks_are_plausible_uncertain_and_choice_prob_is_the_inclusion_probability():
     pool = make_pool(200, seed=9, n_artists=10_000)
     pool["families"] = [[] for _ in range(200)]
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     u, _ = explore_uncertainty(pool, s)
     median = np.quantile(s, 0.5)
     picked_u = []
@@ -298,7 +298,7 @@ def test_systematic_pps_realises_the_inclusion_probabilities():
 
 def test_explore_without_stage2_uses_stage1_disagreement():
     pool = make_pool(300, seed=2, with_label=False)
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     b = select_batch(pool, s, n_total=20, rng=4)
     assert b.loc[b["slice"] == "explore", "reason"].str.contains("stage-1 models disagree").all()
     u, why = explore_uncertainty(pool.drop(columns=["p_playlist", "likeability"]), s)
@@ -323,7 +323,7 @@ def test_inclusion_probabilities_cap_at_one_and_sum_to_k():
 
 def test_deterministic_by_seed():
     pool = make_pool(500, seed=4)
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     a = select_batch(pool, s, rng=np.random.default_rng(42))
     b = select_batch(pool, s, rng=np.random.default_rng(42))
     c = select_batch(pool, s, rng=np.random.default_rng(43))
@@ -333,7 +333,7 @@ def test_deterministic_by_seed():
 
 def test_nan_scores_are_never_exploited():
     pool = make_pool(50, seed=6, n_artists=10_000)
-    s = CompositeScorer().score(pool)
+    s = CompositeScorer().fit().decision_function(pool)
     s[:10] = np.nan
     b = select_batch(pool, s, n_total=10, rng=0)
     non_control = b[b["slice"] != "control"]

@@ -139,10 +139,12 @@ class _TrackClassifier(ClassifierMixin, _TrackModel):
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict_proba(self._matrix(X), num_threads=self._predict_threads())
+        matrix = self._matrix(X)   # first: NotFittedError before fit, not an AttributeError
+        return self.model_.predict_proba(matrix, num_threads=self._predict_threads())
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class PlaylistModel(_TrackClassifier):
@@ -350,7 +352,8 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.model_.predict(self._matrix(X), num_threads=self._predict_threads())
+        matrix = self._matrix(X)   # first: NotFittedError before fit, not an AttributeError
+        raw = self.model_.predict(matrix, num_threads=self._predict_threads())
         return np.clip(raw, 0.0, 1.0)
 
 

@@ -316,7 +316,7 @@ class WeeklyRun:
         # genres cost one call per artist: fetch them only for the slice that can still make the cut
         if self.enricher is not None:
             pre = score_pool(pool, models, label_model)
-            pre_scores = CompositeScorer().score(pre)
+            pre_scores = CompositeScorer().fit().decision_function(pre)
             top = pool.iloc[np.argsort(-pre_scores)[: max(3 * n_total, 30)]]
             left = self._calls_left()
             fetched = self.enricher.genres([a for ids_ in top["artist_ids"] for a in (ids_ or [])[:1]],

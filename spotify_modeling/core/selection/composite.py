@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 #: short model name -> column of the pool frame holding its output
 OUTPUT_COLUMNS: dict[str, str] = {
@@ -195,15 +196,14 @@ class CompositeScorer(BaseEstimator):
 
     def effective_weights(self, pool_df: pd.DataFrame) -> dict[str, float]:
         """Weights actually applied to this pool: outputs it lacks are dropped, the rest renormalised."""
-        names = present_outputs(pool_df)
-        if hasattr(self, "coef_"):
-            source = dict(zip(self.features_, self.coef_))
-        else:  # unfitted: the prior (the no-label case needs no fit)
-            source = self._prior()
-        return _normalised(source, names)
+        check_is_fitted(self, "coef_")
+        return _normalised(dict(zip(self.features_, self.coef_)), present_outputs(pool_df))
 
-    def score(self, pool_df: pd.DataFrame) -> np.ndarray:
-        """Composite score per pool row (higher = better); only the ordering is meaningful."""
+    def decision_function(self, pool_df: pd.DataFrame) -> np.ndarray:
+        """Composite score per pool row (higher = better); only the ordering is meaningful.
+
+        Fit first: `fit()` with no labels keeps the prior weights.
+        """
         Z = transform_outputs(pool_df)
         if Z.shape[1] == 0:
             raise ValueError("the pool has none of the model outputs "

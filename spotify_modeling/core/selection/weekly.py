@@ -75,7 +75,7 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
 
     `cfg` is the weekly settings (`pipeline.settings.WeeklyConfig`): explore/control shares, explore floor, caps.
     """
-    scores = composite.score(scored)
+    scores = composite.decision_function(scored)
     # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
     floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
     chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
