@@ -27,11 +27,10 @@ from spotify_modeling.core.featurize import genre_family
 from spotify_modeling.pipeline.ingest import import_export
 from spotify_modeling.core.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.core.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
-from spotify_modeling.sandbox.simulate import PERSONAS, Catalog, Persona, World, build_world, make_listener
-from spotify_modeling.sandbox.simulate.listener import _score
-from spotify_modeling.sandbox.simulate import _vocab as vocab
-from spotify_modeling.sandbox.simulate.catalog import AUDIO_FEATURES, TRACK_COLUMNS
-from spotify_modeling.sandbox.simulate.history import make_own_library, simulate_history, simulate_podcast_plays
+from spotify_modeling.sandbox.simulate import GENRE_FAMILIES, PERSONAS, Catalog, Persona, World, build_world, make_listener
+from spotify_modeling.sandbox.simulate import make_own_library, simulate_history, simulate_podcast_plays
+from spotify_modeling.core.featurize import AUDIO_FEATURES
+from spotify_modeling.sandbox.simulate import TRACK_COLUMNS
 from spotify_modeling.db import tracks as db_tracks
 from spotify_modeling.db.history import history_tracks
 from spotify_modeling.db.store import Store
@@ -117,7 +116,7 @@ def _majority_family(genres: list[str]) -> str | None:
     counts: dict[str, int] = {}
     for g in genres:
         for f in genre_family(g):
-            if f in vocab.GENRE_FAMILIES:
+            if f in GENRE_FAMILIES:
                 counts[f] = counts.get(f, 0) + 1
     return max(sorted(counts), key=counts.get) if counts else None
 
@@ -183,7 +182,7 @@ def real_catalog(data_dir: Path, seed: int = 0) -> tuple[Catalog, Catalog]:
         "reccobeats_covered": rng.random(n) < 0.92, "reccobeats_id": [_stable_id("rb:" + t, 32) for t in track_ids],
     })
     observable = Catalog(tracks=tracks, artists=art, albums=albums, truth=truth, seed=seed)
-    vocab_genres = {g for gs in vocab.GENRE_FAMILIES.values() for g in gs}
+    vocab_genres = {g for gs in GENRE_FAMILIES.values() for g in gs}
     hidden_tracks = tracks.copy()
     hidden_tracks["genres"] = [[g for g in gs if g in vocab_genres] for gs in genres]
     hidden = Catalog(tracks=hidden_tracks, artists=art, albums=albums, truth=truth, seed=seed)
@@ -227,8 +226,7 @@ def fill_store_from_catalog(store: Store, catalog: Catalog, track_ids: list[str]
     t = catalog.tracks.iloc[pos]
     covered = catalog.truth["reccobeats_covered"].to_numpy()[pos]
     album = catalog.albums["name"].reindex(catalog.truth["album_id"].to_numpy()[pos]).to_numpy()
-    feat_cols = ["danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
-                 "instrumentalness", "liveness", "valence", "tempo"]
+    feat_cols = list(AUDIO_FEATURES)
     full, stubs = [], []
     for r, al in zip(t.itertuples(index=False), album):
         whole = described is None or r.track_id in described
@@ -441,7 +439,7 @@ def observable_appeal(listener, history_artists: set[str]) -> np.ndarray:
     comp["idiosyncratic"] = np.zeros_like(comp["idiosyncratic"])
     known = listener.catalog.truth["artist_id"].isin(history_artists).to_numpy()
     comp["artist"] = np.where(known, np.nan_to_num(comp["artist"]), 0.0)
-    return 1.0 / (1.0 + np.exp(-(_score(comp, listener.persona) - listener.bias)))
+    return listener.appeal_from_components(comp)
 
 
 def fit_supervised(prep: "Prepared", n: int, seed: int):

@@ -32,7 +32,6 @@ from spotify_modeling.core.selection import weekly as loop  # noqa: E402
 from spotify_modeling.pipeline.ingest import import_export  # noqa: E402
 from spotify_modeling.core.models import AffinityModel  # noqa: E402
 from spotify_modeling.core.selection.composite import CompositeScorer, transform_outputs  # noqa: E402
-from spotify_modeling.sandbox.simulate.listener import _score  # noqa: E402
 from spotify_modeling.db.history import plays_per_track  # noqa: E402
 from spotify_modeling.db.store import Store  # noqa: E402
 from spotify_modeling.pipeline.train import training_data  # noqa: E402
@@ -128,7 +127,7 @@ def run(task: tuple[str, int]) -> dict:
         p = dict(parts)
         if without:
             p[without] = np.zeros_like(p[without])
-        return _score(p, taste.persona)[positions]
+        return taste.appeal_from_components(p)[positions]   # appeal: the same order as the score
 
     out["observable"] = top(observable())
     for part in PARTS:

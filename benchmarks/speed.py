@@ -268,6 +268,7 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     from spotify_modeling.db import loop as loop_db
     from spotify_modeling.db import tracks as db_tracks
     from spotify_modeling.db.store import Store
+    from spotify_modeling.db.tracks import FEATURE_COLUMNS
     from spotify_modeling.sources.records import ArtistRef, TrackRecord
 
     catalog = simulate.make_catalog(n_tracks=n_tracks, seed=seed)
@@ -281,8 +282,7 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     pool_ids = list(rng.choice(others, size=min(n_pool, len(others)), replace=False))
     t = catalog.tracks.set_index("track_id")
     rows = t.loc[sorted(played) + pool_ids]
-    feat_cols = ["danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
-                 "instrumentalness", "liveness", "valence", "tempo", "time_signature"]
+    feat_cols = list(FEATURE_COLUMNS)
     records = [TrackRecord(id=tid, name=r.track_name,
                            artists=tuple(ArtistRef(a, n) for a, n in zip(r.artist_ids, r.artist_names)),
                            duration_ms=int(r.duration_ms), release_date=r.release_date, explicit=bool(r.explicit))

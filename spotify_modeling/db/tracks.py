@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Iterable, Sequence
 
+from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.db.store import Store, utc_now
 from spotify_modeling.sources.records import TrackRecord
 
-FEATURE_COLUMNS = ("danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
-                   "instrumentalness", "liveness", "valence", "tempo", "time_signature")
+FEATURE_COLUMNS = (*AUDIO_FEATURES, "time_signature")   # stored per source; ReccoBeats has no time_signature
 
 #: Which tracks a step still has to describe (see `tracks_needing`).
 NEEDS = {

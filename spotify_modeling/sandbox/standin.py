@@ -43,13 +43,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
 
+from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.sources.endpoints import endpoint_group
 
 __all__ = ["StandInState", "StandInServer", "CallRecord", "endpoint_group", "FEATURE_KEYS", "ALL_SCOPES",
            "STANDIN_CODE", "PREMIUM_MESSAGE", "NOT_REGISTERED_MESSAGE"]
 
-FEATURE_KEYS = ("acousticness", "danceability", "energy", "instrumentalness", "key", "liveness", "loudness", "mode",
-                "speechiness", "tempo", "valence")
+FEATURE_KEYS = tuple(sorted(AUDIO_FEATURES))   # as ReccoBeats returns them
 _SIMILARITY_KEYS = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "mode",
                     "speechiness", "tempo", "valence")
 ALL_SCOPES = ("playlist-read-private playlist-read-collaborative playlist-modify-private playlist-modify-public "

@@ -12,14 +12,14 @@ from typing import Any, Callable, Iterable
 
 import requests
 
+from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.sources._http import get_json, spotify_id_from_href
 
 DEFAULT_URL = "https://api.reccobeats.com/v1"
 MAX_IDS = 40
 MAX_SEEDS = 5
 MAX_SIZE = 100
-FEATURES = ("acousticness", "danceability", "energy", "instrumentalness", "key", "liveness", "loudness", "mode",
-            "speechiness", "tempo", "valence")
+FEATURES = tuple(sorted(AUDIO_FEATURES))   # ReccoBeats names the 11 audio features as Spotify did
 
 
 def _unique(ids: Iterable[str]) -> list[str]:

@@ -4,6 +4,7 @@ A catalog with realistic genres and correlated audio features, a listener with a
 history with realistic behaviour, a Spotify data export in the real file shapes, a loader into the stand-in
 server, and a simulated person who labels candidates. Everything is seeded (`numpy.random.default_rng`).
 """
+from ._vocab import GENRE_FAMILIES
 from .catalog import AUDIO_FEATURES, TRACK_COLUMNS, Catalog, make_catalog, spotify_ids
 from .export import export_files, write_export
 from .history import (
@@ -18,7 +19,7 @@ from .listener import (
 from .world import REALISTIC, World, build_world, populate_state
 
 __all__ = [
-    "AUDIO_FEATURES", "TRACK_COLUMNS", "HISTORY_COLUMNS", "NOISE_CONTEXTS", "NOISE_MIX", "OWN", "PERSONAS",
+    "AUDIO_FEATURES", "GENRE_FAMILIES", "TRACK_COLUMNS", "HISTORY_COLUMNS", "NOISE_CONTEXTS", "NOISE_MIX", "OWN", "PERSONAS",
     "REALISTIC", "Catalog", "Drift", "Listener", "OwnPlaylist", "Persona", "World", "add_noise_library", "build_world",
     "drift_listener", "export_files", "genre_play_distribution", "label_candidates", "like_probability_from_appeal",
     "make_catalog", "make_listener", "make_own_library", "make_partner", "populate_state", "random_persona",

@@ -13,14 +13,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from spotify_modeling.core.featurize import AUDIO_FEATURES as _AUDIO_FEATURES
+
 from . import _vocab as vocab
 from ._calibration import CLASSICAL_OVERRIDE, FITTED, LATENT_ORDER
 
 BASE62 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
 UNIT_FEATURES = ["danceability", "energy", "speechiness", "acousticness", "instrumentalness",
                  "liveness", "valence"]
-AUDIO_FEATURES = ["danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
-                  "instrumentalness", "liveness", "valence", "tempo"]
+AUDIO_FEATURES = list(_AUDIO_FEATURES)   # the product's own list (core.featurize)
 TRACK_COLUMNS = ["track_id", "track_name", "artist_names", "artist_ids", "duration_ms", "release_date",
                  "explicit", *AUDIO_FEATURES, "time_signature", "genres", "popularity"]
 CATALOG_YEAR_MAX = 2026
