@@ -17,7 +17,7 @@ import pandas as pd
 from spotify_modeling.pipeline import pool as pool_mod
 from spotify_modeling.errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model, roc_auc_with_ci
-from spotify_modeling.core.models import AffinityModel, LabelModel
+from spotify_modeling.core.models import MIN_ROWS, AffinityModel, LabelModel
 from spotify_modeling.pipeline.persist import load_model, save_model
 from spotify_modeling.core.provenance import guard_sentence, provenance_guard
 from spotify_modeling.pipeline.playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
@@ -296,7 +296,8 @@ class WeeklyRun:
         latest = batches.max()
         test = (lab["batch"] == latest).to_numpy()
         train = ~test
-        if len(np.unique(y[test])) < 2 or min((y[train] == 1).sum(), (y[train] == 0).sum()) < 3:
+        if (len(np.unique(y[test])) < 2 or min((y[train] == 1).sum(), (y[train] == 0).sum()) < 3
+                or train.sum() < MIN_ROWS):   # LabelModel refuses fewer rows (demo seed 0 crashed in week 3)
             return {"forward_reason": "not enough labelled batches yet"}
         m = LabelModel().fit(X[train].reset_index(drop=True), y[train])
         auc, lo, hi = roc_auc_with_ci(y[test], m.predict_proba(X[test].reset_index(drop=True))[:, 1], n_boot=300)
