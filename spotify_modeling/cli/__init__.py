@@ -5,7 +5,7 @@ and demo on it. Importing this package registers every command.
 """
 
 from spotify_modeling.cli import weekly  # noqa: F401  (registers train, candidates, demo)
-from spotify_modeling.cli import status  # noqa: F401  (registers status: issue 12)
+from spotify_modeling.cli import report, status  # noqa: F401  (registers report, status: issue 12)
 from spotify_modeling.cli.app import app, console, err_console, main, run
 
 __all__ = ["app", "console", "err_console", "main", "run"]

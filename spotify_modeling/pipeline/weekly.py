@@ -135,6 +135,7 @@ class WeeklyReport:
     backlog: dict = field(default_factory=dict)
     affinity_guard: dict = field(default_factory=dict)
     seconds: float = 0.0
+    pool_scores: dict = field(default_factory=dict)   # the report's pool plot (issue 12): score histogram, cut line
 
 
 def labelled_pushes(store: Store) -> pd.DataFrame:
@@ -422,6 +423,12 @@ class WeeklyRun:
         composite = self._composite()
         chosen = choose_batch(scored, composite, cfg, n_total, self.rng, history_family_shares(self._played()))
         self.report.weights = chosen.attrs["weights"]
+        # the report's pool plot (issue 12): this pool's composite-score histogram and the exploit slice's cut line
+        pool_s = composite.score(scored)
+        counts, edges = np.histogram(pool_s[np.isfinite(pool_s)], bins=40)
+        cut = chosen.loc[chosen["slice"] == "exploit", "score"]
+        self.report.pool_scores = {"n": int(counts.sum()), "edges": [round(float(e), 4) for e in edges],
+                                   "counts": counts.tolist(), "cut": _f(cut.min()) if len(cut) else None}
         if chosen.attrs.get("note"):
             self.report.notes.append(chosen.attrs["note"])
         self.report.pool["scored"] = len(scored)
