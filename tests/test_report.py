@@ -14,6 +14,7 @@ import re
 import sqlite3
 import stat
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,8 @@ def assert_every_figure_captioned(page: str) -> None:
     for fig_id, (title, caption) in FIGURES.items():
         body = figure(page, fig_id)
         assert f"<h2>{html.escape(title)}</h2>" in body
-        assert f"<figcaption>{html.escape(caption)}</figcaption>" in body
+        shown = re.search(r"<figcaption>(.*?)</figcaption>", body, re.S).group(1)
+        assert re.sub(r"</?code>", "", shown) == html.escape(caption.replace("`", ""))
         assert ("<svg" in body) != ('class="empty"' in body), fig_id      # a plot or a sentence, never both
         assert page.count(f'id="{fig_id}"') == 1
 
@@ -116,7 +118,25 @@ def test_empty_states_render_as_sentences(tmp_path, capsys):
                 "fig-pool": "No pool distribution recorded yet", "fig-calls": "No weekly run yet"}
     for fig_id, sentence in expected.items():
         assert f'<p class="empty">{sentence}' in figure(page, fig_id), fig_id
+    assert "run <code>spotify-model candidates</code> and your first batch appears" in figure(page, "fig-hit-rate")
     assert "No labelled candidates yet." in page and "No candidates yet" in page
+
+
+def test_report_into_a_read_only_home_is_refused_in_one_line(known, capsys, monkeypatch):
+    import os
+
+    real, denied = os.access, known.data
+
+    def access(path, mode, *a, **kw):     # root ignores permission bits, so deny the write here
+        if mode & os.W_OK and (Path(path) == denied or denied in Path(path).parents):
+            return False
+        return real(path, mode, *a, **kw)
+
+    monkeypatch.setattr(os, "access", access)
+    assert main(["report", "--home", str(known.root)]) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot write to {known.data}" in err.replace("\n", "") and "Traceback" not in err
+    assert not report_path(known).exists()
 
 
 def test_report_open_hands_the_file_to_the_browser(known, capsys, monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,6 +93,11 @@ FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "
 # ------------------------------------------------------------------------------------------------ SVG drawing
 def _e(text) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _prose(text: str) -> str:
+    """A sentence as HTML: escaped, with `command` spans set as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
 def _n(v: float) -> str:
@@ -739,6 +745,8 @@ th { color: #6b7280; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 details summary { cursor: pointer; font-weight: 600; font-size: 17px; }
 footer { color: #6b7280; font-size: 13px; margin-top: 24px; }
+code { font: 0.92em ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace;
+       background: #f3f4f6; padding: 1px 5px; border-radius: 4px; }
 .next li { margin: 2px 0; }
 """ % {"font": FONT}
 
@@ -791,15 +799,15 @@ def _tiles(st: dict, data: dict) -> str:
 def _figure(fig_id: str, data: dict) -> str:
     title, caption = FIGURES[fig_id]
     svg, empty = PLOTS[fig_id](data)
-    body = svg if svg is not None else f'<p class="empty">{_e(empty)}</p>'
+    body = svg if svg is not None else f'<p class="empty">{_prose(empty)}</p>'
     return (f'<section class="card"><figure id="{fig_id}"><h2>{_e(title)}</h2>{body}'
-            f'<figcaption>{_e(caption)}</figcaption></figure></section>')
+            f'<figcaption>{_prose(caption)}</figcaption></figure></section>')
 
 
 def _next_and_batch(st: dict, data: dict) -> str:
     nxt = st["next_run"]
     steps = [nxt["first"], *nxt["then"]]
-    items = "".join(f"<li>{_e(s)}</li>" for s in steps)
+    items = "".join(f"<li>{_prose(s)}</li>" for s in steps)
     out = f'<section class="card next" id="next-run"><h2>What the next weekly run will do</h2><ol>{items}</ol></section>'
     batch = data["last_batch"]
     if batch:
@@ -877,7 +885,11 @@ def report(
     open_: bool = typer.Option(False, "--open", help="Open the report in your browser."),
 ) -> None:
     """Write one self-contained HTML page of plots (data/report/report.html): is the share you like rising?"""
+    from spotify_modeling.cli.app import require_writable
+
     h = Home.from_env(home)
+    open_store(h).close()                      # no store: one line, exit 2, before anything else
+    require_writable(report_path(h).parent, report_path(h))
     path = write_report(h)
     console.print(str(path), highlight=False, soft_wrap=True)
     if open_:
