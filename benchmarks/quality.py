@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quality_sim import (AUC_TARGET, METHODS, REAL_LISTENER, SYNTHETIC_LISTENERS, SimSettings,  # noqa: E402
+from _quality_sim import (AUC_TARGET, METHODS, REAL_LISTENER, SimSettings,  # noqa: E402
                           run_task, shared_data_dir)
 
 QUICK_LISTENERS = ("indie_explorer", "hiphop_loyalist")

@@ -6,7 +6,6 @@ home, Ctrl-C) that used to end in a traceback, a misleading message or the wrong
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import zipfile

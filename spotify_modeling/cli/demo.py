@@ -49,3 +49,7 @@ def demo(
     console.print(f"Overall: {total_k} liked of {total_l} labelled ({ours:.0%}); random picks from the same pools: "
                   f"{rnd:.0%}; the listener's own top picks: {top:.0%}{gap}.")
     console.print(f"The demo world is kept in {escape(str(info['home']))} (store: data/spotify_model.db).")
+    from spotify_modeling.cli.report import report_after_run   # the demo ends with the report, as `candidates` does
+    from spotify_modeling.home import Home
+
+    report_after_run(Home(Path(info["home"])))

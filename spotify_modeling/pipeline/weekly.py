@@ -17,7 +17,7 @@ import pandas as pd
 from spotify_modeling.pipeline import pool as pool_mod
 from spotify_modeling.errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model, roc_auc_with_ci
-from spotify_modeling.core.models import AffinityModel, LabelModel
+from spotify_modeling.core.models import MIN_ROWS, AffinityModel, LabelModel
 from spotify_modeling.pipeline.persist import load_model, save_model
 from spotify_modeling.core.provenance import guard_sentence, provenance_guard
 from spotify_modeling.pipeline.playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
@@ -65,6 +65,7 @@ class WeeklyReport:
     backlog: dict = field(default_factory=dict)
     affinity_guard: dict = field(default_factory=dict)
     seconds: float = 0.0
+    pool_scores: dict = field(default_factory=dict)   # the report's pool plot (issue 12): score histogram, cut line
 
 
 labelled_pushes = loop_db.labelled_pushes
@@ -209,7 +210,8 @@ class WeeklyRun:
         latest = batches.max()
         test = (lab["batch"] == latest).to_numpy()
         train = ~test
-        if len(np.unique(y[test])) < 2 or min((y[train] == 1).sum(), (y[train] == 0).sum()) < 3:
+        if (len(np.unique(y[test])) < 2 or min((y[train] == 1).sum(), (y[train] == 0).sum()) < 3
+                or train.sum() < MIN_ROWS):   # LabelModel refuses fewer rows (demo seed 0 crashed in week 3)
             return {"forward_reason": "not enough labelled batches yet"}
         m = LabelModel().fit(X[train].reset_index(drop=True), y[train])
         auc, lo, hi = roc_auc_with_ci(y[test], m.predict_proba(X[test].reset_index(drop=True))[:, 1], n_boot=300)
@@ -333,6 +335,12 @@ class WeeklyRun:
         composite = self._composite()
         chosen = choose_batch(scored, composite, cfg, n_total, self.rng, history_family_shares(self._played()))
         self.report.weights = chosen.attrs["weights"]
+        # the report's pool plot (issue 12): this pool's composite-score histogram and the exploit slice's cut line
+        pool_s = composite.decision_function(scored)
+        counts, edges = np.histogram(pool_s[np.isfinite(pool_s)], bins=40)
+        cut = chosen.loc[chosen["slice"] == "exploit", "score"]
+        self.report.pool_scores = {"n": int(counts.sum()), "edges": [round(float(e), 4) for e in edges],
+                                   "counts": counts.tolist(), "cut": rounded(cut.min()) if len(cut) else None}
         if chosen.attrs.get("note"):
             self.report.notes.append(chosen.attrs["note"])
         self.report.pool["scored"] = len(scored)

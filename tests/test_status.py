@@ -1,0 +1,141 @@
+"""`spotify-model status`: the numbers of a store with known runs and labels, against hand counts (report_fixtures)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from report_fixtures import build_home, iso
+from spotify_modeling.cli import main
+from spotify_modeling.db.store import Store
+from spotify_modeling.home import Home
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPOTIFY_MODEL_HOME", raising=False)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return build_home(tmp_path / "home", now), now
+
+
+def _status_json(capsys, h) -> dict:
+    assert main(["status", "--home", str(h.root), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_status_json_matches_hand_counts(home, capsys):
+    h, now = home
+    st = _status_json(capsys, h)
+    assert st["version"] == 1
+    ex = st["export"]
+    assert (ex["files"], ex["plays"], ex["plays_stored"]) == (2, 6, 6)
+    assert ex["files_by_kind"] == {"extended": {"files": 1, "rows": 6}, "playlists": {"files": 1, "rows": 2}}
+    assert (ex["first_play"], ex["last_play"]) == ("2024-01-01T10:00:00Z", "2024-03-01T10:00:00Z")
+
+    cov = st["coverage"]
+    # history = h1, h2 (played) + the 9 labelled tracks; 5 of the 6 plays have an id
+    assert cov["tracks"] == 11 and cov["with_id"]["plays"] == 5
+    assert cov["with_features"] == {"tracks": 1, "plays": 3, "share_of_plays": 0.5}        # h1 only
+    assert cov["with_genres"] == {"tracks": 4, "plays": 3, "share_of_plays": 0.5}          # h1, c1, c2, x1
+    assert cov["features_by_source"] == {"reccobeats": 1}
+    assert cov["genres_by_source"] == {"spotify": {"artists": 4, "with_genres": 3}}
+
+    assert st["labels"] == {"likes": 5, "dislikes": 4, "conflicts": 0, "pushed": 12, "pending": 3,
+                            "labelled": 8, "expired": 1, "removed": 0}
+    hr = st["hit_rate"]
+    assert (hr["liked"], hr["labelled"], hr["hit_rate"]) == (4, 8, 0.5)     # x1 was never a candidate: not counted
+    assert hr["ci_low"] < 0.5 < hr["ci_high"]
+    assert {s: (v["pushed"], v["labelled"], v["liked"]) for s, v in hr["by_slice"].items()} == \
+        {"exploit": (9, 5, 3), "explore": (1, 1, 0), "control": (2, 2, 1)}
+    trend = hr["trend"]
+    assert (trend["earlier"]["batches"], trend["earlier"]["liked"], trend["earlier"]["labelled"]) == ([1, 1], 2, 5)
+    assert (trend["later"]["batches"], trend["later"]["liked"], trend["later"]["labelled"]) == ([2, 2], 2, 3)
+    assert trend["change_points"] == pytest.approx(2 / 3 - 2 / 5)
+    assert trend["direction"] == "unclear" and trend["clear"] is False      # 8 labels: the intervals overlap
+
+    runs = st["runs"]
+    assert [r["run_id"] for r in runs] == [1, 2, 3, 4] and st["runs_total"] == 4   # `features` runs are not listed
+    assert [(r["batch"], r["pushed"], r["labelled"], r["liked"]) for r in runs] == \
+        [(1, 6, 5, 2), (2, 4, 3, 2), (None, 0, 0, 0), (3, 2, 0, 0)]
+    assert [r["running_hit_rate"] for r in runs] == [0.4, 0.5, 0.5, 0.5]
+    assert runs[0]["by_slice"]["exploit"]["liked"] == 2 and runs[0]["by_slice"]["exploit"]["labelled"] == 3
+    assert runs[1]["by_slice"]["control"]["hit_rate"] == 1.0
+    assert runs[2]["status"] == "dry-run" and runs[3]["calls"] == 17 and runs[3]["stage2_cv_auc"] == 0.61
+    assert st["pool"] == {"size": 7}
+
+    calls = st["calls_today"]
+    assert calls["day"] == now.strftime("%Y-%m-%d")
+    assert (calls["total"], calls["by_group"], calls["refused"], calls["reccobeats"]) == \
+        (57, {"playlists": 6, "search": 51}, {"search": 1}, 10)             # yesterday's 99 are not today's
+    wall = calls["quota_wall"]
+    assert wall == {"groups": ["search"], "retry_at": iso(now - timedelta(minutes=10) + timedelta(hours=1)),
+                    "run_id": 4}
+
+    models = st["models"]
+    assert set(models) == {"playlist", "likeability", "affinity", "label"}
+    assert models["playlist"]["trained"] and models["playlist"]["value"] == 0.63 and models["playlist"]["reliable"]
+    assert models["label"]["metric"] == "roc_auc" and models["label"]["forward_auc"] == 0.55
+    assert not models["affinity"]["trained"] and models["affinity"]["value"] is None
+
+    nxt = st["next_run"]
+    assert nxt["first"].startswith("wait: Spotify's daily limit for search calls was reached")
+    assert wall["retry_at"].replace("T", " ").rstrip("Z") in nxt["first"]
+    steps = " | ".join(nxt["then"])
+    assert "3 candidates still pending" in steps
+    assert "remove 1 candidates left unlabelled for 4 weeks" in steps            # c9, pushed 30 days ago
+    assert "stage 2 needs 8 likes and 8 dislikes (you have 5 and 4" in steps
+    assert "push batch 4" in steps
+
+
+def test_status_screen_shows_the_headline_and_every_section(home, capsys):
+    h, _ = home
+    assert main(["status", "--home", str(h.root)]) == 0
+    out = capsys.readouterr().out
+    assert "You liked 50% (4/8" in out
+    assert "batch 1 40% liked (2/5), batch 2 67% (2/3): +27 points" in out
+    for part in ("Your data", "6 plays counted", "Models", "AUC 0.63 [0.58, 0.67]", "Weekly runs",
+                 "exploit 60% (3/5", "Spotify calls today", "quota wall", "Next `candidates` run will first wait"):
+        assert part in out, part
+
+
+def test_status_loads_no_model_and_never_touches_the_network(home, capsys, monkeypatch):
+    """The fixture's playlist.joblib is not a model: loading it would fail; any connection attempt fails too."""
+    h, _ = home
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("status must not do this")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr("joblib.load", refuse)
+    st = _status_json(capsys, h)
+    assert st["models"]["playlist"]["trained"]
+
+
+def test_status_without_a_store_is_one_line_and_exit_2(tmp_path, capsys):
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    assert main(["status", "--home", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "No store at" in err and "spotify-model features" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2          # one sentence (rich may wrap it once)
+    assert not (empty / "data").exists()               # nothing was created
+    assert main(["report", "--home", str(empty)]) == 2
+
+
+def test_status_of_a_fresh_import_says_what_comes_first(tmp_path, capsys):
+    h = Home(tmp_path / "fresh")
+    with Store(h.db_path) as store, store.transaction() as c:
+        c.execute("INSERT INTO imported_files(file_id, sha256, path, size, kind, rows, imported_at) "
+                  "VALUES (1, 'x', 'f.json', 1, 'extended', 1, '2026-01-01T00:00:00Z')")
+        c.execute("INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_id) "
+                  "VALUES ('extended', '2025-01-01T00:00:00Z', 1000, 't1', 'k', 1)")
+    st = _status_json(capsys, h)
+    assert st["runs"] == [] and st["labels"]["pushed"] == 0
+    assert st["hit_rate"]["labelled"] == 0 and st["hit_rate"]["hit_rate"] is None and st["hit_rate"]["trend"] is None
+    assert st["calls_today"]["quota_wall"] is None
+    assert "spotify-model login" in st["next_run"]["first"]     # no saved login: the run would exit 77
+    assert main(["status", "--home", str(h.root)]) == 0
+    assert "No labelled candidates yet" in capsys.readouterr().out
