@@ -2,7 +2,7 @@
 
 Fast and safe at any time: it only reads the store and the models' JSON cards (never a model itself) and never
 touches the network. `collect_status` gathers the numbers (the report's headline uses the same ones); the rest
-renders them. The JSON keys are documented in the README and kept stable (`STATUS_VERSION` changes if they must).
+renders them. The JSON keys are documented in docs/usage.md and kept stable (`STATUS_VERSION` changes if they must).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last
 
 
 def collect_status(h: Home, now: datetime | None = None) -> dict:
-    """Everything `status` shows, as plain JSON-ready values (the keys the README documents)."""
+    """Everything `status` shows, as plain JSON-ready values (the keys docs/usage.md documents)."""
     from spotify_modeling.db import reporting
 
     now = now or datetime.now(timezone.utc)
@@ -411,7 +411,7 @@ def print_status(st: dict) -> None:
 @app.command()
 def status(
     home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the same as JSON (stable keys, see the README)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the same as JSON (stable keys: docs/usage.md)."),
 ) -> None:
     """One screen on how it is going: your data, models, labels, hit rate by run, calls today, the next run."""
     st = collect_status(Home.from_env(home))

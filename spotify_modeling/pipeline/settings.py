@@ -18,7 +18,7 @@ class WeeklyConfig:
     top_fraction: float = 0.02      # exploit slice = top 2% of the pool scored this run ...
     min_batch: int = 10             # ... bounded so a week brings 10-30 tracks
     max_batch: int = 30
-    explore_share: float = 0.1      # chosen by benchmarks/quality.py (see the README's quality section)
+    explore_share: float = 0.1      # chosen by benchmarks/quality.py (see docs/quality.md)
     control_share: float = 0.05
     explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
     max_per_artist: int = 2
@@ -43,7 +43,7 @@ class WeeklyConfig:
                     values = dict(tomllib.load(fh).get("candidates", {}))
             except (tomllib.TOMLDecodeError, OSError, AttributeError) as err:
                 raise BadInput(f"{home.config_path} is not a valid settings file ({err}).",
-                               "Fix or remove it; see the README for the [candidates] settings.") from None
+                               "Fix or remove it; see docs/usage.md for the [candidates] settings.") from None
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
