@@ -13,7 +13,6 @@ from rich.table import Table
 from spotify_modeling.cli.app import app, console, require_writable
 from spotify_modeling.errors import QuotaExhausted
 from spotify_modeling.home import Home
-from spotify_modeling.core.provenance import guard_sentence
 
 
 def _num(v, fmt="{:.3f}") -> str:
@@ -21,6 +20,8 @@ def _num(v, fmt="{:.3f}") -> str:
 
 
 def print_train_report(report) -> None:
+    from spotify_modeling.core.provenance import guard_sentence   # scikit-learn: not at start-up
+
     console.print(f"[bold]Stage 1[/bold] on {report.tracks_with_features:,} of {report.tracks_played:,} played tracks "
                   f"with audio features ({100 * report.plays_covered:.0f}% of plays), most-played first.")
     t = Table("model", "metric (artist-grouped CV)", "95% interval", "base rate", "rows", box=None)
