@@ -28,7 +28,7 @@ from spotify_modeling.pipeline.ingest import import_export
 from spotify_modeling.core.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.core.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
 from spotify_modeling.sandbox.simulate import GENRE_FAMILIES, PERSONAS, Catalog, Persona, World, build_world, make_listener
-from spotify_modeling.sandbox.simulate import make_own_library, simulate_history, simulate_podcast_plays
+from spotify_modeling.sandbox.simulate import world_from_listener
 from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.sandbox.simulate import TRACK_COLUMNS
 from spotify_modeling.db import tracks as db_tracks
@@ -65,6 +65,7 @@ class SimSettings:
     auc_random_max: int = 400
     methods: tuple[str, ...] = METHODS
     composite_n0: float | None = None   # the composite's prior pseudo-count (None = the product's)
+    composite: dict | None = None   # other CompositeScorer parameters (corrections, pseudo-counts; None = the product's)
     label_model: str = "lightgbm"   # stage 2: the product's LabelModel, or "linear" (experiment)
     family_headroom: bool = True    # family caps follow the history's family shares (False: the flat cap only)
     supervised_n: int = 5000        # "supervised" method: hidden-taste labels of this many random catalog tracks
@@ -77,6 +78,8 @@ class SimSettings:
     uri_stubs: bool = True          # history tracks the export names by URI lack release date + explicit, as in the
     #                                 product, except the `enrich.DETAILS_CALLS` most-played ones `features` fills
     missing_policy: str = "balance"  # stage-1 models' provenance balance ("as_is": the pre-fix fits, ablation)
+    history_noise: float = 0.0      # the listener: a share of plays from outside their taste (simulate.REALISTIC)
+    drift: object = None            # ... and a current taste that moved away from the history's (a simulate.Drift)
     weekly: WeeklyConfig = field(default_factory=WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -195,17 +198,12 @@ REAL_PERSONA = Persona("hot100_soul_rock", loved={"rock": 0.9, "r&b": 0.7, "folk
                        familiarity=0.0, newness=0.0, loyalty=0.3, commonality=0.2)
 
 
-def build_real_world(observable: Catalog, hidden: Catalog, seed: int, n_plays: int) -> World:
+def build_real_world(observable: Catalog, hidden: Catalog, seed: int, n_plays: int, history_noise: float = 0.0,
+                     drift=None) -> World:
     """A World over the real catalog: the listener's taste is defined on `hidden`, everything else on `observable`."""
     listener = make_listener(hidden, persona=REAL_PERSONA, seed=seed)
-    end = pd.Timestamp("2026-06-01", tz="UTC")
-    start = end - pd.Timedelta(days=int(365.25 * 3))
-    history = simulate_history(listener, observable, start=start, end=end, n_plays=n_plays, seed=seed)
-    playlists, saved, top = make_own_library(listener, observable, history, seed=seed)
-    user = {"id": f"realsim{seed}", "display_name": "Sim hot100", "type": "user", "uri": f"spotify:user:realsim{seed}"}
-    return World(catalog=observable, listener=listener, history=history,
-                 podcast_plays=simulate_podcast_plays(start, end, n=12, seed=seed), playlists=playlists,
-                 saved_tracks=saved, top_artists=top, user=user, seed=seed)
+    return world_from_listener(listener, observable, seed=seed, n_plays=n_plays, history_noise=history_noise,
+                               drift=drift, user_id=f"realsim{seed}")
 
 
 # ------------------------------------------------------------------------------------------------ enrichment stand-in
@@ -356,14 +354,16 @@ class _MethodState:
     label_model: object = None
 
 
-def _composite(Z: list[dict], y: list[int], prior: dict | None, n0: float | None = None) -> CompositeScorer:
+def _composite(Z: list[dict], y: list[int], rows: list[pd.DataFrame], settings: "SimSettings") -> CompositeScorer:
+    """`loop.composite_from_labels` on ours' labelled tracks, with the setting's prior and composite parameters."""
+    params = dict(settings.composite or {})
+    if settings.prior_weights is not None:
+        params["prior_weights"] = settings.prior_weights
+    if settings.composite_n0 is not None:
+        params["n0"] = settings.composite_n0
     frame = pd.DataFrame(Z) if Z else None
-    if prior is None and n0 is None:
-        return loop.composite_from_labels(frame, y)
-    scorer = CompositeScorer(prior_weights=prior, **({} if n0 is None else {"n0": n0}))
-    if frame is None:
-        return scorer.fit(None, None)
-    return scorer.fit(frame[[c for c in frame.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
+    tracks = pd.concat(rows, ignore_index=True) if rows else None
+    return loop.composite_from_labels(frame, y, tracks, **params)
 
 
 def _taste_draw(cat: Catalog, menu: dict[str, float], n: int, eligible: set[int], in_pool: set[int],
@@ -554,6 +554,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     rng_pool = np.random.default_rng([seed, 31])
     by_artist = _tracks_by_primary_artist(cat) if settings.liked_artist_share > 0 and "ours" in states else None
     rows_out: list[dict] = []
+    ranking: list[dict] = []      # ours: how well the composite orders the top of the pool, where batches come from
     for week in range(1, settings.weeks + 1):
         n_taste = int(round(cfg.genre_share * settings.pool_per_week)) if menu else 0
         new_taste = _taste_draw(cat, menu, n_taste, eligible, in_pool, rng_pool)
@@ -636,9 +637,12 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                     aff_l = _affinity_with_labels(prep, negatives, prep.window if settings.release_exposure else None,
                                                   st, settings.affinity_label_weight)
                     avail = avail.assign(p_affinity=aff_l.predict_proba(avail)[:, 1])
-                comp = _composite(st.Z, st.y, settings.prior_weights, settings.composite_n0)
+                comp = _composite(st.Z, st.y, st.rows, settings)
                 chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
                                            family_shares if settings.family_headroom else None)
+                ranking.append({"week": week, **top_decile_quality(avail, comp.decision_function(avail),
+                                                                   cat.positions(avail["track_id"].tolist()),
+                                                                   liked_truth, p_like)})
             ids = chosen["track_id"].tolist()
             st.pushed.update(ids)
             st.batches.append(ids)
@@ -664,8 +668,25 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     info = {"listener": listener.name, "seed": seed, "played_with_features": len(prep.X_played),
             "random_like_rate": float(p_like[prep.candidates].mean()),
             "models": sorted(prep.models) + ["affinity"]}
-    return {"weeks": weeks_df, "auc": auc, "info": info,
+    return {"weeks": weeks_df, "auc": auc, "info": info, "ranking": pd.DataFrame(ranking),
             "batches": {name: st.batches for name, st in states.items()}}
+
+
+def top_decile_quality(pool: pd.DataFrame, scores: np.ndarray, positions: np.ndarray, liked_truth: np.ndarray,
+                       p_like: np.ndarray) -> dict:
+    """Ranking quality where the batch is drawn: among the pool's top 10% by `scores`, the ROC AUC of the scores
+    against the sampled likes and the Spearman correlation with the like probability; the same AUC for the stage-2
+    label model's own probability (`p_label`) when it is fitted."""
+    from scipy.stats import spearmanr
+
+    top = np.argsort(-scores)[: max(10, len(scores) // 10)]
+    y, p = liked_truth[positions[top]].astype(int), p_like[positions[top]]
+    two = len(np.unique(y)) == 2
+    out = {"n_top": len(top), "auc_top10": float(roc_auc_score(y, scores[top])) if two else math.nan,
+           "spearman_top10": float(spearmanr(scores[top], p).statistic), "p_like_top10": float(p.mean())}
+    if "p_label" in pool:
+        out["label_auc_top10"] = float(roc_auc_score(y, pool["p_label"].to_numpy()[top])) if two else math.nan
+    return out
 
 
 def _auc_curve(prep: Prepared, ours: _MethodState, pool_pos: np.ndarray, genre_artists, settings: SimSettings,
@@ -704,10 +725,11 @@ def make_world(listener: str, seed: int, settings: SimSettings) -> World:
         if data is None:
             raise FileNotFoundError("shared/data/catalogs not found (set SPOTIFY_MODEL_SHARED)")
         observable, hidden = _real_catalog_cached(str(data))
-        return build_real_world(observable, hidden, seed, settings.n_plays)
+        return build_real_world(observable, hidden, seed, settings.n_plays, settings.history_noise, settings.drift)
     if listener not in PERSONAS:
         raise ValueError(f"unknown listener {listener!r}")
-    return build_world(seed=seed, persona=listener, n_tracks=settings.n_tracks, n_plays=settings.n_plays)
+    return build_world(seed=seed, persona=listener, n_tracks=settings.n_tracks, n_plays=settings.n_plays,
+                       history_noise=settings.history_noise, drift=settings.drift)
 
 
 _REAL_CACHE: dict[str, tuple[Catalog, Catalog]] = {}
@@ -727,6 +749,7 @@ def run_task(task: tuple[str, int, SimSettings]) -> dict:
     out["info"]["listener"] = listener
     out["weeks"]["listener"] = listener
     out["weeks"]["seed"] = seed
+    out["ranking"] = out["ranking"].assign(listener=listener, seed=seed)
     if out["auc"] is not None:
         out["auc"]["listener"] = listener
         out["auc"]["seed"] = seed

@@ -1,9 +1,11 @@
 """Benchmark the modeling layer on real third-party data (prints figures; not a test).
 
-For each task: artist-grouped 5-fold CV ROC AUC (with a 95% bootstrap interval) of our
-estimator next to a plain baseline (default LGBMClassifier on the raw numeric columns, no
-featurizer, no genres), scored on the very same folds. Then timings: fit + 5-fold CV of a
-stage-1 model on ~5,000 tracks, and scoring 100k rows end to end vs raw booster predict.
+For each task: artist-grouped 5-fold CV (ROC AUC, or Spearman for the regressor, with a 95% bootstrap interval) of
+our estimators next to two plain baselines on the raw numeric columns (no featurizer, no genres): a default
+LGBMClassifier / LGBMRegressor and a logistic / ridge regression, scored on the very same folds. Then the same at
+the label counts a user reaches (50, 100, 200 rows: 10 stratified subsamples each, every model on the same rows and
+folds), where stage 2 lives. Then timings: fit + 5-fold CV of a stage-1 model on ~5,000 tracks, and scoring 100k
+rows end to end vs raw booster predict.
 
 Data: `$SPOTIFY_MODEL_SHARED/data` or `<repo>/../shared/data` (read only, never copied).
 Run: `python benchmarks/models.py`. Skips cleanly when the data is absent.
@@ -21,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier, LGBMRegressor
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES, genre_family
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model, grouped_folds
-from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.core.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.core.normalize import name_key
 
 RAW_COLUMNS = AUDIO_FEATURES + ["duration_ms", "time_signature"]
@@ -65,6 +67,41 @@ class RawLGBM(BaseEstimator):
 
 class RawLGBMClassifier(ClassifierMixin, RawLGBM):
     pass
+
+
+class RawLinear(BaseEstimator):
+    """A logistic (or ridge) regression on the same raw numeric columns: median-imputed, standardised."""
+
+    def __init__(self, regression: bool = False, C: float = 1.0):
+        self.regression = regression
+        self.C = C
+
+    def fit(self, X, y):
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        last = Ridge(alpha=1.0 / self.C) if self.regression else LogisticRegression(C=self.C, max_iter=2000)
+        self.model_ = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                                    last).fit(RawLGBM()._raw(X), y)
+        self.classes_ = getattr(self.model_, "classes_", None)
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(RawLGBM()._raw(X))
+
+    def predict(self, X):
+        return self.model_.predict(RawLGBM()._raw(X))
+
+
+class RawLogisticClassifier(ClassifierMixin, RawLinear):
+    pass
+
+
+class RawRidgeRegressor(RegressorMixin, RawLinear):
+    def __init__(self, regression: bool = True, C: float = 1.0):
+        super().__init__(regression=regression, C=C)
 
 
 class RawLGBMRegressor(RegressorMixin, RawLGBM):
@@ -124,12 +161,71 @@ def _report(title: str, rows: list[tuple[str, dict]]) -> None:
                   f"  rows={r['n_rows']} artists={r['n_groups']} base={r['base_rate']:.2f}")
 
 
-def _compare(title: str, X: pd.DataFrame, y: np.ndarray, models: dict[str, object]) -> dict:
+SIZES = (50, 100, 200)   # the label counts a user reaches in the first weeks
+REPEATS = 10
+
+
+def _baselines(regression: bool) -> dict[str, object]:
+    if regression:
+        return {"default LightGBM regressor (raw columns)": RawLGBMRegressor(),
+                "ridge regression (raw columns)": RawRidgeRegressor()}
+    return {"default LightGBM (raw columns)": RawLGBMClassifier(),
+            "logistic regression (raw columns)": RawLogisticClassifier()}
+
+
+def _compare(title: str, X: pd.DataFrame, y: np.ndarray, models: dict[str, object], curve: bool = True) -> dict:
+    """Ours vs a default LightGBM and a linear model on the same artist-grouped folds: the full table, then
+    (`curve`) at the label counts a user reaches, each the mean of REPEATS random subsamples."""
+    regression = not is_classifier(next(iter(models.values())))
+    models = {**models, **_baselines(regression)}
     groups = artist_groups(X)
     out = {name: cross_validate_model(model, X, y, groups, n_splits=5, random_state=SEED)
            for name, model in models.items()}
     _report(title, list(out.items()))
+    if curve:
+        out["curve"] = size_curve(X, y, models, regression)
     return out
+
+
+def size_curve(X: pd.DataFrame, y: np.ndarray, models: dict[str, object], regression: bool,
+               sizes=SIZES, repeats: int = REPEATS) -> pd.DataFrame:
+    """Mean artist-grouped CV metric [95% t interval over subsamples] of each model on n rows, n in `sizes`.
+
+    Each subsample is stratified (the full set's class mix) and shared by every model, so the models see the
+    same rows and the same folds."""
+    from scipy import stats
+
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for n in sizes:
+        if n >= len(y):
+            continue
+        values: dict[str, list[float]] = {name: [] for name in models}
+        for r in range(repeats):
+            if regression:
+                idx = rng.choice(len(y), size=n, replace=False)
+            else:
+                pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+                k = max(5, int(round(n * len(pos) / len(y))))
+                idx = np.concatenate([rng.choice(pos, size=min(k, len(pos)), replace=False),
+                                      rng.choice(neg, size=min(n - k, len(neg)), replace=False)])
+            Xs, ys = X.iloc[idx].reset_index(drop=True), y[idx]
+            groups = artist_groups(Xs)
+            for name, model in models.items():
+                res = cross_validate_model(clone(model), Xs, ys, groups, n_splits=5, random_state=SEED + r, n_boot=0)
+                values[name].append(res["value"])
+        for name, v in values.items():
+            v = np.array([x for x in v if x == x])
+            half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
+            rows.append({"n": n, "model": name, "mean": float(v.mean()) if len(v) else np.nan, "ci": float(half)})
+    table = pd.DataFrame(rows)
+    if len(table):
+        wide = table.assign(cell=[f"{m:.3f} ±{c:.3f}" for m, c in zip(table["mean"], table["ci"])]).pivot(
+            index="model", columns="n", values="cell")
+        print(f"  at the label counts a user reaches ({'Spearman' if regression else 'ROC AUC'}, mean of {repeats} "
+              "stratified subsamples ± 95% t half-width):")
+        print("    " + wide.to_string().replace("\n", "\n    "))
+    return table
 
 
 # -- tasks ---------------------------------------------------------------------------------
@@ -154,7 +250,7 @@ def playlist_task(data: Path, catalog: pd.DataFrame) -> None:
     print("\n(playlist task: catalog source share by class, 1 = in a playlist)\n" + mix.to_string())
     _compare("playlist model: christinamadian playlist tracks vs other played tracks", table, y, {
         "PlaylistModel (ours)": PlaylistModel(),
-        "raw LightGBM baseline": RawLGBMClassifier(),
+        "LabelModel (ours, stage 2)": LabelModel(),
     })
 
     # Likeability: sum over plays of min(ms_played / duration, 1), log-scaled to [0, 1].
@@ -165,7 +261,6 @@ def playlist_task(data: Path, catalog: pd.DataFrame) -> None:
     target = np.log1p(total.to_numpy()) / np.log1p(total.max())
     _compare("likeability model: christinamadian log-scaled full-listen sum", liked, target, {
         "LikeabilityModel (ours)": LikeabilityModel(),
-        "raw LightGBM regressor baseline": RawLGBMRegressor(),
     })
 
 
@@ -194,8 +289,7 @@ def affinity_task(data: Path, catalog: pd.DataFrame) -> None:
     res = _compare("affinity model: efrrowini played tracks vs random catalog tracks", table, y, {
         "AffinityModel (ours, auto genres)": AffinityModel(),
         "AffinityModel genre_policy=drop": AffinityModel(genre_policy="drop"),
-        "raw LightGBM baseline": RawLGBMClassifier(),
-    })
+    }, curve=False)
     model = AffinityModel().fit(table, y)
     print(f"  genre-unknown rate played/random: {model.genre_unknown_rates_[0]:.2f}/"
           f"{model.genre_unknown_rates_[1]:.2f} -> genres used: {model.genres_used_}")
@@ -219,8 +313,8 @@ def genre_task(catalog: pd.DataFrame, n: int = 5000) -> tuple[pd.DataFrame, np.n
     y = genre_taste_labels(sample)
     _compare(f"synthetic genre taste over {len(sample)} hot100 tracks", sample, y, {
         "PlaylistModel (ours, genres)": PlaylistModel(),
+        "LabelModel (ours, stage 2)": LabelModel(),
         "PlaylistModel use_genres=False": PlaylistModel(use_genres=False),
-        "raw LightGBM baseline": RawLGBMClassifier(),
     })
     return sample, y
 

@@ -158,6 +158,59 @@ def gap_closed(weeks: pd.DataFrame, late: list[int], methods, expected: bool = F
     return out
 
 
+def gap_difference(weeks: pd.DataFrame, late: list[int], a: str, b: str, expected: bool = True, n_boot: int = 2000,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """Gap closed by `a` minus gap closed by `b` (mean over listeners), paired: the same seeds resampled for both."""
+    rates = _late_rates(weeks, late, expected)
+    rng = np.random.default_rng(seed)
+    points, boots = [], []
+    for _, r in rates.groupby(level="listener"):
+        vals = r[["random", "ceiling", a, b]].to_numpy()
+        m = vals.mean(axis=0)
+        points.append(((m[2] - m[0]) - (m[3] - m[0])) / (m[1] - m[0]))
+        bm = vals[rng.integers(0, len(vals), size=(n_boot, len(vals)))].mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boots.append((bm[:, 2] - bm[:, 3]) / (bm[:, 1] - bm[:, 0]))
+    stacked = np.nanmean(np.column_stack(boots), axis=1)
+    return float(np.mean(points)), float(np.nanpercentile(stacked, 2.5)), float(np.nanpercentile(stacked, 97.5))
+
+
+def late_minus_first(weeks: pd.DataFrame, late: list[int], method: str = "ours", expected: bool = True,
+                     n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float, float, float]:
+    """(week-1 rate, late rate, late minus week 1 and its bootstrap 95% interval over runs) for one method."""
+    df = weeks[(weeks["method"] == method) & (weeks["slice"] == "all")]
+    num = "exp_liked" if expected else "liked"
+    g = df.groupby(["listener", "seed", df["week"].isin(late).map({True: "late", False: "early"}),
+                    df["week"] == 1])[[num, "labelled"]].sum()
+    per_run = {}
+    for (listener, sd, part, first), row in g.iterrows():
+        key = "first" if first else part
+        if key in ("first", "late"):
+            per_run.setdefault((listener, sd), {})[key] = row[num] / row["labelled"] if row["labelled"] else np.nan
+    runs = pd.DataFrame(per_run).T.dropna()
+    diff = (runs["late"] - runs["first"]).to_numpy()
+    rng = np.random.default_rng(seed)
+    boot = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    return (float(runs["first"].mean()), float(runs["late"].mean()), float(diff.mean()),
+            float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)))
+
+
+def ranking_summary(ranking: pd.DataFrame, late: list[int]) -> dict:
+    """Ours' top-decile ranking quality in the late weeks: mean and bootstrap 95% interval over runs."""
+    df = ranking[ranking["week"].isin(late)]
+    out = {}
+    for col in ("auc_top10", "spearman_top10", "label_auc_top10"):
+        if col not in df:
+            continue
+        per_run = df.groupby(["listener", "seed"])[col].mean().dropna().to_numpy()
+        if not len(per_run):
+            continue
+        rng = np.random.default_rng(0)
+        boot = per_run[rng.integers(0, len(per_run), size=(2000, len(per_run)))].mean(axis=1)
+        out[col] = (float(per_run.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)))
+    return out
+
+
 def format_gap(gap: pd.DataFrame, methods) -> pd.DataFrame:
     shown = [m for m in methods if f"{m}_ci" in gap.columns]
     out = pd.DataFrame(index=gap.index)
@@ -237,12 +290,53 @@ def report(results: list[dict], settings: SimSettings, title: str) -> dict:
               "(the issue's test is ours <= half of random, at 0.75; NaN = not reached):")
         print(reach.to_string())
         out["auc_levels"] = reach.reset_index().to_dict("records")
-    ours = gap.loc["MEAN", "ours"] if "ours" in gap else math.nan
-    orig = gap.loc["MEAN", "original"] if "original" in gap else math.nan
-    print(f"\nTarget 1 (ours closes >= 0.6 of the gap in weeks {late[0]}-{late[-1]}; original ~0.3): "
-          f"ours {ours:.2f} (exp {gap_exp.loc['MEAN', 'ours']:.2f}), original {orig:.2f} -> "
-          f"{'MET' if ours >= 0.6 else 'NOT MET'}")
+    if "ours" in methods and "stage1" in methods:
+        d, lo, hi = gap_difference(weeks, late, "ours", "stage1")
+        first, late_rate, up, ulo, uhi = late_minus_first(weeks, late)
+        print(f"\nOurs vs stage 1 only, gap closed from like probabilities, weeks {late[0]}-{late[-1]}: "
+              f"{gap_exp.loc['MEAN', 'ours']:.2f} vs {gap_exp.loc['MEAN', 'stage1']:.2f}, difference {d:+.2f} "
+              f"[{lo:+.2f}, {hi:+.2f}]")
+        print(f"Ours' expected hit rate, week 1 {first:.3f} -> weeks {late[0]}-{late[-1]} {late_rate:.3f}: "
+              f"{up:+.3f} [{ulo:+.3f}, {uhi:+.3f}]")
+        out["ours_minus_stage1"] = {"point": d, "ci": [lo, hi]}
+        out["late_minus_week1"] = {"week1": first, "late": late_rate, "point": up, "ci": [ulo, uhi]}
+    ranking = [r["ranking"] for r in results if r.get("ranking") is not None and len(r["ranking"])]
+    if ranking:
+        rs = ranking_summary(pd.concat(ranking, ignore_index=True), late)
+        names = {"auc_top10": "composite AUC vs likes", "spearman_top10": "composite Spearman vs like probability",
+                 "label_auc_top10": "stage-2 label model AUC vs likes"}
+        print(f"\nWhere the batch is drawn (ours, the pool's top 10% by its composite, weeks {late[0]}-{late[-1]}, "
+              "mean over runs [bootstrap 95%]):")
+        for k, (v, lo, hi) in rs.items():
+            print(f"  {names[k]:<42} {v:.3f} [{lo:.3f}, {hi:.3f}]")
+        out["top_decile"] = rs
     return out
+
+
+REALISM = {"stationary": ("stationary",), "realistic": ("realistic",), "both": ("stationary", "realistic")}
+TITLES = {"stationary": "stationary listeners (history = current taste)",
+          "realistic": "listeners with history noise and taste drift (simulate.REALISTIC)"}
+
+
+def realism_settings(settings: SimSettings, kind: str) -> SimSettings:
+    from spotify_modeling.sandbox.simulate import REALISTIC
+
+    return _sim(settings, **(dict(REALISTIC) if kind == "realistic" else {"history_noise": 0.0, "drift": None}))
+
+
+def side_by_side(summary: dict) -> None:
+    """The issue's targets, stationary and realistic listeners next to each other."""
+    print("\n=== Targets, side by side (gap closed from like probabilities, weeks 4-6; 95% intervals)")
+    rows = []
+    for kind, out in summary.items():
+        gap = out["gap_expected"]["MEAN"]
+        d, (lo, hi) = out["ours_minus_stage1"]["point"], out["ours_minus_stage1"]["ci"]
+        lw = out["late_minus_week1"]
+        rows.append({"listeners": kind, "ours": f"{gap['ours']:.2f}", "stage 1 only": f"{gap['stage1']:.2f}",
+                     "ours - stage 1": f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]",
+                     "ours hit w1 -> w4-6": f"{lw['week1']:.3f} -> {lw['late']:.3f}",
+                     "late - w1": f"{lw['point']:+.3f} [{lw['ci'][0]:+.3f}, {lw['ci'][1]:+.3f}]"})
+    print(pd.DataFrame(rows).to_string(index=False))
 
 
 def labels_to_reach(curve: pd.DataFrame, levels=(0.55, 0.6, 0.65, 0.7, 0.75)) -> pd.DataFrame:
@@ -295,6 +389,16 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "linear stage 2": _sim(w, label_model="linear"),
         "no release exposure": _sim(w, release_exposure=False),
         "no missingness balance": _sim(w, missing_policy="as_is"),
+        # labels that correct stage 1 (issue 14)
+        "no corrections": _sim(w, composite={"corrections": False}),
+        "family pseudo-count 3": _sim(w, composite={"family_pseudo_count": 3.0}),
+        "family pseudo-count 30": _sim(w, composite={"family_pseudo_count": 30.0}),
+        "newness pseudo-count 10": _sim(w, composite={"newness_pseudo_count": 10.0}),
+        "no newness correction": _sim(w, composite={"newness_pseudo_count": 1e9}),
+        "thompson explore": w.with_weekly(explore_mode="thompson"),
+        "thompson explore 0.2": w.with_weekly(explore_mode="thompson", explore_share=0.2),
+        "thompson explore, family pseudo-count 3": _sim(w.with_weekly(explore_mode="thompson"),
+                                                         composite={"family_pseudo_count": 3.0}),
         "history fully described": _sim(w, uri_stubs=False),
         "history fully described, no missingness balance": _sim(w, uri_stubs=False, missing_policy="as_is"),
         "labels in affinity x3": _sim(w, affinity_label_weight=3.0),
@@ -336,10 +440,13 @@ def _sim(w: SimSettings, **changes) -> SimSettings:
     return replace(w, **changes)
 
 
-def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | None) -> pd.DataFrame:
+def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | None,
+         kinds: tuple[str, ...] = ("stationary",)) -> pd.DataFrame:
     variants = tuning_variants(base)
     if only:
         variants = {k: v for k, v in variants.items() if k in only or k == "default"}
+    variants = {(f"{name} [{kind}]" if len(kinds) > 1 else name): realism_settings(v, kind)
+                for name, v in variants.items() for kind in kinds}
     rows = []
     late = late_weeks(base.weeks)
     for name, settings in variants.items():
@@ -347,7 +454,8 @@ def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | No
         results = run_all(listeners, seeds, settings, workers)
         weeks = pd.concat([r["weeks"] for r in results], ignore_index=True)
         gap = gap_closed(weeks, late, ["ours"])
-        gap_exp = gap_closed(weeks, late, ["ours"], expected=True)
+        gap_exp = gap_closed(weeks, late, [m for m in ("ours", "stage1") if m in set(weeks["method"])],
+                             expected=True)
         late_ours = weeks[(weeks["method"] == "ours") & (weeks["slice"] == "all") & weeks["week"].isin(late)]
         all_ours = weeks[(weeks["method"] == "ours") & (weeks["slice"] == "all")]
 
@@ -363,11 +471,19 @@ def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | No
                "random_exp_hit_late": late_exp("random"), "ceiling_exp_hit_late": late_exp("ceiling"),
                **{f"gap_exp[{k}]": v for k, v in gap_exp["ours"].drop("MEAN").items()},
                "seconds": round(time.perf_counter() - start)}
+        if "stage1" in gap_exp:
+            d, lo, hi = gap_difference(weeks, late, "ours", "stage1")
+            _, _, up, ulo, uhi = late_minus_first(weeks, late)
+            row.update({"stage1_gap_exp": gap_exp.loc["MEAN", "stage1"], "ours_minus_stage1": d,
+                        "ours_minus_stage1_ci": (lo, hi), "late_minus_w1": up, "late_minus_w1_ci": (ulo, uhi)})
         rows.append(row)
+        vs = (f"  vs stage 1 {row['ours_minus_stage1']:+.2f} [{row['ours_minus_stage1_ci'][0]:+.2f}, "
+              f"{row['ours_minus_stage1_ci'][1]:+.2f}]  late-w1 {row['late_minus_w1']:+.3f} "
+              f"[{row['late_minus_w1_ci'][0]:+.3f}, {row['late_minus_w1_ci'][1]:+.3f}]") if "ours_minus_stage1" in row else ""
         print(f"  {name:28s} gap {row['gap']:.2f}  gap(exp) {row['gap_exp']:.2f} "
               f"[{row['gap_exp_ci'][0]:.2f}, {row['gap_exp_ci'][1]:.2f}]  late hit {row['hit_late']:.3f}  "
               f"exp late hit {row['exp_hit_late']:.3f} (random {row['random_exp_hit_late']:.3f}, ceiling "
-              f"{row['ceiling_exp_hit_late']:.3f})  ({row['seconds']} s)", flush=True)
+              f"{row['ceiling_exp_hit_late']:.3f}){vs}  ({row['seconds']} s)", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -405,6 +521,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, help="seeds per listener")
     ap.add_argument("--weeks", type=int)
     ap.add_argument("--label-rate", type=float, default=1.0)
+    ap.add_argument("--realism", choices=("stationary", "realistic", "both"), default=None,
+                    help="listeners whose history is their current taste (stationary), whose history is noisy and "
+                         "whose taste moved since (realistic: simulate.REALISTIC), or both side by side")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", type=Path, help="write the summary numbers here")
     args = ap.parse_args(argv)
@@ -417,7 +536,7 @@ def main(argv=None) -> int:
         n_seeds, settings = 5, SimSettings()
     if args.tune or args.supervised_curve:
         n_seeds = 3
-        settings = _sim(settings, auc_curve=False, methods=("random", "ours", "ceiling"))
+        settings = _sim(settings, auc_curve=False, methods=("random", "stage1", "ours", "ceiling"))
     if args.listeners:
         listeners = tuple(args.listeners)
     if args.seeds:
@@ -437,13 +556,18 @@ def main(argv=None) -> int:
         summary = {"supervised_curve": json.loads(table.to_json(orient="records"))}
     elif args.tune:
         print(f"Tuning: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} weeks per setting")
-        table = tune(listeners, seeds, settings, args.workers, args.only)
+        table = tune(listeners, seeds, settings, args.workers, args.only, REALISM[args.realism or "stationary"])
         pd.set_option("display.width", 250)
         print(table.drop(columns=[c for c in table.columns if c.endswith("_ci")]).round(3).to_string(index=False))
         summary = {"tuning": json.loads(table.to_json(orient="records"))}
     else:
-        results = run_all(listeners, seeds, settings, args.workers)
-        summary = report(results, settings, "quick" if args.quick else "full")
+        summary = {}
+        for kind in REALISM[args.realism or "both"]:
+            kind_settings = realism_settings(settings, kind)
+            results = run_all(listeners, seeds, kind_settings, args.workers)
+            summary[kind] = report(results, kind_settings, f"{'quick' if args.quick else 'full'}: {TITLES[kind]}")
+        if len(summary) > 1:
+            side_by_side(summary)
     print(f"\n({time.perf_counter() - start:.0f} s, {args.workers} worker(s))")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1, default=str))

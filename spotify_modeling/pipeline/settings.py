@@ -21,6 +21,7 @@ class WeeklyConfig:
     explore_share: float = 0.1      # chosen by benchmarks/quality.py (see docs/quality.md)
     control_share: float = 0.05
     explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
+    explore_mode: str = "uncertainty"   # or "thompson": explore picks from rankings drawn from the composite's posterior
     max_per_artist: int = 2
     max_family_share: float = 1.0   # 1.0 = no family cap (quality benchmark: a cap costs hit rate; opt in for variety)
     expire_weeks: float = 4.0

@@ -348,9 +348,14 @@ class WeeklyRun:
         return chosen
 
     def _composite(self) -> CompositeScorer:
+        """Learnt from every labelled push: its stored z-features, and its track (genres, release) for the
+        corrections."""
         hist = labelled_pushes(self.store)
-        hist = hist[hist["label"].notna()]
-        return composite_from_labels(_scores_frame(hist["scores"]) if len(hist) else None, hist["label"])
+        hist = hist[hist["label"].notna()].reset_index(drop=True)
+        if not len(hist):
+            return composite_from_labels(None, hist["label"])
+        tracks = track_table(self.store, list(hist["track_id"])).set_index("track_id").reindex(hist["track_id"])
+        return composite_from_labels(_scores_frame(hist["scores"]), hist["label"], tracks.reset_index())
 
     def push(self, playlists, chosen: pd.DataFrame) -> None:
         batch = loop_db.last_batch(self.store) + 1

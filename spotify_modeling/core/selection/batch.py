@@ -209,7 +209,8 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
                  uncertainty: Sequence[float] | np.ndarray | None = None,
                  rng: np.random.Generator | int | None = None, shuffle: bool = True,
                  control_from: Sequence[bool] | np.ndarray | None = None,
-                 family_shares: Mapping[str, float] | None = None) -> pd.DataFrame:
+                 family_shares: Mapping[str, float] | None = None,
+                 explore_scores: np.ndarray | None = None) -> pd.DataFrame:
     """Choose ``n_total`` pool tracks in three slices under shared caps (see module docstring).
 
     ``scores`` is aligned with ``pool_df`` rows (NaN = never exploited, never plausible).
@@ -220,6 +221,9 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
     ``family_shares`` (optional, family -> share of your listening) raises a family's cap to
     ``FAMILY_HEADROOM`` x its share when that is above ``max_family_share``: the cap keeps a batch from leaning on
     one family *more than you do*, not from matching your taste.
+    ``explore_scores`` (optional, draws x pool rows) switches the explore slice to Thompson sampling: the picks are
+    the best tracks left under the first draw of plausible rankings (e.g. ``CompositeScorer.sample_decision_function``),
+    and ``choice_prob`` is the share of draws under which a track would have been picked.
     Returns one row per chosen track: ``track_id, slice, rank, score, choice_prob, reason``
     (plus ``track_name``/``artist_names`` when the pool has them), sorted by ``rank``.
     """
@@ -255,8 +259,29 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
             pct = max(1, math.ceil(100 * (pos + 1) / n_valid))
             take(i, "exploit", 1.0, f"top {pct}% composite ({s[i]:.2f})")
 
+    # explore, Thompson: the best of what is left under one plausible ranking drawn from the composite's posterior
+    if sizes["explore"] > 0 and n_valid and explore_scores is not None:
+        draws = np.atleast_2d(np.asarray(explore_scores, dtype=float))
+        if draws.shape[1] != n:
+            raise ValueError("explore_scores must have one column per pool row")
+        k = sizes["explore"]
+        left = valid & ~taken
+        ranked = [np.flatnonzero(left)[np.argsort(-d[left], kind="stable")] for d in draws]
+        hits = np.zeros(n)
+        for r in ranked:   # how often each track is among the k best of what is left: its choice probability
+            hits[r[:k]] += 1
+        prob = hits / len(draws)
+        got = 0
+        for i in ranked[0]:
+            if got >= k:
+                break
+            if caps.fits(i):
+                pct = max(1, math.ceil(100 * (int(np.flatnonzero(order == i)[0]) + 1) / n_valid))
+                take(int(i), "explore", max(prob[i], 1.0 / len(draws)),
+                     f"exploration: Thompson draw (top {pct}% composite, picked in {prob[i]:.0%} of draws)")
+                got += 1
     # explore: uncertainty-weighted draw among plausible tracks
-    if sizes["explore"] > 0 and n_valid:
+    elif sizes["explore"] > 0 and n_valid:
         if uncertainty is None:
             u, why = explore_uncertainty(pool, s)
         else:

@@ -20,6 +20,17 @@ L2 penalty pulling ``w`` toward the prior. The penalty on each weight is
 labelled tracks, so the data gets a share of roughly ``n / (n + n0)`` and the prior
 the rest. Stage 2 (``label``) has prior weight 0: it earns weight only from labelled
 tracks that carried a ``p_label`` when pushed, so it weighs more as labels accumulate.
+
+Corrections (``corrections=True``): the same regression also learns where your labels disagree with stage 1, as
+offsets on the logit: one per broad genre family (a track's share of each family) and one slope on newness. Each
+starts at 0 and is pulled back to 0 with the weight of ``family_pseudo_count`` (``newness_pseudo_count``) labelled
+tracks, so a family your likes and dislikes say nothing about keeps stage 1's ranking, and one you keep disliking
+(a genre you played a lot but have moved on from) sinks once it has the evidence. Stage 1 is learnt from a history
+that may be years old and noisy (a partner's plays, sleep playlists); the labels are what you want now.
+
+Uncertainty: ``cov_`` is the Laplace approximation of the weights' posterior (the inverse penalised Hessian), so
+``sample_decision_function`` draws plausible rankings (Thompson sampling) for the exploration slice: tracks of
+families the labels have not settled get their chance in proportion to how uncertain their correction still is.
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+
+from spotify_modeling.core.featurize import FAMILIES, _map_distinct, _year_of, genre_family
 
 #: short model name -> column of the pool frame holding its output
 OUTPUT_COLUMNS: dict[str, str] = {
@@ -80,6 +93,35 @@ def transform_outputs(pool_df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=pool_df.index)
 
 
+#: correction features: a track's share of each broad genre family, and its newness (centred)
+CORRECTION_FEATURES = [f"fam_{f}" for f in FAMILIES] + ["newness"]
+#: variance of logit(U) for U uniform: the z features' mean square before any label
+_Z_MEAN_SQUARE = np.pi ** 2 / 3
+#: the like rate assumed for the prior's uncertainty before any label
+_PRIOR_RATE = 0.3
+
+
+def correction_features(df: pd.DataFrame, reference_year: int | None = None) -> pd.DataFrame:
+    """Per row: the share of each broad genre family (a two-family track counts half; unknown genres: all 0) and
+    newness ``exp(-age / 10) - 0.5`` (0 when the release year is unknown), as the corrections read them."""
+    n = len(df)
+    out = np.zeros((n, len(CORRECTION_FEATURES)))
+    col = {f: j for j, f in enumerate(FAMILIES)}
+    fams = df["families"] if "families" in df.columns else (
+        [list(dict.fromkeys(f for g in (gs or []) for f in genre_family(g))) for gs in df["genres"]]
+        if "genres" in df.columns else [[] for _ in range(n)])
+    for i, fs in enumerate(fams):
+        fs = [f for f in (fs if isinstance(fs, (list, tuple, np.ndarray)) else []) if f in col]
+        for f in fs:
+            out[i, col[f]] += 1.0 / len(fs)
+    if "release_date" in df.columns and n:
+        year = _map_distinct(df["release_date"], _year_of)
+        ref = reference_year or pd.Timestamp.now(tz="UTC").year
+        newness = np.exp(-np.clip(ref - year, 0.0, None) / 10.0) - 0.5
+        out[:, -1] = np.nan_to_num(newness, nan=0.0)
+    return pd.DataFrame(out, columns=CORRECTION_FEATURES, index=df.index)
+
+
 def _normalised(weights: Mapping[str, float], names: list[str]) -> dict[str, float]:
     """Weights restricted to ``names`` and scaled so their absolute values sum to 1."""
     w = {n: float(weights.get(n, 0.0)) for n in names}
@@ -109,11 +151,15 @@ class CompositeScorer(BaseEstimator):
     """
 
     def __init__(self, prior_weights: Mapping[str, float] | None = None, n0: float = 30.0,
-                 min_labels: int = 10, max_iter: int = 50):
+                 min_labels: int = 10, max_iter: int = 50, corrections: bool = True,
+                 family_pseudo_count: float = 10.0, newness_pseudo_count: float = 30.0):
         self.prior_weights = prior_weights
         self.n0 = n0
         self.min_labels = min_labels
         self.max_iter = max_iter
+        self.corrections = corrections
+        self.family_pseudo_count = family_pseudo_count
+        self.newness_pseudo_count = newness_pseudo_count
 
     # -- helpers -----------------------------------------------------------------------
     def _prior(self) -> dict[str, float]:
@@ -129,18 +175,26 @@ class CompositeScorer(BaseEstimator):
         return transform_outputs(pool_df)
 
     # -- estimator API -------------------------------------------------------------------
-    def fit(self, Z: pd.DataFrame | None = None, y=None) -> "CompositeScorer":
-        """Learn weights from labelled tracks' stored ``z_*`` features; keep the prior if too few."""
+    def fit(self, Z: pd.DataFrame | None = None, y=None, tracks: pd.DataFrame | None = None) -> "CompositeScorer":
+        """Learn weights (and corrections) from labelled tracks; keep the prior if too few.
+
+        ``Z``: the labelled tracks' stored ``z_*`` features; ``y``: their labels; ``tracks``: their rows (genres or
+        families, release date), aligned with ``Z``, for the corrections.
+        """
         prior = self._prior()
         names = [n for n in OUTPUT_COLUMNS
                  if n in prior or (Z is not None and FEATURE_PREFIX + n in Z.columns)]
         target = _normalised(prior, names)
         w0 = np.array([target[n] for n in names])
         self.features_ = names
+        self.corrections_ = list(CORRECTION_FEATURES) if self.corrections else []
+        c0 = np.zeros(len(self.corrections_))
         self.n_labels_ = 0 if y is None else int(len(y))
         yv = None if y is None else np.asarray(y, dtype=float)
         if (Z is None or yv is None or len(yv) < self.min_labels or len(np.unique(yv)) < 2):
-            self._set(w0, 0.0, learned=False)
+            rate = _PRIOR_RATE * (1 - _PRIOR_RATE)
+            lam = np.concatenate([self.n0 * rate * _Z_MEAN_SQUARE * np.ones(len(w0)), self._correction_penalty(rate)])
+            self._set(np.concatenate([w0, c0]), 0.0, learned=False, cov=np.diag(1.0 / lam))
             return self
         if len(Z) != len(yv):
             raise ValueError(f"Z has {len(Z)} rows but y has {len(yv)}")
@@ -151,9 +205,24 @@ class CompositeScorer(BaseEstimator):
         X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
         ybar = yv.mean()
         lam = self.n0 * ybar * (1 - ybar) * (X ** 2).mean(axis=0) + 1e-9
-        b, w = self._newton(X, yv, w0, lam, b0=np.log(ybar / (1 - ybar)))
-        self._set(w, b, learned=True)
+        if self.corrections_:
+            C = (correction_features(tracks).to_numpy() if tracks is not None
+                 else np.zeros((len(yv), len(self.corrections_))))
+            if len(C) != len(yv):
+                raise ValueError(f"tracks has {len(C)} rows but y has {len(yv)}")
+            X = np.column_stack([X, C])
+            lam = np.concatenate([lam, self._correction_penalty(ybar * (1 - ybar), C)])
+        b, w, cov = self._newton(X, yv, np.concatenate([w0, c0]), lam, b0=np.log(ybar / (1 - ybar)))
+        self._set(w, b, learned=True, cov=cov)
         return self
+
+    def _correction_penalty(self, rate: float, C: np.ndarray | None = None) -> np.ndarray:
+        """The pull back to 0 of each correction: the weight of its pseudo-count of labelled tracks."""
+        if not self.corrections_:
+            return np.zeros(0)
+        fam = np.full(len(FAMILIES), self.family_pseudo_count * rate)
+        spread = 0.25 ** 2 if C is None or not len(C) else max(float((C[:, -1] ** 2).mean()), 1e-3)
+        return np.concatenate([fam, [self.newness_pseudo_count * rate * spread]]) + 1e-9
 
     def _newton(self, X, y, w0, lam, b0):
         """Minimise logloss(b + Xw) + 0.5 * sum(lam * (w - w0)^2) by damped Newton."""
@@ -185,31 +254,61 @@ class CompositeScorer(BaseEstimator):
             cur = new
             if done:
                 break
-        return float(theta[0]), theta[1:]
+        p = 1.0 / (1.0 + np.exp(-(A @ theta)))
+        H = (A * (p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
+        cov = np.linalg.inv(H)[1:, 1:]   # Laplace: the weights' posterior covariance (intercept left out)
+        return float(theta[0]), theta[1:], cov
 
-    def _set(self, w: np.ndarray, b: float, learned: bool) -> None:
-        self.coef_ = np.asarray(w, dtype=float)
+    def _set(self, w: np.ndarray, b: float, learned: bool, cov: np.ndarray) -> None:
+        k = len(self.features_)
+        self.coef_ = np.asarray(w[:k], dtype=float)
+        self.correction_coef_ = np.asarray(w[k:], dtype=float)
+        self.cov_ = np.asarray(cov, dtype=float)
         self.intercept_ = float(b)
         self.learned_ = learned
         self.data_share_ = self.n_labels_ / (self.n_labels_ + self.n0) if learned else 0.0
         self.weights_ = _normalised(dict(zip(self.features_, self.coef_)), self.features_)
+        self.corrections_learned_ = {name: round(float(c), 4) for name, c in zip(self.corrections_,
+                                                                                 self.correction_coef_) if c}
 
     def effective_weights(self, pool_df: pd.DataFrame) -> dict[str, float]:
         """Weights actually applied to this pool: outputs it lacks are dropped, the rest renormalised."""
         check_is_fitted(self, "coef_")
         return _normalised(dict(zip(self.features_, self.coef_)), present_outputs(pool_df))
 
-    def decision_function(self, pool_df: pd.DataFrame) -> np.ndarray:
-        """Composite score per pool row (higher = better); only the ordering is meaningful.
-
-        Fit first: `fit()` with no labels keeps the prior weights.
-        """
+    def _design(self, pool_df: pd.DataFrame) -> np.ndarray:
+        """The pool's z features (missing: 0, the pool median) and correction features, in `coef_` order."""
         Z = transform_outputs(pool_df)
         if Z.shape[1] == 0:
             raise ValueError("the pool has none of the model outputs "
                              f"{sorted(OUTPUT_COLUMNS.values())}")
-        w = self.effective_weights(pool_df)
-        out = np.zeros(len(pool_df))
-        for name, weight in w.items():
-            out += weight * np.nan_to_num(Z[FEATURE_PREFIX + name].to_numpy(dtype=float), nan=0.0)
-        return out
+        cols = [np.nan_to_num(Z[FEATURE_PREFIX + n].to_numpy(dtype=float), nan=0.0) if FEATURE_PREFIX + n in Z
+                else np.zeros(len(pool_df)) for n in self.features_]
+        X = np.column_stack(cols) if cols else np.zeros((len(pool_df), 0))
+        if self.corrections_:
+            X = np.column_stack([X, correction_features(pool_df).to_numpy()])
+        return X
+
+    def sample_decision_function(self, pool_df: pd.DataFrame, rng: np.random.Generator,
+                                 n_draws: int = 1) -> np.ndarray:
+        """`n_draws` x pool scores, each under weights drawn from their posterior (Thompson sampling)."""
+        check_is_fitted(self, "coef_")
+        X = self._design(pool_df)
+        mean = np.concatenate([self.coef_, self.correction_coef_])
+        draws = rng.multivariate_normal(mean, self.cov_, size=n_draws, method="cholesky")
+        return (draws @ X.T) / self._scale(pool_df)
+
+    def _scale(self, pool_df: pd.DataFrame) -> float:
+        """Abs-sum of the weights of the outputs this pool has: scores are on the scale of `effective_weights`
+        (a positive factor, so the ranking is the same as the raw logit's)."""
+        present = set(present_outputs(pool_df))
+        total = sum(abs(c) for n, c in zip(self.features_, self.coef_) if n in present)
+        return total if total > 0 else 1.0
+
+    def decision_function(self, pool_df: pd.DataFrame) -> np.ndarray:
+        """Composite score per pool row (higher = better); only the ordering is meaningful.
+
+        Fit first: `fit()` with no labels keeps the prior weights (and no correction).
+        """
+        check_is_fitted(self, "coef_")
+        return (self._design(pool_df) @ np.concatenate([self.coef_, self.correction_coef_])) / self._scale(pool_df)

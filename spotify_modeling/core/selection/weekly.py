@@ -19,6 +19,9 @@ from spotify_modeling.core.selection.batch import select_batch
 from spotify_modeling.core.selection.composite import CompositeScorer, transform_outputs
 from spotify_modeling.core.targets import affinity_table
 
+#: plausible rankings drawn for a Thompson exploration slice (its choice probabilities are shares of these)
+THOMPSON_DRAWS = 50
+
 
 def affinity_fit_data(X_played: pd.DataFrame, pool: pd.DataFrame, window: tuple[float, float] | None = None
                       ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
@@ -78,11 +81,13 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
     scores = composite.decision_function(scored)
     # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
     floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
+    draws = (composite.sample_decision_function(scored, rng, n_draws=THOMPSON_DRAWS)
+             if getattr(cfg, "explore_mode", "uncertainty") == "thompson" else None)
     chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
                           control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
                           max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
                           control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
-                          family_shares=family_shares)
+                          family_shares=family_shares, explore_scores=draws)
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
     z = transform_outputs(scored).set_index(scored["track_id"])
     raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
@@ -93,12 +98,14 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
     return chosen
 
 
-def composite_from_labels(Z: pd.DataFrame | None, y) -> CompositeScorer:
-    """The composite's weights learned from labelled tracks' stored z-features (prior while labels are few)."""
-    scorer = CompositeScorer()
+def composite_from_labels(Z: pd.DataFrame | None, y, tracks: pd.DataFrame | None = None,
+                          **params) -> CompositeScorer:
+    """The composite learned from labelled tracks: weights from their stored z-features, corrections from `tracks`
+    (their rows: genres or families, release date), the prior while labels are few. `params`: CompositeScorer's."""
+    scorer = CompositeScorer(**params)
     if Z is None or not len(Z):
         return scorer.fit(None, None)
-    return scorer.fit(Z[[c for c in Z.columns if c.startswith("z_")]], np.asarray(y, dtype=int))
+    return scorer.fit(Z[[c for c in Z.columns if c.startswith("z_")]], np.asarray(y, dtype=int), tracks)
 
 
 def families(df: pd.DataFrame) -> list[list[str]]:

@@ -16,12 +16,12 @@ from .listener import (
     PERSONAS, Drift, Listener, Persona, drift_listener, genre_play_distribution, like_probability_from_appeal,
     make_listener, make_partner, random_persona, taste_distance,
 )
-from .world import REALISTIC, World, build_world, populate_state
+from .world import REALISTIC, World, build_world, populate_state, world_from_listener
 
 __all__ = [
     "AUDIO_FEATURES", "GENRE_FAMILIES", "TRACK_COLUMNS", "HISTORY_COLUMNS", "NOISE_CONTEXTS", "NOISE_MIX", "OWN", "PERSONAS",
     "REALISTIC", "Catalog", "Drift", "Listener", "OwnPlaylist", "Persona", "World", "add_noise_library", "build_world",
     "drift_listener", "export_files", "genre_play_distribution", "label_candidates", "like_probability_from_appeal",
     "make_catalog", "make_listener", "make_own_library", "make_partner", "populate_state", "random_persona",
-    "simulate_history", "simulate_podcast_plays", "spotify_ids", "taste_distance", "write_export",
+    "simulate_history", "simulate_podcast_plays", "spotify_ids", "taste_distance", "world_from_listener", "write_export",
 ]

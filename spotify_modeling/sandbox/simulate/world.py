@@ -141,6 +141,18 @@ def build_world(seed: int = 0, persona: str | Persona | None = None, n_tracks: i
     """
     catalog = catalog if catalog is not None else make_catalog(n_tracks=n_tracks, seed=seed)
     history_listener = make_listener(catalog, persona=persona, seed=seed)
+    return world_from_listener(history_listener, catalog, seed=seed, n_plays=n_plays, end=end, years=years,
+                               history_noise=history_noise, drift=drift)
+
+
+def world_from_listener(history_listener: Listener, catalog: Catalog, *, seed: int = 0, n_plays: int = 20000,
+                        end: str = DEFAULT_END, years: float = 3.0, history_noise: float = 0.0,
+                        drift: float | Drift | None = None, user_id: str | None = None) -> World:
+    """The rest of a world around a listener whose taste made the history (`build_world` after its listener).
+
+    `catalog` is what the history is played from; the listener's taste may be defined on another catalog of the same
+    tracks in the same order (the quality benchmark's real-catalog listener). Realism options as in `build_world`.
+    """
     spec = Drift.coerce(drift)
     listener, applied = drift_listener(history_listener, spec, seed=seed) if spec else (history_listener, None)
     partner = make_partner(history_listener, seed=seed) if history_noise > 0 else None
@@ -156,7 +168,8 @@ def build_world(seed: int = 0, persona: str | Persona | None = None, n_tracks: i
         own = history[(context == OWN).to_numpy()]
         playlists, saved, top_artists = make_own_library(history_listener, catalog, own, seed=seed, all_plays=history)
         playlists, saved = add_noise_library(playlists, saved, history, context, partner, seed=seed)
-    user_id = spotify_ids(np.random.default_rng([seed, 3]), 1)[0].lower()[:12]
+    if user_id is None:
+        user_id = spotify_ids(np.random.default_rng([seed, 3]), 1)[0].lower()[:12]
     user = {"id": user_id, "display_name": f"Sim {listener.name}", "type": "user", "uri": f"spotify:user:{user_id}"}
     return World(catalog=catalog, listener=listener, history=history, podcast_plays=podcasts, playlists=playlists,
                  saved_tracks=saved, top_artists=top_artists, user=user, seed=seed, history_listener=history_listener,
