@@ -538,7 +538,9 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     cat, listener = world.catalog, world.listener
     p_like = listener.like_probability(cat.tracks[["track_id"]])
     liked_truth = prep.uniforms < p_like
-    rng = np.random.default_rng([seed, 5])
+    # one random stream per method: a method's draws (explore, control, which tracks get labelled) never shift
+    # another's, so a setting that changes ours leaves the random baseline's picks as they were
+    method_rngs = {m: np.random.default_rng([seed, 5, METHODS.index(m)]) for m in settings.methods}
     states = {m: _MethodState(m) for m in settings.methods}
     obs_appeal = observable_appeal(listener, prep.history_artists)
     supervised = fit_supervised(prep, settings.supervised_n, seed) if "supervised" in settings.methods else None
@@ -605,6 +607,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                 add_artist_plays(catalog_table(cat, pool_pos, None), prep.artist_plays)
             sup_score = dict(zip(full["track_id"], supervised[1].predict(supervised[0].transform(full))))
         for name, st in states.items():
+            rng = method_rngs[name]
             avail = base[~base["track_id"].isin(st.pushed)].reset_index(drop=True)
             if st.label_model is not None and name in ("ours", "original"):
                 avail["p_label"] = st.label_model.predict_proba(avail)[:, 1]

@@ -490,3 +490,68 @@ def test_hit_rate_trend_compares_the_earlier_and_later_halves_of_labelled_batche
     assert hit_rate_trend(close)["overlap"] and "not yet a clear change" in _trend_line(close)
     assert hit_rate_trend(hit_rates(pd.DataFrame(batch(1, 2, 2), columns=["batch", "slice", "label"]))) is None
     assert hit_rate_trend([]) is None
+
+
+# ------------------------------------------------------------------------------------------ labels correct stage 1
+def _drifted(n: int, seed: int):
+    """Labelled tracks whose stage-1 score says rock and folk are equally good, while the listener now dislikes folk."""
+    rng = np.random.default_rng(seed)
+    fam = rng.choice(["rock", "folk & country"], size=n)
+    families = [["rock"] if f == "rock" else ["folk_country"] for f in fam]
+    z = rng.normal(0, 1.8, n)
+    logit = -1.0 + 0.8 * z + np.where(fam == "rock", 0.5, -2.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    Z = pd.DataFrame({"z_affinity": z})
+    tracks = pd.DataFrame({"families": families, "release_date": ["2015"] * n})
+    return Z, y, tracks
+
+
+def test_corrections_learn_what_stage_1_gets_wrong_and_leave_the_rest_at_zero():
+    Z, y, tracks = _drifted(300, 1)
+    scorer = CompositeScorer(prior_weights={"affinity": 1.0}).fit(Z, y, tracks)
+    c = scorer.corrections_learned_
+    assert c["fam_folk_country"] < -1.0 < 0.2 < c["fam_rock"] + 1.0   # folk sinks, rock is not pushed down
+    assert "fam_jazz_blues" not in c                                  # no evidence: no correction at all
+    pool = pd.DataFrame({"p_affinity": [0.9, 0.9, 0.1], "families": [["folk_country"], ["rock"], ["rock"]],
+                         "release_date": ["2015"] * 3})
+    s = scorer.decision_function(pool)
+    assert s[1] > s[0]                                                 # the same stage-1 score: rock now first
+    off = CompositeScorer(prior_weights={"affinity": 1.0}, corrections=False).fit(Z, y, tracks)
+    assert off.decision_function(pool)[0] == pytest.approx(off.decision_function(pool)[1])
+
+
+def test_few_labels_move_a_family_little_many_labels_move_it_far():
+    few = CompositeScorer(prior_weights={"affinity": 1.0}).fit(*_drifted(30, 2))
+    many = CompositeScorer(prior_weights={"affinity": 1.0}).fit(*_drifted(600, 2))
+    assert abs(few.corrections_learned_["fam_folk_country"]) < abs(many.corrections_learned_["fam_folk_country"])
+
+
+def test_thompson_draws_are_wider_where_the_labels_say_nothing():
+    scorer = CompositeScorer(prior_weights={"affinity": 1.0}).fit(*_drifted(300, 3))
+    pool = pd.DataFrame({"p_affinity": [0.5, 0.5, 0.5], "families": [["rock"], ["jazz_blues"], ["folk_country"]],
+                         "release_date": ["2015"] * 3})
+    draws = scorer.sample_decision_function(pool, np.random.default_rng(0), n_draws=400)
+    spread = draws.std(axis=0)
+    assert spread[1] > 1.5 * spread[0] and spread[1] > 1.5 * spread[2]   # jazz: never labelled
+    assert abs(draws.mean(axis=0)[0] - scorer.decision_function(pool)[0]) < 0.1
+
+
+def test_thompson_exploration_picks_from_a_draw_and_reports_its_probability():
+    pool = make_pool(200, seed=5, n_artists=10_000)
+    s = CompositeScorer().fit().decision_function(pool)
+    draws = np.vstack([s + np.random.default_rng(i).normal(0, 1.0, len(s)) for i in range(20)])
+    out = select_batch(pool, s, n_total=20, explore_share=0.2, control_share=0.1, rng=0, explore_scores=draws)
+    explore = out[out["slice"] == "explore"]
+    assert len(explore) == 4 and explore["reason"].str.startswith("exploration: Thompson draw").all()
+    assert ((explore["choice_prob"] > 0) & (explore["choice_prob"] <= 1)).all()
+    exploit = set(out.loc[out["slice"] == "exploit", "track_id"])
+    assert not exploit & set(explore["track_id"])
+
+
+def test_the_weekly_summary_says_what_the_labels_changed():
+    from spotify_modeling.cli.weekly import corrections_line
+
+    line = corrections_line({"fam_folk_country": -0.39, "fam_jazz_blues": 0.66, "newness": 0.3, "fam_pop": 0.01})
+    assert line == ("what your labels changed in the ranking (log-odds): more jazz & blues (+0.66), "
+                    "less folk & country (-0.39), newer releases (+0.30)")
+    assert corrections_line({}) is None

@@ -91,6 +91,29 @@ def _trend_line(rates) -> str | None:
             f"{100 * trend['change_points']:+.0f} points ({verdict})")
 
 
+def corrections_line(corrections: dict, top: int = 5) -> str | None:
+    """"what your labels changed: more jazz & blues (+0.66), less folk & country (-0.39), newer releases (+1.01)"."""
+    if not corrections:
+        return None
+    words = []
+    for name, v in sorted(corrections.items(), key=lambda kv: -abs(kv[1]))[:top]:
+        if abs(v) < 0.05:
+            continue
+        if name.startswith("fam_"):
+            what = name[4:].replace("_", " & ").replace("hip & hop", "hip hop").replace("electronic & dance",
+                                                                                      "electronic / dance")
+        elif name == "newness":
+            what, v = ("newer releases", v) if v > 0 else ("older releases", -v)
+            words.append(f"{what} (+{v:.2f})")
+            continue
+        elif name == "artist_plays":
+            what = "artists you play a lot"
+        else:
+            what = name.split(":", 1)[-1].replace("audio_", "")
+        words.append(f"{'more' if v > 0 else 'less'} {what} ({v:+.2f})")
+    return ("what your labels changed in the ranking (log-odds): " + ", ".join(words)) if words else None
+
+
 def print_weekly_report(r) -> None:
     lab = r.labels or {}
     console.print(f"[bold]Weekly run {r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
@@ -126,6 +149,8 @@ def print_weekly_report(r) -> None:
     console.print(f"pool: {p.get('size', 0)} eligible tracks ({p.get('added', 0)} new from {p.get('searches', 0)} "
                   f"searches{genre_part}), {p.get('scored', 0)} scored; composite weights: "
                   + (", ".join(f"{k} {v:.2f}" for k, v in r.weights.items()) or "none"))
+    if (line := corrections_line(r.corrections)) is not None:
+        console.print(line)
     if r.pushed:
         t = Table("#", "artist — title", "score", "slice", box=None)
         for x in r.pushed:

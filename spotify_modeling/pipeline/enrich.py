@@ -29,6 +29,7 @@ from spotify_modeling.db.store import Store
 from spotify_modeling.db.tracks import FEATURE_COLUMNS
 from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE, KV_GENRES_SOURCE, coverage,
                                              describe_tracks)
+from spotify_modeling.sources import MusicBrainzClient
 from spotify_modeling.sources.errors import ApiError, Forbidden
 from spotify_modeling.sources.records import track_from_reccobeats, track_from_spotify
 
@@ -416,8 +417,6 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
         step.stopped, step.message = "skipped", "genres from Spotify need `spotify-model login`"
         return step
     if source == "musicbrainz" and musicbrainz is None:
-        from spotify_modeling.sources import MusicBrainzClient
-
         musicbrainz = MusicBrainzClient()
     todo = artists_needing(store, list(dict.fromkeys(artist_ids)), source)
     step.todo = len(todo)

@@ -54,6 +54,7 @@ class WeeklyReport:
     stage2: dict = field(default_factory=dict)
     pool: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    corrections: dict = field(default_factory=dict)   # what the labels changed in the ranking (logit offsets)
     pushed: list[dict] = field(default_factory=list)
     pushed_ok: bool = False
     notes: list[str] = field(default_factory=list)
@@ -335,6 +336,7 @@ class WeeklyRun:
         composite = self._composite()
         chosen = choose_batch(scored, composite, cfg, n_total, self.rng, history_family_shares(self._played()))
         self.report.weights = chosen.attrs["weights"]
+        self.report.corrections = chosen.attrs.get("corrections", {})
         # the report's pool plot (issue 12): this pool's composite-score histogram and the exploit slice's cut line
         pool_s = composite.decision_function(scored)
         counts, edges = np.histogram(pool_s[np.isfinite(pool_s)], bins=40)

@@ -16,8 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spotify_modeling.db.store import Store
+from spotify_modeling.db.tracktable import track_table
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
+from spotify_modeling.pipeline import enrich
+from spotify_modeling.pipeline.ingest import import_export
+from spotify_modeling.pipeline.train import train_stage1
+from spotify_modeling.pipeline.weekly import PoolEnricher, WeeklyConfig, WeeklyRun
+from spotify_modeling.sandbox import simulate
+from spotify_modeling.sandbox.standin import StandInServer, StandInState
+from spotify_modeling.sources import ReccoBeatsClient, SpotifyClient
+from spotify_modeling.sources.auth import SCOPES, PrivateCacheFileHandler
 
 MARKER = ".spotify-model-demo"
 
@@ -66,13 +76,6 @@ def prepare_home(root: Path) -> Home:
 def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None = None, n_tracks: int = 8000,
              n_plays: int = 6000, progress=None, config_overrides: dict | None = None) -> tuple[list[DemoWeek], dict]:
     """Build the world, run `features` once and `candidates` for `weeks` weeks; return one row per week."""
-    from spotify_modeling.sandbox import simulate
-    from spotify_modeling.pipeline.ingest import import_export
-    from spotify_modeling.pipeline.weekly import PoolEnricher, WeeklyConfig, WeeklyRun
-    from spotify_modeling.sources import ReccoBeatsClient, SpotifyClient
-    from spotify_modeling.sandbox.standin import StandInServer, StandInState
-    from spotify_modeling.db.store import Store
-    from spotify_modeling.db.tracktable import track_table
 
     say = progress or (lambda m: None)
     home = prepare_home(home_dir)
@@ -132,16 +135,11 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
 
 def _write_token(home: Home, server) -> None:
     """A stand-in login in the demo's own token cache, written the way `login` writes one (0600, atomic)."""
-    from spotify_modeling.sources.auth import SCOPES, PrivateCacheFileHandler
 
     PrivateCacheFileHandler(cache_path=str(home.token_cache)).save_token_to_cache(server.issue_token(SCOPES))
 
 
 def _enrich_and_train(store, home: Home, say) -> None:
-    from spotify_modeling.pipeline import enrich
-    from spotify_modeling.sources import ReccoBeatsClient, SpotifyClient
-    from spotify_modeling.pipeline.train import train_stage1
-
     spotify = SpotifyClient.from_env(home, recorder=store)
     report = enrich.enrich_history(store, spotify, ReccoBeatsClient(recorder=store))
     calls = sum(n for g, n in report.calls_this_run.items() if g != "reccobeats")

@@ -93,24 +93,38 @@ def transform_outputs(pool_df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=pool_df.index)
 
 
-#: correction features: a track's share of each broad genre family, and its newness (centred)
+#: correction groups: a track's share of each broad genre family, its newness (centred), and the opt-in ones
 CORRECTION_FEATURES = [f"fam_{f}" for f in FAMILIES] + ["newness"]
+#: audio features as the corrections read them: (centre, scale), so each is about unit-sized
+AUDIO_SCALES = {"danceability": (0.55, 0.2), "energy": (0.6, 0.25), "valence": (0.45, 0.25),
+                "acousticness": (0.3, 0.3), "instrumentalness": (0.15, 0.3), "speechiness": (0.1, 0.1),
+                "tempo": (120.0, 30.0), "loudness": (-8.0, 4.0)}
+EXTRA_GROUPS = ("audio", "artist", "genre")
 #: variance of logit(U) for U uniform: the z features' mean square before any label
 _Z_MEAN_SQUARE = np.pi ** 2 / 3
 #: the like rate assumed for the prior's uncertainty before any label
 _PRIOR_RATE = 0.3
 
 
-def correction_features(df: pd.DataFrame, reference_year: int | None = None) -> pd.DataFrame:
+def _families_of(df: pd.DataFrame) -> list:
+    if "families" in df.columns:
+        return list(df["families"])
+    if "genres" in df.columns:
+        return [list(dict.fromkeys(f for g in (gs or []) for f in genre_family(g))) for gs in df["genres"]]
+    return [[] for _ in range(len(df))]
+
+
+def correction_features(df: pd.DataFrame, extra: tuple[str, ...] = (), genres: list[str] | None = None,
+                        reference_year: int | None = None) -> pd.DataFrame:
     """Per row: the share of each broad genre family (a two-family track counts half; unknown genres: all 0) and
-    newness ``exp(-age / 10) - 0.5`` (0 when the release year is unknown), as the corrections read them."""
+    newness ``exp(-age / 10) - 0.5`` (0 when the release year is unknown), as the corrections read them; with
+    `extra`, the audio features (centred and scaled, 0 when unknown), how much you play the artist
+    (`artist_plays`), and one indicator per fine genre in `genres`."""
     n = len(df)
-    out = np.zeros((n, len(CORRECTION_FEATURES)))
+    cols = list(CORRECTION_FEATURES)
+    out = np.zeros((n, len(cols)))
     col = {f: j for j, f in enumerate(FAMILIES)}
-    fams = df["families"] if "families" in df.columns else (
-        [list(dict.fromkeys(f for g in (gs or []) for f in genre_family(g))) for gs in df["genres"]]
-        if "genres" in df.columns else [[] for _ in range(n)])
-    for i, fs in enumerate(fams):
+    for i, fs in enumerate(_families_of(df)):
         fs = [f for f in (fs if isinstance(fs, (list, tuple, np.ndarray)) else []) if f in col]
         for f in fs:
             out[i, col[f]] += 1.0 / len(fs)
@@ -118,8 +132,37 @@ def correction_features(df: pd.DataFrame, reference_year: int | None = None) -> 
         year = _map_distinct(df["release_date"], _year_of)
         ref = reference_year or pd.Timestamp.now(tz="UTC").year
         newness = np.exp(-np.clip(ref - year, 0.0, None) / 10.0) - 0.5
-        out[:, -1] = np.nan_to_num(newness, nan=0.0)
-    return pd.DataFrame(out, columns=CORRECTION_FEATURES, index=df.index)
+        out[:, len(FAMILIES)] = np.nan_to_num(newness, nan=0.0)
+    parts = [out]
+    if "audio" in extra:
+        cols += [f"audio_{a}" for a in AUDIO_SCALES]
+        parts.append(np.column_stack([
+            np.nan_to_num((pd.to_numeric(df[a], errors="coerce").to_numpy(float) - c) / sc, nan=0.0)
+            if a in df.columns else np.zeros(n) for a, (c, sc) in AUDIO_SCALES.items()]))
+    if "artist" in extra:
+        cols.append("artist_plays")
+        plays = (pd.to_numeric(df["artist_plays"], errors="coerce").to_numpy(float) if "artist_plays" in df.columns
+                 else np.zeros(n))
+        parts.append(np.nan_to_num(plays / 3.0, nan=0.0)[:, None])
+    if "genre" in extra and genres:
+        cols += [f"genre:{g}" for g in genres]
+        index = {g: j for j, g in enumerate(genres)}
+        G = np.zeros((n, len(genres)))
+        for i, gs in enumerate(df["genres"] if "genres" in df.columns else [None] * n):
+            for g in gs or []:
+                if g in index:
+                    G[i, index[g]] = 1.0
+        parts.append(G)
+    return pd.DataFrame(np.column_stack(parts), columns=cols, index=df.index)
+
+
+def frequent_genres(df: pd.DataFrame, min_count: int) -> list[str]:
+    """Fine genres carried by at least `min_count` rows, most frequent first."""
+    counts: dict[str, int] = {}
+    for gs in df["genres"] if "genres" in df.columns else []:
+        for g in dict.fromkeys(gs or []):
+            counts[g] = counts.get(g, 0) + 1
+    return [g for g, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count]
 
 
 def _normalised(weights: Mapping[str, float], names: list[str]) -> dict[str, float]:
@@ -152,7 +195,9 @@ class CompositeScorer(BaseEstimator):
 
     def __init__(self, prior_weights: Mapping[str, float] | None = None, n0: float = 30.0,
                  min_labels: int = 10, max_iter: int = 50, corrections: bool = True,
-                 family_pseudo_count: float = 10.0, newness_pseudo_count: float = 30.0):
+                 family_pseudo_count: float = 10.0, newness_pseudo_count: float = 30.0,
+                 extra_corrections: tuple[str, ...] = (), extra_pseudo_count: float = 30.0,
+                 genre_min_count: int = 5):
         self.prior_weights = prior_weights
         self.n0 = n0
         self.min_labels = min_labels
@@ -160,6 +205,9 @@ class CompositeScorer(BaseEstimator):
         self.corrections = corrections
         self.family_pseudo_count = family_pseudo_count
         self.newness_pseudo_count = newness_pseudo_count
+        self.extra_corrections = extra_corrections
+        self.extra_pseudo_count = extra_pseudo_count
+        self.genre_min_count = genre_min_count
 
     # -- helpers -----------------------------------------------------------------------
     def _prior(self) -> dict[str, float]:
@@ -187,14 +235,20 @@ class CompositeScorer(BaseEstimator):
         target = _normalised(prior, names)
         w0 = np.array([target[n] for n in names])
         self.features_ = names
-        self.corrections_ = list(CORRECTION_FEATURES) if self.corrections else []
+        unknown = set(self.extra_corrections) - set(EXTRA_GROUPS)
+        if unknown:
+            raise ValueError(f"unknown correction groups {sorted(unknown)}; choose from {EXTRA_GROUPS}")
+        self.genres_ = (frequent_genres(tracks, self.genre_min_count)
+                        if self.corrections and "genre" in self.extra_corrections and tracks is not None else [])
+        self.corrections_ = (list(correction_features(pd.DataFrame({"genres": [None]}), self.extra_corrections,
+                                                      self.genres_).columns) if self.corrections else [])
         c0 = np.zeros(len(self.corrections_))
         self.n_labels_ = 0 if y is None else int(len(y))
         yv = None if y is None else np.asarray(y, dtype=float)
         if (Z is None or yv is None or len(yv) < self.min_labels or len(np.unique(yv)) < 2):
             rate = _PRIOR_RATE * (1 - _PRIOR_RATE)
             lam = np.concatenate([self.n0 * rate * _Z_MEAN_SQUARE * np.ones(len(w0)), self._correction_penalty(rate)])
-            self._set(np.concatenate([w0, c0]), 0.0, learned=False, cov=np.diag(1.0 / lam))
+            self._set(np.concatenate([w0, c0]), 0.0, learned=False, cov=np.diag(np.concatenate([[1e-9], 1.0 / lam])))
             return self
         if len(Z) != len(yv):
             raise ValueError(f"Z has {len(Z)} rows but y has {len(yv)}")
@@ -206,7 +260,7 @@ class CompositeScorer(BaseEstimator):
         ybar = yv.mean()
         lam = self.n0 * ybar * (1 - ybar) * (X ** 2).mean(axis=0) + 1e-9
         if self.corrections_:
-            C = (correction_features(tracks).to_numpy() if tracks is not None
+            C = (self._corrections_of(tracks) if tracks is not None
                  else np.zeros((len(yv), len(self.corrections_))))
             if len(C) != len(yv):
                 raise ValueError(f"tracks has {len(C)} rows but y has {len(yv)}")
@@ -216,13 +270,24 @@ class CompositeScorer(BaseEstimator):
         self._set(w, b, learned=True, cov=cov)
         return self
 
+    def _corrections_of(self, df: pd.DataFrame) -> np.ndarray:
+        return correction_features(df, self.extra_corrections, self.genres_).to_numpy()
+
     def _correction_penalty(self, rate: float, C: np.ndarray | None = None) -> np.ndarray:
-        """The pull back to 0 of each correction: the weight of its pseudo-count of labelled tracks."""
+        """The pull back to 0 of each correction: the weight of its pseudo-count of labelled tracks (times the
+        feature's mean square for the continuous ones, so the pseudo-count means the same at any scale)."""
         if not self.corrections_:
             return np.zeros(0)
-        fam = np.full(len(FAMILIES), self.family_pseudo_count * rate)
-        spread = 0.25 ** 2 if C is None or not len(C) else max(float((C[:, -1] ** 2).mean()), 1e-3)
-        return np.concatenate([fam, [self.newness_pseudo_count * rate * spread]]) + 1e-9
+        pen = []
+        for j, name in enumerate(self.corrections_):
+            if name.startswith("fam_") or name.startswith("genre:"):
+                pen.append(self.family_pseudo_count * rate)
+                continue
+            k = self.newness_pseudo_count if name == "newness" else self.extra_pseudo_count
+            default = 0.25 ** 2 if name == "newness" else 1.0
+            square = default if C is None or not len(C) else max(float((C[:, j] ** 2).mean()), 1e-3)
+            pen.append(k * rate * square)
+        return np.asarray(pen) + 1e-9
 
     def _newton(self, X, y, w0, lam, b0):
         """Minimise logloss(b + Xw) + 0.5 * sum(lam * (w - w0)^2) by damped Newton."""
@@ -256,7 +321,7 @@ class CompositeScorer(BaseEstimator):
                 break
         p = 1.0 / (1.0 + np.exp(-(A @ theta)))
         H = (A * (p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
-        cov = np.linalg.inv(H)[1:, 1:]   # Laplace: the weights' posterior covariance (intercept left out)
+        cov = np.linalg.inv(H)   # Laplace: the posterior covariance of (intercept, weights)
         return float(theta[0]), theta[1:], cov
 
     def _set(self, w: np.ndarray, b: float, learned: bool, cov: np.ndarray) -> None:
@@ -286,7 +351,7 @@ class CompositeScorer(BaseEstimator):
                 else np.zeros(len(pool_df)) for n in self.features_]
         X = np.column_stack(cols) if cols else np.zeros((len(pool_df), 0))
         if self.corrections_:
-            X = np.column_stack([X, correction_features(pool_df).to_numpy()])
+            X = np.column_stack([X, self._corrections_of(pool_df)])
         return X
 
     def sample_decision_function(self, pool_df: pd.DataFrame, rng: np.random.Generator,
@@ -294,9 +359,11 @@ class CompositeScorer(BaseEstimator):
         """`n_draws` x pool scores, each under weights drawn from their posterior (Thompson sampling)."""
         check_is_fitted(self, "coef_")
         X = self._design(pool_df)
-        mean = np.concatenate([self.coef_, self.correction_coef_])
+        # the intercept is drawn too: family offsets of tracks that all carry some family trade off against it, so
+        # only intercept + offset is settled by the labels (the intercept itself moves every track alike)
+        mean = np.concatenate([[self.intercept_], self.coef_, self.correction_coef_])
         draws = rng.multivariate_normal(mean, self.cov_, size=n_draws, method="cholesky")
-        return (draws @ X.T) / self._scale(pool_df)
+        return (draws[:, :1] + draws[:, 1:] @ X.T - self.intercept_) / self._scale(pool_df)
 
     def _scale(self, pool_df: pd.DataFrame) -> float:
         """Abs-sum of the weights of the outputs this pool has: scores are on the scale of `effective_weights`

@@ -89,6 +89,7 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
                           control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
                           family_shares=family_shares, explore_scores=draws)
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
+    chosen.attrs["corrections"] = dict(getattr(composite, "corrections_learned_", {}))
     z = transform_outputs(scored).set_index(scored["track_id"])
     raw = scored.set_index("track_id")[[c for c in ("p_playlist", "likeability", "p_affinity", "p_label")
                                         if c in scored.columns]]

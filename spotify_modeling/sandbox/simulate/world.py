@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, make_catalog, spotify_ids
+from .export import write_export
 from .history import (
     OWN,
     OwnPlaylist,
@@ -80,7 +81,6 @@ class World:
         return populate_state(self, state)
 
     def write_export(self, path: str | Path, kind: str = "both", as_zip: bool = False) -> Path:
-        from .export import write_export
         return write_export(path, self, kind=kind, as_zip=as_zip)  # type: ignore[arg-type]
 
 
