@@ -321,7 +321,7 @@ TITLES = {"stationary": "stationary listeners (history = current taste)",
 def realism_settings(settings: SimSettings, kind: str) -> SimSettings:
     from spotify_modeling.sandbox.simulate import REALISTIC
 
-    return _sim(settings, **(dict(REALISTIC) if kind == "realistic" else {"history_noise": 0.0, "drift": None}))
+    return _sim(settings, **dict(REALISTIC)) if kind == "realistic" else settings
 
 
 def side_by_side(summary: dict) -> None:
@@ -389,7 +389,9 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "linear stage 2": _sim(w, label_model="linear"),
         "no release exposure": _sim(w, release_exposure=False),
         "no missingness balance": _sim(w, missing_policy="as_is"),
-        # labels that correct stage 1 (issue 14)
+        # labels that correct stage 1 (issue 14); what in the realistic listener costs stage 1 most
+        "history noise only": _sim(w, history_noise=0.2),
+        "taste drift only": _sim(w, drift=__import__("spotify_modeling.sandbox.simulate", fromlist=["x"]).REALISTIC["drift"]),
         "no corrections": _sim(w, composite={"corrections": False}),
         "family pseudo-count 3": _sim(w, composite={"family_pseudo_count": 3.0}),
         "family pseudo-count 30": _sim(w, composite={"family_pseudo_count": 30.0}),
@@ -399,6 +401,26 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "corrections + artist": _sim(w, composite={"extra_corrections": ("artist",)}),
         "corrections + genre": _sim(w, composite={"extra_corrections": ("genre",)}),
         "corrections + audio, artist, genre": _sim(w, composite={"extra_corrections": ("audio", "artist", "genre")}),
+        "corrections + genre, min count 3": _sim(w, composite={"extra_corrections": ("genre",), "genre_min_count": 3}),
+        "corrections + genre, pseudo-count 5": _sim(w, composite={"extra_corrections": ("genre",),
+                                                                  "genre_pseudo_count": 5.0}),
+        "corrections + genre, pseudo-count 20": _sim(w, composite={"extra_corrections": ("genre",),
+                                                                   "genre_pseudo_count": 20.0}),
+        "corrections + genre, thompson explore": _sim(w.with_weekly(explore_mode="thompson"),
+                                                      composite={"extra_corrections": ("genre",)}),
+        "corrections + genre, explore 0": _sim(w.with_weekly(explore_share=0.0),
+                                               composite={"extra_corrections": ("genre",)}),
+        "genre 5 + thompson": _sim(w.with_weekly(explore_mode="thompson"),
+                                   composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0}),
+        "genre 5 + thompson, family 5": _sim(w.with_weekly(explore_mode="thompson"),
+                                             composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0,
+                                                        "family_pseudo_count": 5.0}),
+        "genre 5 + thompson, n0=10": _sim(w.with_weekly(explore_mode="thompson"), composite_n0=10.0,
+                                          composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0}),
+        "genre 5 + thompson, stage 2 off": _sim(w.with_weekly(explore_mode="thompson", min_labels_per_class=10**6),
+                                                composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0}),
+        "genre 5 + thompson 0.2": _sim(w.with_weekly(explore_mode="thompson", explore_share=0.2),
+                                       composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0}),
         "thompson explore": w.with_weekly(explore_mode="thompson"),
         "thompson explore 0.2": w.with_weekly(explore_mode="thompson", explore_share=0.2),
         "thompson explore, family pseudo-count 3": _sim(w.with_weekly(explore_mode="thompson"),

@@ -555,3 +555,30 @@ def test_the_weekly_summary_says_what_the_labels_changed():
     assert line == ("what your labels changed in the ranking (log-odds): more jazz & blues (+0.66), "
                     "less folk & country (-0.39), newer releases (+0.30)")
     assert corrections_line({}) is None
+
+
+def test_fine_genre_corrections_need_enough_labelled_tracks_and_learn_within_a_family():
+    from spotify_modeling.core.selection.composite import frequent_genres
+
+    rng = np.random.default_rng(4)
+    n = 400
+    genre = rng.choice(["indie rock", "classic rock", "punk"], size=n)
+    z = rng.normal(0, 1.8, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.8 * z + np.where(genre == "classic rock", -2.0, 0.5))))).astype(int)
+    tracks = pd.DataFrame({"genres": [[g] for g in genre]})
+    tracks.loc[:2, "genres"] = pd.Series([["vaporwave"]] * 3)               # 3 labelled tracks: too few for a term
+    assert sorted(frequent_genres(tracks, 5)) == ["classic rock", "indie rock", "punk"]
+    scorer = CompositeScorer(prior_weights={"affinity": 1.0}).fit(pd.DataFrame({"z_affinity": z}), y, tracks)
+    assert "genre:vaporwave" not in scorer.corrections_
+    c = scorer.corrections_learned_
+    assert c["genre:classic rock"] < c["genre:indie rock"] - 1.0              # one rock genre sinks, not all rock
+
+
+def test_settings_refuse_an_unknown_explore_mode(tmp_path):
+    from spotify_modeling.home import Home
+    from spotify_modeling.pipeline.settings import WeeklyConfig
+
+    (tmp_path / "spotify-model.toml").write_text('[candidates]\nexplore_mode = "greedy"\n')
+    with pytest.raises(BadInput, match="explore_mode"):
+        WeeklyConfig.from_home(Home(tmp_path))
+    assert WeeklyConfig().explore_mode == "thompson"

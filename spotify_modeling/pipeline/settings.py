@@ -21,7 +21,8 @@ class WeeklyConfig:
     explore_share: float = 0.1      # chosen by benchmarks/quality.py (see docs/quality.md)
     control_share: float = 0.05
     explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
-    explore_mode: str = "uncertainty"   # or "thompson": explore picks from rankings drawn from the composite's posterior
+    explore_mode: str = "thompson"  # explore picks from rankings drawn from the composite's posterior ("uncertainty":
+    #                                 the stage-2 / model-disagreement draw among the plausible top)
     max_per_artist: int = 2
     max_family_share: float = 1.0   # 1.0 = no family cap (quality benchmark: a cap costs hit rate; opt in for variety)
     expire_weeks: float = 4.0
@@ -72,6 +73,9 @@ class WeeklyConfig:
             raise BadInput(f"Bad pool source(s): {named}." if named else
                            f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
                            "No pool source given.", "Sources: search, reccobeats (comma-separated).")
+        if config.explore_mode not in ("thompson", "uncertainty"):
+            raise BadInput(f"explore_mode = {config.explore_mode!r} in {home.config_path} is not one I know.",
+                           "Use \"thompson\" or \"uncertainty\".")
         if not 0 <= config.explore_share + config.control_share < 1:
             raise BadInput("explore_share + control_share must be below 1.", "Fix it and run again.")
         if not 0 <= config.genre_share < 1:

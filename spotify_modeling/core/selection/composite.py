@@ -22,9 +22,10 @@ the rest. Stage 2 (``label``) has prior weight 0: it earns weight only from labe
 tracks that carried a ``p_label`` when pushed, so it weighs more as labels accumulate.
 
 Corrections (``corrections=True``): the same regression also learns where your labels disagree with stage 1, as
-offsets on the logit: one per broad genre family (a track's share of each family) and one slope on newness. Each
-starts at 0 and is pulled back to 0 with the weight of ``family_pseudo_count`` (``newness_pseudo_count``) labelled
-tracks, so a family your likes and dislikes say nothing about keeps stage 1's ranking, and one you keep disliking
+offsets on the logit: one per broad genre family (a track's share of each family), one per fine genre that at least
+``genre_min_count`` labelled tracks carry (``extra_corrections``: "genre"; "audio" and "artist" slopes are opt-in),
+and one slope on newness. Each starts at 0 and is pulled back to 0 with the weight of ``family_pseudo_count``
+(``genre_pseudo_count``, ``newness_pseudo_count``) labelled tracks, so a family your likes and dislikes say nothing about keeps stage 1's ranking, and one you keep disliking
 (a genre you played a lot but have moved on from) sinks once it has the evidence. Stage 1 is learnt from a history
 that may be years old and noisy (a partner's plays, sleep playlists); the labels are what you want now.
 
@@ -196,8 +197,8 @@ class CompositeScorer(BaseEstimator):
     def __init__(self, prior_weights: Mapping[str, float] | None = None, n0: float = 30.0,
                  min_labels: int = 10, max_iter: int = 50, corrections: bool = True,
                  family_pseudo_count: float = 10.0, newness_pseudo_count: float = 30.0,
-                 extra_corrections: tuple[str, ...] = (), extra_pseudo_count: float = 30.0,
-                 genre_min_count: int = 5):
+                 extra_corrections: tuple[str, ...] = ("genre",), extra_pseudo_count: float = 30.0,
+                 genre_min_count: int = 5, genre_pseudo_count: float = 5.0):
         self.prior_weights = prior_weights
         self.n0 = n0
         self.min_labels = min_labels
@@ -208,6 +209,7 @@ class CompositeScorer(BaseEstimator):
         self.extra_corrections = extra_corrections
         self.extra_pseudo_count = extra_pseudo_count
         self.genre_min_count = genre_min_count
+        self.genre_pseudo_count = genre_pseudo_count
 
     # -- helpers -----------------------------------------------------------------------
     def _prior(self) -> dict[str, float]:
@@ -281,7 +283,8 @@ class CompositeScorer(BaseEstimator):
         pen = []
         for j, name in enumerate(self.corrections_):
             if name.startswith("fam_") or name.startswith("genre:"):
-                pen.append(self.family_pseudo_count * rate)
+                k = self.family_pseudo_count if name.startswith("fam_") else self.genre_pseudo_count
+                pen.append(k * rate)
                 continue
             k = self.newness_pseudo_count if name == "newness" else self.extra_pseudo_count
             default = 0.25 ** 2 if name == "newness" else 1.0
