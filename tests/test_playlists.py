@@ -90,3 +90,17 @@ def test_labels_follow_moves_copies_and_removals(tmp_path):
     assert r.removed == 1 and store.scalar("SELECT count(*) FROM labels WHERE track_id = 'b'") == 0
     r = sync_labels(store, ["a"], [])                   # c removed from both: its label goes too
     assert r.removed == 1 and store.scalar("SELECT count(*) FROM labels") == 1
+
+
+def test_labels_are_stored_and_read_in_one_order_whatever_the_set_order(tmp_path):
+    """The label model's fit follows row order: labels must come back the same in every process (a `--seed` run
+    is reproducible only then; set iteration order changes between processes)."""
+    from spotify_modeling.db.loop import labelled_tracks
+
+    orders = []
+    for k, likes in enumerate((["c", "a", "b"], ["b", "c", "a"])):
+        store = Store(tmp_path / f"s{k}.db")
+        sync_labels(store, likes, ["z", "y"])
+        orders.append(list(labelled_tracks(store)["track_id"]))
+        store.close()
+    assert orders[0] == orders[1] == ["a", "b", "c", "y", "z"]

@@ -145,7 +145,7 @@ def apply_labels(conn, new: dict[str, int | None], changed: dict[str, int | None
     """New, changed (1 like, 0 dislike, None conflict) and removed labels; pushes follow (labelled / pending)."""
     now = utc_now()
     conn.executemany("INSERT INTO labels(track_id, label, first_seen, updated_at) VALUES (?, ?, ?, ?)",
-                     [(t, lab, now, now) for t, lab in new.items()])
+                     [(t, lab, now, now) for t, lab in sorted(new.items())])
     conn.executemany("UPDATE labels SET label = ?, updated_at = ? WHERE track_id = ?",
                      [(lab, now, t) for t, lab in changed.items()])
     conn.executemany("DELETE FROM labels WHERE track_id = ?", [(t,) for t in gone])
@@ -165,7 +165,7 @@ def labelled_tracks(store: Store) -> pd.DataFrame:
     """Every like and dislike: track_id, label, first_seen and the batch it was pushed in (NaN: not pushed)."""
     return pd.read_sql_query(
         "SELECT l.track_id, l.label, l.first_seen, p.batch FROM labels l LEFT JOIN pushes p USING (track_id) "
-        "WHERE l.label IS NOT NULL", store.conn)
+        "WHERE l.label IS NOT NULL ORDER BY coalesce(p.batch, 0), p.rank, l.track_id", store.conn)
 
 
 def latest_likes(store: Store, n: int) -> list[str]:

@@ -112,9 +112,10 @@ def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str],
     of them loses its label: labels read from a playlist the user since deleted or renamed are kept.
     """
     likes, dislikes = set(like_ids), set(dislike_ids)
-    wanted: dict[str, int | None] = {t: 1 for t in likes - dislikes}
-    wanted.update({t: 0 for t in dislikes - likes})
-    wanted.update({t: None for t in likes & dislikes})
+    # in a fixed order: set order changes from one process to the next, and the label model's fit follows row order
+    wanted: dict[str, int | None] = {t: 1 for t in sorted(likes - dislikes)}
+    wanted.update({t: 0 for t in sorted(dislikes - likes)})
+    wanted.update({t: None for t in sorted(likes & dislikes)})
     out = LabelSync(conflicts=sorted(likes & dislikes))
     with store.transaction() as conn:
         existing = loop_db.labels_now(conn)
