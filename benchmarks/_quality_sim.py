@@ -65,6 +65,7 @@ class SimSettings:
     auc_random_max: int = 400
     methods: tuple[str, ...] = METHODS
     composite_n0: float | None = None   # the composite's prior pseudo-count (None = the product's)
+    menu_follows_labels: bool = False   # the genre searches' menu re-weighted by ours' labels (shared pool: all see it)
     composite: dict | None = None   # other CompositeScorer parameters (corrections, pseudo-counts; None = the product's)
     label_model: str = "lightgbm"   # stage 2: the product's LabelModel, or "linear" (experiment)
     family_headroom: bool = True    # family caps follow the history's family shares (False: the flat cap only)
@@ -558,6 +559,10 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     rows_out: list[dict] = []
     ranking: list[dict] = []      # ours: how well the composite orders the top of the pool, where batches come from
     for week in range(1, settings.weeks + 1):
+        if settings.menu_follows_labels and "ours" in states and states["ours"].y:
+            ours_rows = pd.concat(states["ours"].rows, ignore_index=True)
+            menu = pool_mod.taste_genres(prep.X_played["genres"], labelled_genres=ours_rows["genres"],
+                                         labels=states["ours"].y)
         n_taste = int(round(cfg.genre_share * settings.pool_per_week)) if menu else 0
         new_taste = _taste_draw(cat, menu, n_taste, eligible, in_pool, rng_pool)
         in_pool.update(new_taste)

@@ -421,6 +421,7 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
                                                 composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0}),
         "genre 5 + thompson 0.2": _sim(w.with_weekly(explore_mode="thompson", explore_share=0.2),
                                        composite={"extra_corrections": ("genre",), "genre_pseudo_count": 5.0}),
+        "genre menu follows the labels": _sim(w, menu_follows_labels=True),
         "thompson explore": w.with_weekly(explore_mode="thompson"),
         "thompson explore 0.2": w.with_weekly(explore_mode="thompson", explore_share=0.2),
         "thompson explore, family pseudo-count 3": _sim(w.with_weekly(explore_mode="thompson"),

@@ -91,6 +91,7 @@ def build_home(root: Path, now: datetime | None = None) -> Home:
                 stage2={"fitted": True, "likes": 5, "dislikes": 4, "cv_auc": 0.61, "cv_low": 0.4, "cv_high": 0.8,
                         "forward_auc": 0.55, "forward_low": 0.3, "forward_high": 0.8, "forward_batch": 2},
                 weights={"affinity": 0.5, "playlist": 0.2, "likeability": 0.2, "label": 0.1},
+                corrections={"fam_folk_country": -0.39, "genre:indie rock": 0.52, "newness": 0.2},
                 calls_by_group={"search": 10, "playlists": 6, "me": 1}, calls_total=17, pushed=pushed4,
                 pool_scores=pool_scores)),
         ]

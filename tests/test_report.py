@@ -77,6 +77,9 @@ def test_report_of_a_known_store_draws_the_hand_counts(known, capsys):
     auc = figure(page, "fig-auc")
     assert "run 4: cross-validated (by artist) 0.61" in auc and "forward-chained (latest batch) 0.55 on batch 2" in auc
     assert "run 4: label 0.10" in figure(page, "fig-weights")
+    changed = figure(page, "fig-corrections")   # the last run's corrections, largest first, in words
+    assert changed.index("indie rock: +0.52") < changed.index("folk/country: -0.39") < changed.index(
+        "newer releases: +0.20")
     genres = figure(page, "fig-genres")
     assert "1 of 2 tracks" in genres and "3 of 5 tracks" in genres   # history: h1 known, h2 not; likes: c1 c2 x1
     assert "likes: rock 33%" in genres and "candidates: hip hop 50%" in genres
@@ -114,6 +117,7 @@ def test_empty_states_render_as_sentences(tmp_path, capsys):
     expected = {"fig-hit-rate": "No weekly run has pushed a batch yet", "fig-labels": "No labels yet",
                 "fig-auc": "Stage 2 is not fitted yet: it needs 8 likes and 8 dislikes",
                 "fig-weights": "No weekly run has scored a pool yet",
+                "fig-corrections": "No correction yet: the ranking follows your history alone",
                 "fig-importance": "No feature importances to show", "fig-genres": "No genres known yet",
                 "fig-pool": "No pool distribution recorded yet", "fig-calls": "No weekly run yet"}
     for fig_id, sentence in expected.items():

@@ -53,6 +53,11 @@ FIGURES: dict[str, tuple[str, str]] = {
         "The composite's weights per run",
         "How much each model counts in the ranking of each run (the bars add up to 1): stage 2 (orange) starts at "
         "nothing and should earn weight as your labels accumulate."),
+    "fig-corrections": (
+        "What your labels changed",
+        "How far your labels moved the ranking away from what your history alone says, in the last run (offsets on "
+        "the log-odds of a like): a bar to the right means more of that genre family, fine genre or newness than "
+        "your history suggests, to the left less; each stays at 0 until enough of your labels speak to it."),
     "fig-importance": (
         "What each model looks at",
         "The features each saved model leans on most, as a share of its total split gain: a long bar is a feature "
@@ -479,6 +484,36 @@ def plot_weights(data: dict) -> tuple[str | None, str | None]:
     return p.svg("composite weights per run"), None
 
 
+def correction_label(name: str) -> str:
+    if name.startswith("fam_"):
+        return FAMILY_NAMES.get(name[4:], name[4:].replace("_", " "))
+    if name == "newness":
+        return "newer releases"
+    return name.split(":", 1)[-1].replace("audio_", "").replace("_", " ")
+
+
+def plot_corrections(data: dict, top: int = 10) -> tuple[str | None, str | None]:
+    run = next((r for r in reversed(data["runs"]) if r["summary"].get("corrections")), None)
+    if run is None:
+        return None, ("No correction yet: the ranking follows your history alone until you have labelled about ten "
+                      "candidates, likes and dislikes both.")
+    items = sorted(run["summary"]["corrections"].items(), key=lambda kv: -abs(kv[1]))[:top]
+    rows = len(items)
+    reach = max(abs(v) for _, v in items) or 1.0
+    p = Plot(height=40 + 24 * rows, left=170, right=60, top=30, bottom=24)
+    p.domain((-reach * 1.1, reach * 1.1), (0, rows))
+    p.vline(0, MUTED, dash="2 3")
+    p.note(8, 18, f"run {run['run_id']} ({short_date(run['started_at'])})", MUTED, size=12)
+    for i, (name, v) in enumerate(items):
+        y1, y0 = rows - i - 0.2, rows - i - 0.8
+        colour = LABEL_COLOURS["likes"] if v > 0 else LABEL_COLOURS["dislikes"]
+        p.rect(min(0.0, v), max(0.0, v), y0, y1, colour, title=f"{correction_label(name)}: {v:+.2f}")
+        p.note(p.left - 6, p.Y((y0 + y1) / 2) + 4, correction_label(name)[:26], INK, anchor="end", size=11.5)
+        p.note(p.X(v) + (4 if v > 0 else -4), p.Y((y0 + y1) / 2) + 4, f"{v:+.2f}", MUTED,
+               anchor="start" if v > 0 else "end", size=11)
+    return p.svg("what your labels changed in the ranking"), None
+
+
 def plot_importance(data: dict) -> tuple[str | None, str | None]:
     models = data["importances"]
     if not models:
@@ -623,7 +658,7 @@ def plot_calls(data: dict) -> tuple[str | None, str | None]:
 
 PLOTS: dict[str, Callable[[dict], tuple[str | None, str | None]]] = {
     "fig-hit-rate": plot_hit_rate, "fig-labels": plot_labels, "fig-auc": plot_auc, "fig-weights": plot_weights,
-    "fig-importance": plot_importance, "fig-genres": plot_genres, "fig-pool": plot_pool, "fig-calls": plot_calls,
+    "fig-corrections": plot_corrections, "fig-importance": plot_importance, "fig-genres": plot_genres, "fig-pool": plot_pool, "fig-calls": plot_calls,
 }
 
 

@@ -58,10 +58,15 @@ def random_query(rng: np.random.Generator, totals: dict[str, int]) -> tuple[str,
     return q, int(rng.integers(0, top))
 
 
-def taste_genres(played_genres, top: int = 40) -> dict[str, float]:
+def taste_genres(played_genres, top: int = 40, labelled_genres=None, labels=None,
+                 pseudo_count: float = 5.0) -> dict[str, float]:
     """The fine genres of your history, each with the share of your played tracks that carry it (top `top`).
 
-    These are the `genre:` searches' menu: a share of the pool comes from the genres you actually play.
+    These are the `genre:` searches' menu: a share of the pool comes from the genres you actually play. With your
+    labels (`labelled_genres`, the genres of each labelled candidate, and `labels`, 1 like / 0 dislike), each
+    genre's share is scaled by how much better than your average its candidates fared, the rate pulled toward your
+    average with `pseudo_count` labels, and a genre your likes carry but your history does not joins the menu: the
+    pool follows what you like now, not only what you played (a partner's genres, the sleep playlist's, fade).
     """
     counts: dict[str, int] = {}
     n = 0
@@ -71,8 +76,23 @@ def taste_genres(played_genres, top: int = 40) -> dict[str, float]:
         n += 1
         for g in dict.fromkeys(genres):
             counts[g] = counts.get(g, 0) + 1
-    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    return {g: c / n for g, c in best}
+    share = {g: c / n for g, c in counts.items()} if n else {}
+    if labelled_genres is not None and labels is not None and len(labels):
+        liked: dict[str, int] = {}
+        seen: dict[str, int] = {}
+        n_liked = 0
+        for genres, y in zip(labelled_genres, labels):
+            n_liked += int(y == 1)
+            for g in dict.fromkeys(genres or []):
+                seen[g] = seen.get(g, 0) + 1
+                liked[g] = liked.get(g, 0) + int(y == 1)
+        rate = max(float(np.mean(np.asarray(labels) == 1)), 1e-3)
+        for g, k in seen.items():
+            factor = (liked.get(g, 0) + pseudo_count * rate) / ((k + pseudo_count) * rate)
+            base = share.get(g, 0.0) or (liked.get(g, 0) / max(n_liked, 1)) * 0.5
+            share[g] = base * factor
+    best = sorted(((g, v) for g, v in share.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return dict(best)
 
 
 def choose_taste_genre(rng: np.random.Generator, genres: dict[str, float]) -> str:
