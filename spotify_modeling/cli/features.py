@@ -318,3 +318,8 @@ def _print_import_summary(result, s: dict, csv_path: Path) -> None:
         f" of {s['completion_known']:,} plays of known length" if s["completion_known"] else " (durations not fetched yet)"))
     t.add_row("history CSV", escape(str(csv_path)))
     console.print(t)
+    notes = getattr(result, "notes", [])
+    for note in notes[:10]:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+    if len(notes) > 10:
+        console.print(f"[yellow]note:[/yellow] and {len(notes) - 10} more.", highlight=False)
