@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-import os
 import re
 import stat
 import zipfile
@@ -211,9 +210,10 @@ def _iter_files(path: Path, parsed: "ParsedExport") -> Iterator[tuple[str, str |
                         if kind is None:
                             continue
                         raise _too_big(rel, path)
-                    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-                    with os.fdopen(fd, "rb") as fh:
-                        data = _read_bounded(fh, limit, rel, path, budget)
+                    data = p.read_bytes()   # a regular file (checked above) of a size within the limit
+                    if len(data) > limit:   # it grew since
+                        raise _too_big(rel, path)
+                    budget.take(len(data), rel)
                 except OSError as err:
                     raise BadInput(f"{rel} in {path} cannot be read ({err.strerror or err}).",
                                    "Check the file's permissions, or unpack the export again.") from None
@@ -255,13 +255,13 @@ def _iter_files(path: Path, parsed: "ParsedExport") -> Iterator[tuple[str, str |
                 try:
                     with zf.open(info) as fh:
                         data = _read_bounded(fh, limit, info.filename, path, budget)
-                except RuntimeError as err:   # encrypted
-                    raise BadInput(f"{info.filename} in {path} is encrypted ({err}).",
-                                   "Pass the export as Spotify sent it (not password-protected), or its "
-                                   "unpacked folder.") from None
                 except NotImplementedError as err:
                     raise BadInput(f"{info.filename} in {path} uses a compression method I cannot read ({err}).",
                                    "Unpack the export with your system's tool and pass the folder.") from None
+                except RuntimeError as err:   # encrypted (NotImplementedError is one too: caught above)
+                    raise BadInput(f"{info.filename} in {path} is encrypted ({err}).",
+                                   "Pass the export as Spotify sent it (not password-protected), or its "
+                                   "unpacked folder.") from None
                 except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, lzma.LZMAError,
                         ValueError) as err:
                     raise BadInput(f"{info.filename} in {path} is damaged ({err}).",
