@@ -118,7 +118,7 @@ def _check_features_csv(path: Path) -> None:
     from spotify_modeling.errors import BadInput
 
     try:
-        read_features_csv(path, nrows=0)
+        read_features_csv(path)   # the whole table: a bad cell is refused before the import, not half-way
     except BadInput as err:
         raise BadInput(err.message.rstrip(".") + "; nothing was changed.", err.hint) from None
 

@@ -333,7 +333,40 @@ def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.Da
     if not any(c in table.columns for c in FEATURE_COLUMNS):
         raise BadInput(f"Features file {path} has none of the audio feature columns ({', '.join(FEATURE_COLUMNS)}).",
                        "Add at least one of them.")
+    if nrows != 0:
+        table = _checked_feature_values(table, key, path)
     return table, key
+
+
+#: Whole-number feature columns and the values they may take (Spotify's definitions; key -1 means "no key").
+_WHOLE_FEATURES = {"key": (-1, 11), "mode": (0, 1), "time_signature": (0, 12)}
+
+
+def _checked_feature_values(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:
+    """Feature cells as numbers; a cell that is not a finite number (or a key/mode/time signature out of range) is
+    refused with its row and column, so nothing half-loaded is stored. Empty cells stay unknown."""
+    import numpy as np
+
+    table = table[table[key].notna() & (table[key].astype(str).str.strip() != "")].copy()
+    for col in (c for c in FEATURE_COLUMNS if c in table.columns):
+        raw = table[col]
+        values = pd.to_numeric(raw, errors="coerce")
+        finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        bad = raw.notna() & ~finite
+        if col in _WHOLE_FEATURES:
+            lo, hi = _WHOLE_FEATURES[col]
+            bad |= finite & ((values % 1 != 0) | (values < lo) | (values > hi))
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            row = int(raw.index[pos])   # the file's data row, counted from 0 (rows without an id were dropped)
+            cell = str(raw.iloc[pos])
+            cell = cell if len(cell) <= 30 else cell[:27] + "..."
+            allowed = (f"a whole number from {_WHOLE_FEATURES[col][0]} to {_WHOLE_FEATURES[col][1]}"
+                       if col in _WHOLE_FEATURES else "a finite number")
+            raise BadInput(f"Features file {path}: {col} {cell!r} on data row {row + 1} is not {allowed} "
+                           f"({int(bad.sum()):,} such cell(s)).", "Fix or empty those cells and run again.")
+        table[col] = values
+    return table
 
 
 def load_features_csv(store: Store, path: str | Path, ids: Sequence[str] | None = None,
