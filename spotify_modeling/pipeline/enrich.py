@@ -320,10 +320,11 @@ def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.Da
     """
     path = Path(path)
     try:
-        table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows)
+        # index_col=False: a row with more cells than the header must not turn the first columns into the index
+        table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows, index_col=False)
     except FileNotFoundError:
         raise BadInput(f"Features file {path} not found.", "Check the --features-csv path.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
         raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}).",
                        "Pass a CSV with a `track_id` or `id` column and audio feature columns.") from None
     key = "track_id" if "track_id" in table.columns else "id" if "id" in table.columns else None
@@ -347,6 +348,7 @@ def _checked_feature_values(table: pd.DataFrame, key: str, path: Path) -> pd.Dat
     refused with its row and column, so nothing half-loaded is stored. Empty cells stay unknown."""
     import numpy as np
 
+    table = table.reset_index(drop=True)
     table = table[table[key].notna() & (table[key].astype(str).str.strip() != "")].copy()
     for col in (c for c in FEATURE_COLUMNS if c in table.columns):
         raw = table[col]

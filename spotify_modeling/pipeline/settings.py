@@ -66,7 +66,7 @@ class WeeklyConfig:
                                "Fix or remove it; see docs/usage.md for the [candidates] settings.") from None
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
+            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(map(_shown, sorted(unknown)))}.",
                            f"Known: {', '.join(cls.__dataclass_fields__)}.")
         defaults = cls()
         for key, value in values.items():
@@ -100,7 +100,7 @@ class WeeklyConfig:
         entries = str(config.sources).replace(" ", "").split(",")
         bad = set(entries) - {"search", "reccobeats"}
         if bad:
-            named = ", ".join(sorted(b for b in bad if b))
+            named = ", ".join(sorted(_shown(b) for b in bad if b))
             raise BadInput(f"Bad pool source(s): {named}." if named else
                            f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
                            "No pool source given.", "Sources: search, reccobeats (comma-separated).")
@@ -114,6 +114,12 @@ class WeeklyConfig:
                            "Some searches must stay random: they are the affinity model's idea of a random track "
                            "and the control slice's baseline.")
         return config
+
+
+def _shown(name: str) -> str:
+    """A name from the file as the one-line message shows it: as written, or quoted when it holds a line break or
+    another unprintable character."""
+    return name if name.isprintable() else repr(name)
 
 
 def _check_range(key: str, value, where: str) -> None:
