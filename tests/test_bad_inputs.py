@@ -490,3 +490,34 @@ def test_the_same_persons_next_export_is_imported(home, tmp_path, capsys, first_
     code, _, err = features(capsys, target)
     assert code == 0, err
     assert counts(home)["plays"] == first_import["plays"] + 1
+
+
+# ------------------------------------------------------------------------------------------------ --features-csv
+FEATURE_CSVS = {
+    "non-numeric feature cell": ("track_id,energy\nAAAAAAAAAAAAAAAAAAAAAA,abc\n", "energy 'abc' on data row 1"),
+    "infinite feature cell": ("track_id,energy\nAAAAAAAAAAAAAAAAAAAAAA,inf\n", "energy 'inf' on data row 1"),
+    "key out of range": ("track_id,key\nAAAAAAAAAAAAAAAAAAAAAA,0\nB,1e30\n", "key '1e+30' on data row 2"),
+    "row with extra cells": ("track_id,energy\nAAAAAAAAAAAAAAAAAAAAAA,0.5,9\n", "more cells than its header"),
+    "not text": (b"\x00\xff\xfe\x01", "is not a readable CSV"),
+}
+
+
+@pytest.mark.parametrize("case", list(FEATURE_CSVS))
+def test_a_bad_features_csv_is_refused_before_the_import(case, home, tmp_path, capsys, first_import,
+                                                         record_property):
+    content, cause = FEATURE_CSVS[case]
+    path = tmp_path / "features.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = store_state(home)
+    code = main(["features", "--offline", "--features-csv", str(path),
+                 str(account_export(tmp_path / "e", rows_1=[GOOD_ROW]))])
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.err.strip().splitlines() if ln.strip()]
+    ok = code == 2 and len(lines) == 1 and cause in lines[0] and store_state(home) == before
+    record_property("suite", "bad_input")
+    record_property("case", f"--features-csv: {case}")
+    record_property("refused_cleanly", int(ok))
+    record_property("tracebacks", (cap.out + cap.err).count("Traceback"))
+    assert code == 2, cap
+    assert cause in one_line(cap.err) and "nothing was changed" in lines[0]
+    assert store_state(home) == before   # not even the new export's row was imported

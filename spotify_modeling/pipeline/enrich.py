@@ -12,6 +12,7 @@ audio features -> artist genres -> optionally release dates (Spotify `/tracks/{i
 from __future__ import annotations
 
 import csv
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -320,10 +321,16 @@ def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.Da
     """
     path = Path(path)
     try:
-        # index_col=False: a row with more cells than the header must not turn the first columns into the index
-        table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows, index_col=False)
+        # index_col=False: a row with more cells than the header must not turn the first columns into the index;
+        # pandas then warns that it drops the extra cells: refused instead, the file is not what it seems
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows, index_col=False)
     except FileNotFoundError:
         raise BadInput(f"Features file {path} not found.", "Check the --features-csv path.") from None
+    except pd.errors.ParserWarning:
+        raise BadInput(f"Features file {path} has a row with more cells than its header; nothing was loaded.",
+                       "Fix that row (a stray comma?) and run again.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
         raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}).",
                        "Pass a CSV with a `track_id` or `id` column and audio feature columns.") from None
