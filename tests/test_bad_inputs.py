@@ -286,23 +286,33 @@ def test_bad_export_is_refused_in_one_line_and_the_store_is_unchanged(case, home
     assert lost == 0
 
 
-def test_the_second_person_refusal_says_how_to_keep_them_apart(home, tmp_path, capsys, first_import):
+def test_the_second_person_refusal_says_how_to_keep_them_apart(home, tmp_path, capsys, first_import,
+                                                              record_property):
     target, _ = _second_person(tmp_path)
     code, _, err = features(capsys, target)
+    other_code = main(["features", "--offline", "--home", str(tmp_path / "home2"), str(target)])
+    record_property("suite", "bad_input")
+    record_property("case", "second person's export into their own --home")
+    record_property("refused_cleanly", int(code == 2 and "--home" in err and other_code == 0))
     assert code == 2 and "--home" in one_line(err)
     other = tmp_path / "home2"   # what the line says to do works: their own home
-    assert main(["features", "--offline", "--home", str(other), str(target)]) == 0
+    assert other_code == 0
     assert counts(Home.from_env(other))["plays"] == 2   # its own two plays, none of the first person's
     assert counts(home) == first_import
 
 
-def test_the_username_is_not_stored(home, first_import):
-    assert b"someone" not in home.db_path.read_bytes()
+def test_the_username_is_not_stored(home, first_import, record_property):
+    leaks = home.db_path.read_bytes().count(b"someone") + sum(
+        p.read_bytes().count(b"someone") for p in home.processed.glob("*"))
+    record_property("suite", "bad_input")
+    record_property("case", "the export's username is not stored")
+    record_property("secret_leaks", leaks)
+    assert leaks == 0
     digest = rows(home, "SELECT value FROM kv WHERE key = 'export_owner'")
     assert len(digest) == 1 and len(json.loads(digest[0][0])) == 64
 
 
-def test_a_named_pipe_is_refused_without_waiting(tmp_path):
+def test_a_named_pipe_is_refused_without_waiting(tmp_path, record_property):
     fifo = tmp_path / "my_spotify_data.zip"
     os.mkfifo(fifo)
     env = {**os.environ, "SPOTIFY_MODEL_HOME": str(tmp_path / "home")}
@@ -315,7 +325,10 @@ def test_a_named_pipe_is_refused_without_waiting(tmp_path):
     except subprocess.TimeoutExpired:
         done, hung = None, 1
     ok = not hung and done.returncode == 2 and "not a file or a folder" in done.stderr
-    # record_property is not requested here on purpose: no fixture may hold the pipe open
+    record_property("suite", "bad_input")
+    record_property("case", "named pipe as the export path")
+    record_property("refused_cleanly", int(ok))
+    record_property("tracebacks", 0 if hung else done.stderr.count("Traceback"))
     assert not hung, "the command waited on a named pipe"
     assert ok, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -347,9 +360,14 @@ def test_malformed_playlists_file_keeps_the_playlists_imported_before(home, tmp_
     assert rows(home, "SELECT name FROM playlists WHERE origin = 'export'") == [("New",)]
 
 
-def test_malformed_library_file_keeps_the_saved_tracks(home, tmp_path, capsys, first_import):
+def test_malformed_library_file_keeps_the_saved_tracks(home, tmp_path, capsys, first_import, record_property):
     target = account_export(tmp_path / "e", rows_1=[GOOD_ROW], files={"YourLibrary.json": {"tracks": "none"}})
     code, out, _ = features(capsys, target)
+    lost = first_import["saved_tracks"] - counts(home)["saved_tracks"]
+    record_property("suite", "bad_input")
+    record_property("case", "malformed YourLibrary.json on re-import")
+    record_property("refused_cleanly", int(code == 0 and lost == 0))
+    record_property("labels_lost", max(0, lost))
     assert code == 0 and "YourLibrary.json was not imported" in out
     assert counts(home)["saved_tracks"] == first_import["saved_tracks"] == 1
 
@@ -396,13 +414,17 @@ def test_a_damaged_row_is_skipped_and_counted_not_stored(case, home, tmp_path, c
     assert "2024-02-01 to 2024-05-02" in out
 
 
-def test_extended_rows_with_bad_fields_are_counted(home, tmp_path, capsys):
+def test_extended_rows_with_bad_fields_are_counted(home, tmp_path, capsys, record_property):
     d = tmp_path / "e" / "Spotify Extended Streaming History"
     ok = extended_row("2024-01-01T10:00:00Z", "Song", "Band", "spotify:track:" + "A" * 22)
     _w(d / "Streaming_History_Audio_2024.json", [
         ok, {**ok, "ts": "not a time"}, {**ok, "ms_played": "x"}, {**ok, "ms_played": -1},
         {**ok, "master_metadata_track_name": ["x"]}, {**ok, "ts": "2024-13-40T25:61:00Z"}])
     code, out, err = features(capsys, tmp_path / "e")
+    record_property("suite", "bad_input")
+    record_property("case", "extended rows with bad ts, ms, names")
+    record_property("refused_cleanly", int(code == 0 and "5 row(s) skipped as damaged" in out))
+    record_property("tracebacks", (out + err).count("Traceback"))
     assert code == 0, err
     assert "5 row(s) skipped as damaged (first: row 2: ts 'not a time' is not a time)" in out
     assert rows(home, "SELECT ts, ms_played FROM plays") == [("2024-01-01T10:00:00Z", 200000)]
@@ -447,14 +469,18 @@ def test_a_lone_surrogate_in_a_name_is_replaced_not_a_crash(home, tmp_path, caps
         [("Bad ? Band", "?"), ("Pair 🎸", "ok")]
 
 
-def test_duplicated_files_count_once(home, tmp_path, capsys):
+def test_duplicated_files_count_once(home, tmp_path, capsys, record_property):
     root = write_account_export(tmp_path / "e")
     copy = root / "copy" / "StreamingHistory_music_0.json"
     copy.parent.mkdir()
     copy.write_bytes((root / ACCOUNT / "StreamingHistory_music_0.json").read_bytes())
     code, _, err = features(capsys, root)
+    c = counts(home)
+    record_property("suite", "bad_input")
+    record_property("case", "duplicated files")
+    record_property("refused_cleanly", int(code == 0 and c["plays"] == 5))
     assert code == 0, err
-    assert counts(home)["plays"] == 5 and counts(home)["imported_files"] == 4
+    assert c["plays"] == 5 and c["imported_files"] == 4
 
 
 def test_an_unsafe_member_path_is_not_read_and_nothing_is_written_outside(home, tmp_path, capsys, record_property):
@@ -474,20 +500,26 @@ def test_an_unsafe_member_path_is_not_read_and_nothing_is_written_outside(home, 
     assert sorted(p for p in tmp_path.parent.rglob("StreamingHistory_music_9.json")) == listing
 
 
-def test_a_symlink_in_the_folder_is_not_followed(home, tmp_path, capsys):
+def test_a_symlink_in_the_folder_is_not_followed(home, tmp_path, capsys, record_property):
     root = write_account_export(tmp_path / "e")
     outside = tmp_path / "outside.json"
     outside.write_text(json.dumps([GOOD_ROW]))
     (root / ACCOUNT / "StreamingHistory_music_7.json").symlink_to(outside)
     code, out, err = features(capsys, root)
+    record_property("suite", "bad_input")
+    record_property("case", "symlink in the export folder")
+    record_property("refused_cleanly", int(code == 0 and "not followed" in out and counts(home)["plays"] == 5))
     assert code == 0, err
     assert "StreamingHistory_music_7.json is a symbolic link: not followed" in out
     assert counts(home)["plays"] == 5
 
 
-def test_the_same_persons_next_export_is_imported(home, tmp_path, capsys, first_import):
+def test_the_same_persons_next_export_is_imported(home, tmp_path, capsys, first_import, record_property):
     target = account_export(tmp_path / "next", rows_1=[GOOD_ROW])
     code, _, err = features(capsys, target)
+    record_property("suite", "bad_input")
+    record_property("case", "the same person's next export")
+    record_property("refused_cleanly", int(code == 0))
     assert code == 0, err
     assert counts(home)["plays"] == first_import["plays"] + 1
 

@@ -314,13 +314,18 @@ def test_any_settings_file_is_read_or_refused_in_one_line(record_property):
         tally.done()
 
 
-def test_a_bad_settings_file_is_one_line_on_the_command_line(template_home, tmp_path):
+def test_a_bad_settings_file_is_one_line_on_the_command_line(template_home, tmp_path, record_property):
     home = tmp_path / "home"
     shutil.copytree(template_home, home)
     (home / "spotify-model.toml").write_bytes(b"[candidates]\nmin_batch = nan\n")
     before = store_state(home)
     code, out, err = run_cli("candidates", "--home", home)
-    assert store_state(home) == before
+    unchanged = store_state(home) == before
+    record_property("suite", "bad_input")
+    record_property("case", "spotify-model.toml min_batch = nan (candidates)")
+    record_property("tracebacks", (out + err).count("Traceback"))
+    record_property("refused_cleanly", int(code == 2 and unchanged and len(err.strip().splitlines()) == 1))
+    assert unchanged
     assert code == 2 and "Traceback" not in out + err
     assert "min_batch = nan" in err and len(err.strip().splitlines()) == 1
 
