@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from export_fixtures import _w, extended_row, write_account_export, write_extended_export, zip_folder
+from export_fixtures import _w, extended_row, write_account_export, zip_folder
 from spotify_modeling.cli import main
 from spotify_modeling.core import export as export_mod
 from spotify_modeling.home import Home
@@ -162,6 +162,14 @@ def _zip_bomb_total(tmp):
     return z, "likely zip bomb"
 
 
+def _too_many_members(tmp):
+    z = tmp / "many.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for i in range(export_mod.MAX_MEMBERS + 1):
+            zf.writestr(f"MyData/junk_{i}.txt", "")
+    return z, f"holds {export_mod.MAX_MEMBERS + 1:,} entries"
+
+
 def _encrypted_zip(tmp):
     z = zip_folder(write_account_export(tmp / "e"), tmp / "my_spotify_data.zip")
     patch_zip_headers(z, flag_bits=0x1)
@@ -233,6 +241,7 @@ REFUSALS = {
     "zip bomb member (declared size)": _zip_bomb_member,
     "zip bomb member (header lies)": _zip_bomb_lying_header,
     "zip bomb total size": _zip_bomb_total,
+    "too many zip entries": _too_many_members,
     "encrypted zip": _encrypted_zip,
     "unsupported zip compression": _unsupported_method,
     "invalid UTF-8": _invalid_utf8,
@@ -252,6 +261,7 @@ def small_limits(monkeypatch):
     """Limits small enough that the bombs stay small on disk and quick to build (the code paths are the same)."""
     monkeypatch.setattr(export_mod, "MAX_MEMBER_BYTES", 2 * 1024 * 1024)
     monkeypatch.setattr(export_mod, "MAX_TOTAL_BYTES", 5 * 1024 * 1024)
+    monkeypatch.setattr(export_mod, "MAX_MEMBERS", 50)
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
@@ -335,7 +345,7 @@ def test_a_named_pipe_is_refused_without_waiting(tmp_path, record_property):
     assert not (tmp_path / "home").exists()
 
 
-# ------------------------------------------------------------------------------------------------ imported, with bad rows counted
+# ------------------------------------------------------------------------------------------ imported, bad rows counted
 def test_malformed_playlists_file_keeps_the_playlists_imported_before(home, tmp_path, capsys, first_import,
                                                                        record_property):
     # the user's data-loss report: Playlist1.json of `[1, 2]` emptied every playlist imported before, exit 0

@@ -1,9 +1,9 @@
 """Property-based tests (hypothesis) of what a user hands the tool: the export, `spotify-model.toml`, `--features-csv`.
 
-Each property runs with a fixed seed. The property, for any input: it is imported or refused with a one-line cause (exit 0 or 2, never a traceback or the
+The property, for any input: it is imported or refused with a one-line cause (exit 0 or 2, never a traceback or the
 "unexpected error" of exit 1), a refused import leaves the store byte-for-byte as it was, and an accepted one stores
-only sane values and loses nothing imported before. A fixed seed and a modest number of examples, so CI is stable
-and quick; `RELIABILITY_EXAMPLES` raises the count for a longer soak.
+only sane values and loses nothing imported before. A fixed seed per property and a modest number of examples, so CI
+is stable and quick; `RELIABILITY_EXAMPLES` (default 60) raises the count for a longer soak.
 
 Figures: `suite=bad_input`, `case`, `refused_cleanly` (1 when every example held), `tracebacks`, `labels_lost`.
 """
@@ -21,7 +21,6 @@ import re
 import shutil
 import sqlite3
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pytest

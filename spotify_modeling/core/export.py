@@ -417,13 +417,6 @@ def _ms(v) -> int | None:
     raise ValueError(f"ms played {_show(v)} is not a whole number from 0 to a day")
 
 
-def _int(v) -> int | None:
-    try:
-        return _ms(v)
-    except ValueError:
-        return None
-
-
 def _bool(v) -> int | None:
     return None if v is None else int(bool(v))
 
@@ -606,7 +599,8 @@ def _regular_file_or_dir(path: Path) -> None:
     try:
         mode = path.stat().st_mode
     except OSError as err:
-        raise BadInput(f"{path} cannot be read ({err.strerror or err}).", "Check the path and its permissions.") from None
+        raise BadInput(f"{path} cannot be read ({err.strerror or err}).",
+                       "Check the path and its permissions.") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise BadInput(f"{path} is not a file or a folder (a pipe or a device?); nothing was read.",
                        "Pass the path of your Spotify export zip or its unpacked folder.")
