@@ -563,3 +563,17 @@ def test_a_bad_features_csv_is_refused_before_the_import(case, home, tmp_path, c
     assert code == 2, cap
     assert cause in one_line(cap.err) and "nothing was changed" in lines[0]
     assert store_state(home) == before   # not even the new export's row was imported
+
+
+def test_a_member_name_with_control_characters_stays_one_line(home, tmp_path, capsys, record_property):
+    z = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(z, "w") as zf:   # found by the damaged-zip property: \x1c is a line break to Python
+        zf.writestr("MyData/a\x1cb\nc/StreamingHistory0.json", "[1, 2")
+    code, out, err = features(capsys, z)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    record_property("suite", "bad_input")
+    record_property("case", "control characters in a member name")
+    record_property("refused_cleanly", int(code == 2 and len(lines) == 1))
+    record_property("tracebacks", (out + err).count("Traceback"))
+    assert code == 2
+    assert "a\\x1cb\\nc/StreamingHistory0.json" in one_line(err)
