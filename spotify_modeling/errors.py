@@ -24,7 +24,14 @@ class UserError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:  # one line: cause, then what to do
-        return f"{self.message} {self.hint}".strip() if self.hint else self.message
+        text = f"{self.message} {self.hint}".strip() if self.hint else self.message
+        return text if text.isprintable() else _escaped(text)
+
+
+def _escaped(text: str) -> str:
+    """Control characters, line breaks and lone surrogates (from a file name or a value the user gave) spelled as
+    escapes, so the message stays one printable line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class BadInput(UserError):

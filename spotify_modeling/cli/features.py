@@ -118,7 +118,7 @@ def _check_features_csv(path: Path) -> None:
     from spotify_modeling.errors import BadInput
 
     try:
-        read_features_csv(path, nrows=0)
+        read_features_csv(path)   # the whole table: a bad cell is refused before the import, not half-way
     except BadInput as err:
         raise BadInput(err.message.rstrip(".") + "; nothing was changed.", err.hint) from None
 
@@ -318,3 +318,8 @@ def _print_import_summary(result, s: dict, csv_path: Path) -> None:
         f" of {s['completion_known']:,} plays of known length" if s["completion_known"] else " (durations not fetched yet)"))
     t.add_row("history CSV", escape(str(csv_path)))
     console.print(t)
+    notes = getattr(result, "notes", [])
+    for note in notes[:10]:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+    if len(notes) > 10:
+        console.print(f"[yellow]note:[/yellow] and {len(notes) - 10} more.", highlight=False)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import re
+import stat
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +35,22 @@ FILE_KINDS: list[tuple[str, re.Pattern]] = [
 ]
 IGNORED_KINDS = {"account_podcast", "extended_video"}
 HISTORY_KINDS = {"account_music", "account_mixed", "extended"}
+USERDATA = re.compile(r"^Userdata\.json$", re.I)
+
+# Limits on what one export may make us read (a zip is never extracted to disk, only read into memory, so these
+# bound memory and time). Spotify splits the history into files of about 12 MB and a whole export is rarely above
+# a few hundred MB, so the limits leave a wide margin; the declared sizes are checked first and the bytes are counted
+# while reading, since a zip's headers can lie.
+MAX_MEMBER_BYTES = 64 * 1024 * 1024       # one file, decompressed
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024      # all files read, decompressed
+MAX_MEMBERS = 10_000                      # entries in a zip (a real export has a few dozen)
+MAX_USERDATA_BYTES = 1024 * 1024
+# What a row's fields may hold; a row outside these is skipped and counted as damaged (never stored).
+MAX_MS_PLAYED = 24 * 3600 * 1000          # one play lasts at most a day
+MAX_NAME_CHARS = 2000                     # the longest real titles are a few hundred characters
+_ACCOUNT_TS = re.compile(r"(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) ([01]\d|2[0-3]):[0-5]\d")
+_EXTENDED_TS = re.compile(r"(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # One play: (source, ts, ms_played, track_name, artist_name, album_name, track_id, name_key,
 #            reason_start, reason_end, skipped, shuffle)
@@ -83,6 +101,11 @@ class ParsedExport:
     saved_tracks: list[SavedTrack] = field(default_factory=list)
     dropped_non_music: int = 0      # extended rows without a track URI (podcasts, audiobooks)
     dropped_no_time: int = 0        # rows without a timestamp cannot be placed
+    damaged_rows: int = 0           # rows with a field of the wrong type or out of range: skipped, never stored
+    notes: list[str] = field(default_factory=list)   # one line per file or row problem worth telling the user
+    owner: str | None = None        # the account's username (Userdata.json, else the rows'), never stored as is
+    nested_zips: list[str] = field(default_factory=list)
+    skipped_kinds: set[str] = field(default_factory=set)   # kinds whose files were all skipped (unknown shape)
 
     @property
     def has_history(self) -> bool:
@@ -116,38 +139,148 @@ def track_id_from_uri(uri: str | None) -> str | None:
     return None
 
 
-def _iter_files(path: Path) -> Iterator[tuple[str, str | None, bytes | None]]:
-    """Yield (inner path, kind, bytes) for every file; bytes only for files we read."""
+def _unsafe_member(name: str) -> bool:
+    """An absolute path or a `..` step: a crafted or damaged archive (never extracted, so this only skips it)."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
+
+
+class _Budget:
+    """Bytes read so far from one export, against `MAX_TOTAL_BYTES`."""
+
+    def __init__(self, export: Path):
+        self.export, self.used = export, 0
+
+    def take(self, n: int, inner: str) -> None:
+        self.used += n
+        if self.used > MAX_TOTAL_BYTES:
+            raise BadInput(f"{self.export} unpacks to more than {MAX_TOTAL_BYTES // 2**20:,} MB of history files "
+                           f"(at {inner}); refused as a likely zip bomb, nothing was imported.",
+                           "Pass the export Spotify sent you, or its unpacked folder.")
+
+
+def _too_big(inner: str, export: Path) -> BadInput:
+    return BadInput(f"{inner} in {export} is larger than {MAX_MEMBER_BYTES // 2**20:,} MB unpacked; refused as a "
+                    "likely zip bomb or not a Spotify file, nothing was imported.",
+                    "Download the export again; Spotify's own files are far smaller.")
+
+
+def _read_bounded(fh, limit: int, inner: str, export: Path, budget: _Budget) -> bytes:
+    chunks, n = [], 0
+    while True:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        n += len(chunk)
+        if n > limit:
+            raise _too_big(inner, export)
+        budget.take(len(chunk), inner)
+        chunks.append(chunk)
+
+
+def _iter_files(path: Path, parsed: "ParsedExport") -> Iterator[tuple[str, str | None, bytes | None]]:
+    """Yield (inner path, kind, bytes) for every file; bytes only for files we read (Userdata.json is read into
+    `parsed.owner` here and not yielded)."""
+    budget = _Budget(path)
     if path.is_dir():
         for p in sorted(path.rglob("*")):
-            if p.is_file() and "__MACOSX" not in p.parts:
-                rel = p.relative_to(path).as_posix()
-                kind = classify(rel)
+            if "__MACOSX" in p.parts:
+                continue
+            rel = p.relative_to(path).as_posix()
+            if p.is_symlink():   # not part of any export; never followed out of the folder
+                if classify(rel) or p.suffix.lower() == ".zip":
+                    parsed.ignored.append(rel)
+                    parsed.notes.append(f"{rel} is a symbolic link: not followed.")
+                continue
+            try:
+                mode = p.lstat().st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode):   # folders, named pipes, sockets, devices: nothing to read
+                continue
+            if p.suffix.lower() == ".zip":
+                parsed.nested_zips.append(rel)
+            kind = classify(rel)
+            wanted = (kind and kind not in IGNORED_KINDS) or USERDATA.match(p.name)
+            data = None
+            if wanted:
                 try:
-                    data = p.read_bytes() if kind and kind not in IGNORED_KINDS else None
+                    limit = MAX_USERDATA_BYTES if kind is None else MAX_MEMBER_BYTES
+                    if p.stat().st_size > limit:
+                        if kind is None:
+                            continue
+                        raise _too_big(rel, path)
+                    data = p.read_bytes()   # a regular file (checked above) of a size within the limit
+                    if len(data) > limit:   # it grew since
+                        raise _too_big(rel, path)
+                    budget.take(len(data), rel)
                 except OSError as err:
                     raise BadInput(f"{rel} in {path} cannot be read ({err.strerror or err}).",
                                    "Check the file's permissions, or unpack the export again.") from None
-                yield rel, kind, data
+            if kind is None:
+                if data is not None:
+                    parsed.owner = parsed.owner or _userdata_owner(data)
+                continue
+            yield rel, kind, data
         return
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, RuntimeError,
+            NotImplementedError) as err:
         raise BadInput(f"{path} is not a readable zip file ({err}).",
                        "Download the export again, or unpack it and pass the folder.") from None
     with zf:
-        for info in sorted(zf.infolist(), key=lambda i: i.filename):
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise BadInput(f"{path} holds {len(infos):,} entries, far more than any Spotify export; nothing was "
+                           "imported.", "Pass the export Spotify sent you.")
+        for info in sorted(infos, key=lambda i: i.filename):
             if info.is_dir() or "__MACOSX" in info.filename:
                 continue
+            if _unsafe_member(info.filename):
+                parsed.ignored.append(info.filename)
+                parsed.notes.append(f"{info.filename!r} has an unsafe path (absolute or with ..): not read.")
+                continue
+            if info.filename.lower().endswith(".zip"):
+                parsed.nested_zips.append(info.filename)
             kind = classify(info.filename)
+            is_userdata = kind is None and USERDATA.match(PurePosixPath(info.filename).name)
             data = None
-            if kind and kind not in IGNORED_KINDS:
+            if (kind and kind not in IGNORED_KINDS) or is_userdata:
+                limit = MAX_USERDATA_BYTES if is_userdata else MAX_MEMBER_BYTES
+                if info.file_size > limit:
+                    if is_userdata:
+                        continue
+                    raise _too_big(info.filename, path)
                 try:
-                    data = zf.read(info)
-                except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+                    with zf.open(info) as fh:
+                        data = _read_bounded(fh, limit, info.filename, path, budget)
+                except NotImplementedError as err:
+                    raise BadInput(f"{info.filename} in {path} uses a compression method I cannot read ({err}).",
+                                   "Unpack the export with your system's tool and pass the folder.") from None
+                except RuntimeError as err:   # encrypted (NotImplementedError is one too: caught above)
+                    raise BadInput(f"{info.filename} in {path} is encrypted ({err}).",
+                                   "Pass the export as Spotify sent it (not password-protected), or its "
+                                   "unpacked folder.") from None
+                except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, lzma.LZMAError,
+                        ValueError) as err:
                     raise BadInput(f"{info.filename} in {path} is damaged ({err}).",
                                    "Download the export again.") from None
+            if is_userdata:
+                if data is not None:
+                    parsed.owner = parsed.owner or _userdata_owner(data)
+                continue
             yield info.filename, kind, data
+
+
+def _userdata_owner(data: bytes) -> str | None:
+    """The account's username from Userdata.json (None when absent or unreadable: it is not needed to import)."""
+    try:
+        doc = json.loads(data.removeprefix(b"\xef\xbb\xbf"))
+    except (ValueError, RecursionError):
+        return None
+    name = doc.get("username") if isinstance(doc, dict) else None
+    return name.strip() or None if isinstance(name, str) and len(name) <= MAX_NAME_CHARS else None
 
 
 def _with_digests(files: Iterator[tuple[str, str | None, bytes | None]]
@@ -169,12 +302,73 @@ def _with_digests(files: Iterator[tuple[str, str | None, bytes | None]]
 
 
 def _load_json(data: bytes, inner: str, export: Path):
+    if not data.strip():
+        raise BadInput(f"{inner} in {export} is empty (truncated or damaged?).",
+                       "Download the export again; nothing was imported.")
     try:
-        return json.loads(data)
+        doc = json.loads(data.removeprefix(b"\xef\xbb\xbf"))   # a byte-order mark is harmless: accepted
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         where = f" at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
         raise BadInput(f"{inner} in {export} is not valid JSON{where} (truncated or damaged?).",
                        "Download the export again; nothing was imported.") from None
+    except RecursionError:
+        raise BadInput(f"{inner} in {export} is nested too deeply to be a Spotify export file.",
+                       "Download the export again; nothing was imported.") from None
+    if _SURROGATE_ESCAPE.search(data):   # a `\\ud800` escape: a lone surrogate cannot be stored as text
+        doc = _without_lone_surrogates(doc)
+    return doc
+
+
+def _clean_text(s: str) -> str:
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "replace").decode("utf-8")   # a lone surrogate becomes "?"
+
+
+def _without_lone_surrogates(doc):
+    """The document with every string (keys too) storable as UTF-8; iterative, so any depth json accepted is fine."""
+    if isinstance(doc, str):
+        return _clean_text(doc)
+    if not isinstance(doc, (list, dict)):
+        return doc
+    root = [doc]
+    stack = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        value = container[key]
+        if isinstance(value, str):
+            container[key] = _clean_text(value)
+        elif isinstance(value, list):
+            stack.extend((value, i) for i in range(len(value)))
+        elif isinstance(value, dict):
+            fixed = {(_clean_text(k) if isinstance(k, str) else k): v for k, v in value.items()}
+            container[key] = fixed
+            stack.extend((fixed, k) for k in fixed)
+    return root[0]
+
+
+class _Damage:
+    """Counts rows skipped as damaged in one file, and keeps the first cause for the summary."""
+
+    def __init__(self, inner: str):
+        self.inner, self.count, self.first = inner, 0, None
+
+    def __call__(self, row_no: int, why: str) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = f"row {row_no + 1}: {why}"
+
+    def note(self) -> str | None:
+        if not self.count:
+            return None
+        return (f"{self.inner}: {self.count:,} row(s) skipped as damaged (first: {self.first}).")
+
+
+def _show(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _account_ts(end_time) -> str | None:
@@ -193,36 +387,69 @@ def _extended_ts(ts) -> str | None:
 
 
 def _text(v) -> str | None:
-    return v if isinstance(v, str) else (None if v is None else str(v))
+    """A name as stored: text, or None; a number is spelled out (older vintages); a list, an object or a name longer
+    than any real one raises ValueError (the row is damaged)."""
+    if v is None or (type(v) is str and len(v) <= MAX_NAME_CHARS):
+        return v
+    if isinstance(v, str):
+        raise ValueError(f"a name of {len(v):,} characters")
+    if isinstance(v, (int, float)) and len(text := str(v)) <= 40:
+        return text
+    raise ValueError(f"{_show(v)} where a name belongs")
 
 
-def _int(v) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else (int(v) if isinstance(v, float) else None)
+def _opt_text(v) -> str | None:
+    """A field we keep but do not need (album, reasons, dates): text (a number spelled out), else None."""
+    if type(v) is str:
+        return v if len(v) <= MAX_NAME_CHARS else None
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and len(str(v)) <= 40 else None
+
+
+def _ms(v) -> int | None:
+    """Milliseconds played: a whole number from 0 to a day, or None when absent; anything else raises ValueError."""
+    if v is None or type(v) is bool:   # a flag where a number belongs (older vintages): unknown
+        return None
+    if type(v) is int:
+        if 0 <= v <= MAX_MS_PLAYED:
+            return v
+    elif type(v) is float and v.is_integer() and 0 <= v <= MAX_MS_PLAYED:
+        return int(v)
+    raise ValueError(f"ms played {_show(v)} is not a whole number from 0 to a day")
 
 
 def _bool(v) -> int | None:
     return None if v is None else int(bool(v))
 
 
-def parse_account_history(rows: list, source_kind: str, keys: dict[tuple, str] | None = None
-                          ) -> tuple[list[Play], int]:
+def parse_account_history(rows: list, source_kind: str, keys: dict[tuple, str] | None = None,
+                          damaged: "_Damage | None" = None) -> tuple[list[Play], int]:
     """Plays of the account-data history (minute resolution, no URIs); `keys` as in `parse_extended_history`."""
     plays: list[Play] = []
     no_time = 0
     if keys is None:
         keys = {}
-    for r in rows:
+    damaged = damaged or _Damage("")
+    for n, r in enumerate(rows):
         if not isinstance(r, dict):
+            damaged(n, f"{_show(r)} is not a play")
             continue
-        ts = _account_ts(r.get("endTime"))
-        if ts is None:
+        end_time = r.get("endTime")
+        if end_time is None:
             no_time += 1
             continue
-        artist, title = _text(r.get("artistName")), _text(r.get("trackName"))
+        if not (type(end_time) is str and _ACCOUNT_TS.fullmatch(end_time[:16]) and len(end_time) <= 40):
+            damaged(n, f"endTime {_show(end_time)} is not a time")
+            continue
+        ts = _account_ts(end_time)
+        try:
+            artist, title, ms = _text(r.get("artistName")), _text(r.get("trackName")), _ms(r.get("msPlayed"))
+        except ValueError as err:
+            damaged(n, str(err))
+            continue
         key = keys.get((artist, title))
         if key is None:
             key = keys[artist, title] = name_key(artist, title)
-        plays.append(("account", ts, _int(r.get("msPlayed")), title, artist, None, None, key, None, None, None, None))
+        plays.append(("account", ts, ms, title, artist, None, None, key, None, None, None, None))
     return plays, no_time
 
 
@@ -232,53 +459,69 @@ _EXTENDED_KEYS = ("spotify_track_uri", "ts", "master_metadata_album_artist_name"
 _extended_fields = itemgetter(*_EXTENDED_KEYS)
 
 
-def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None) -> tuple[list[Play], int, int]:
+def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None,
+                           damaged: "_Damage | None" = None) -> tuple[list[Play], int, int]:
     """One pass over the rows; the hot path of a large import, so the common shapes are handled inline.
 
     `keys` caches name keys per (artist, title) and may be shared by the files of one export (songs repeat).
+    A row whose fields have the wrong type or are out of range is skipped and counted in `damaged`.
     """
     plays: list[Play] = []
     non_music = no_time = 0
     append = plays.append
     if keys is None:
         keys = {}
+    damaged = damaged or _Damage("")
     fields = _extended_fields
-    for r in rows:
+    ts_ok = _EXTENDED_TS.fullmatch
+    for n, r in enumerate(rows):
         try:
             uri, ts, artist, title, ms, album, reason_start, reason_end, skipped, shuffle = fields(r)
         except (KeyError, TypeError):  # a key absent in this vintage, or not a row at all
             if not isinstance(r, dict):
+                damaged(n, f"{_show(r)} is not a stream")
                 continue
             uri, ts, artist, title, ms, album, reason_start, reason_end, skipped, shuffle = (
                 r.get(k) for k in _EXTENDED_KEYS)
-        if type(uri) is str and uri.startswith("spotify:track:") and len(uri) > 14:
+        if type(uri) is str and uri.startswith("spotify:track:") and 14 < len(uri) <= 200:
             track_id = uri[14:]
         else:
-            track_id = track_id_from_uri(uri)
+            track_id = track_id_from_uri(uri) if type(uri) is str and len(uri) <= 200 else None
             if track_id is None:
                 non_music += 1
                 continue
-        if not (type(ts) is str and len(ts) == 20 and ts[19] == "Z"):
-            ts = _extended_ts(ts)
+        if not (type(ts) is str and len(ts) == 20 and ts_ok(ts)):
             if ts is None:
                 no_time += 1
                 continue
-        if type(artist) is not str and artist is not None:
-            artist = str(artist)
-        if type(title) is not str and title is not None:
-            title = str(title)
+            ts = _extended_ts(ts) if type(ts) is str and len(ts) <= 40 else None
+            if ts is None or not ts_ok(ts):
+                damaged(n, f"ts {_show(r.get('ts'))} is not a time")
+                continue
+        if (type(artist) is not str and artist is not None) or (type(title) is not str and title is not None) \
+                or (artist is not None and len(artist) > MAX_NAME_CHARS) \
+                or (title is not None and len(title) > MAX_NAME_CHARS):
+            try:
+                artist, title = _text(artist), _text(title)
+            except ValueError as err:
+                damaged(n, str(err))
+                continue
+        if type(ms) is not int or not 0 <= ms <= MAX_MS_PLAYED:
+            try:
+                ms = _ms(ms)
+            except ValueError as err:
+                damaged(n, str(err))
+                continue
         try:
             key = keys[artist, title]
         except KeyError:
             key = keys[artist, title] = name_key(artist, title)
-        if type(ms) is not int:
-            ms = _int(ms)
-        if type(album) is not str and album is not None:
-            album = str(album)
+        if album is not None and (type(album) is not str or len(album) > MAX_NAME_CHARS):
+            album = _opt_text(album)
         if type(reason_start) is not str and reason_start is not None:
-            reason_start = str(reason_start)
+            reason_start = _opt_text(reason_start)
         if type(reason_end) is not str and reason_end is not None:
-            reason_end = str(reason_end)
+            reason_end = _opt_text(reason_end)
         if skipped is not None:
             skipped = 1 if skipped else 0
         if shuffle is not None:
@@ -287,38 +530,80 @@ def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None) -> 
     return plays, non_music, no_time
 
 
-def _dicts(value) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+class _Shape(Exception):
+    """A file whose structure is not the one this kind of file has (a list where an object belongs...)."""
 
 
-def parse_playlists(doc) -> list[ExportPlaylist]:
+def parse_playlists(doc, damaged: "_Damage | None" = None) -> list[ExportPlaylist]:
+    damaged = damaged or _Damage("")
+    if not isinstance(doc, dict) or not isinstance(doc.get("playlists"), list):
+        raise _Shape("it holds no list of playlists")
     out = []
-    for p in _dicts((doc or {}).get("playlists")):
+    for p in doc["playlists"]:
+        if not isinstance(p, dict):
+            damaged(0, f"{_show(p)} is not a playlist")
+            continue
         items = []
         raw_items = p.get("items") if isinstance(p.get("items"), list) else []
-        for it in (v if isinstance(v, dict) else {} for v in raw_items):
+        name = p.get("name")
+        if not (isinstance(name, str) and name and len(name) <= MAX_NAME_CHARS):
+            name = "(unnamed)"
+        for n, it in enumerate(raw_items):
+            if not isinstance(it, dict):
+                damaged(n, f"{_show(it)} is not a playlist item")
+                continue
             track, local = it.get("track"), it.get("localTrack")
             track = track if isinstance(track, dict) else None
             local = local if isinstance(local, dict) else None
-            if track:
-                items.append(PlaylistItem("track", track_id_from_uri(track.get("trackUri")), track.get("trackName"),
-                                          track.get("artistName"), track.get("albumName"), it.get("addedDate")))
-            elif local:
-                items.append(PlaylistItem("local", None, local.get("trackName"), local.get("artistName"),
-                                          local.get("albumName"), it.get("addedDate")))
-            elif it.get("episode"):
-                items.append(PlaylistItem("episode", None, None, None, None, it.get("addedDate")))
-            elif it.get("audiobook"):
-                items.append(PlaylistItem("audiobook", None, None, None, None, it.get("addedDate")))
-            else:
-                items.append(PlaylistItem("missing", None, None, None, None, it.get("addedDate")))
-        out.append(ExportPlaylist(p.get("name") or "(unnamed)", p.get("lastModifiedDate"), items))
+            added = _opt_text(it.get("addedDate"))
+            try:
+                if track:
+                    items.append(PlaylistItem("track", track_id_from_uri(_opt_text(track.get("trackUri"))),
+                                              _text(track.get("trackName")), _text(track.get("artistName")),
+                                              _opt_text(track.get("albumName")), added))
+                elif local:
+                    items.append(PlaylistItem("local", None, _text(local.get("trackName")),
+                                              _text(local.get("artistName")), _opt_text(local.get("albumName")),
+                                              added))
+                elif it.get("episode"):
+                    items.append(PlaylistItem("episode", None, None, None, None, added))
+                elif it.get("audiobook"):
+                    items.append(PlaylistItem("audiobook", None, None, None, None, added))
+                else:
+                    items.append(PlaylistItem("missing", None, None, None, None, added))
+            except ValueError as err:
+                damaged(n, f"playlist {name!r}: {err}")
+        out.append(ExportPlaylist(name, _opt_text(p.get("lastModifiedDate")), items))
     return out
 
 
-def parse_library(doc) -> list[SavedTrack]:
-    return [SavedTrack(track_id_from_uri(t.get("uri")), _text(t.get("track")), _text(t.get("artist")),
-                       _text(t.get("album"))) for t in _dicts((doc or {}).get("tracks"))]
+def parse_library(doc, damaged: "_Damage | None" = None) -> list[SavedTrack]:
+    damaged = damaged or _Damage("")
+    if not isinstance(doc, dict) or not isinstance(doc.get("tracks", []), list):
+        raise _Shape("its tracks are not a list")
+    out = []
+    for n, t in enumerate(doc.get("tracks", [])):
+        if not isinstance(t, dict):
+            damaged(n, f"{_show(t)} is not a saved track")
+            continue
+        try:
+            out.append(SavedTrack(track_id_from_uri(_opt_text(t.get("uri"))), _text(t.get("track")),
+                                  _text(t.get("artist")), _opt_text(t.get("album"))))
+        except ValueError as err:
+            damaged(n, str(err))
+    return out
+
+
+def _regular_file_or_dir(path: Path) -> None:
+    """Refuse a named pipe, socket or device before opening it (reading a pipe would wait for ever)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise BadInput(f"{path} cannot be read ({err.strerror or err}).",
+                       "Check the path and its permissions.") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise BadInput(f"{path} is not a file or a folder (a pipe or a device?); nothing was read.",
+                       "Pass the path of your Spotify export zip or its unpacked folder.")
 
 
 def read_export(path: str | Path) -> ParsedExport:
@@ -326,6 +611,7 @@ def read_export(path: str | Path) -> ParsedExport:
     path = Path(path).expanduser()
     if not path.exists():
         raise BadInput(f"No export at {path}.", "Pass the path of your Spotify export zip or its unpacked folder.")
+    _regular_file_or_dir(path)
     if path.is_file():
         try:
             with open(path, "rb") as fh:
@@ -341,7 +627,9 @@ def read_export(path: str | Path) -> ParsedExport:
     parsed = ParsedExport(source=str(path))
     seen: set[str] = set()
     keys: dict[tuple, str] = {}  # name keys by (artist, title), shared by the history files
-    for inner, kind, data, digest in _with_digests(_iter_files(path)):
+    history_owners: dict[str, int] = {}
+    shape_ok: dict[str, bool] = {}
+    for inner, kind, data, digest in _with_digests(_iter_files(path, parsed)):
         if kind is None or kind in IGNORED_KINDS:
             if kind in IGNORED_KINDS:
                 parsed.ignored.append(inner)
@@ -351,28 +639,52 @@ def read_export(path: str | Path) -> ParsedExport:
             continue  # the very same file twice in one export (e.g. a copy in another folder)
         seen.add(f.sha256)
         doc = _load_json(data, inner, path)
+        del data
+        damaged = _Damage(inner)
         if kind in ("account_music", "account_mixed"):
             if not isinstance(doc, list):
                 raise BadInput(f"{inner} in {path} is not a list of plays.", "Download the export again.")
-            plays, no_time = parse_account_history(doc, kind, keys)
+            plays, no_time = parse_account_history(doc, kind, keys, damaged)
             parsed.plays[f.sha256] = plays
             parsed.dropped_no_time += no_time
             f.rows = len(plays)
         elif kind == "extended":
             if not isinstance(doc, list):
                 raise BadInput(f"{inner} in {path} is not a list of streams.", "Download the export again.")
-            plays, non_music, no_time = parse_extended_history(doc, keys)
+            plays, non_music, no_time = parse_extended_history(doc, keys, damaged)
+            for r in doc[:1000]:   # older vintages name the account in every row
+                name = r.get("username") if isinstance(r, dict) else None
+                if isinstance(name, str) and name.strip() and len(name) <= MAX_NAME_CHARS:
+                    history_owners[name.strip()] = history_owners.get(name.strip(), 0) + 1
             parsed.plays[f.sha256] = plays
             parsed.dropped_non_music += non_music
             parsed.dropped_no_time += no_time
             f.rows = len(plays)
-        elif kind == "playlists":
-            pls = parse_playlists(doc if isinstance(doc, dict) else {})
-            parsed.playlists.extend(pls)
-            f.rows = sum(len(p.items) for p in pls)
-        elif kind == "library":
-            saved = parse_library(doc if isinstance(doc, dict) else {})
-            parsed.saved_tracks.extend(saved)
-            f.rows = len(saved)
+        elif kind in ("playlists", "library"):
+            try:
+                items = parse_playlists(doc, damaged) if kind == "playlists" else parse_library(doc, damaged)
+            except _Shape as err:
+                # not the shape Spotify writes: this file is left out (not recorded as imported), so what an
+                # earlier export gave of this kind is kept rather than replaced by nothing
+                parsed.notes.append(f"{inner} was not imported: {err} (an unknown or damaged format); "
+                                    f"the {'playlists' if kind == 'playlists' else 'saved tracks'} imported "
+                                    "before are kept.")
+                shape_ok.setdefault(kind, False)
+                continue
+            shape_ok[kind] = True
+            if kind == "playlists":
+                parsed.playlists.extend(items)
+                f.rows = sum(len(p.items) for p in items)
+            else:
+                parsed.saved_tracks.extend(items)
+                f.rows = len(items)
+        if damaged.count:
+            parsed.damaged_rows += damaged.count
+            parsed.notes.append(damaged.note())
         parsed.files.append(f)
+    parsed.skipped_kinds = {k for k, ok in shape_ok.items() if not ok}
+    if parsed.owner is None and history_owners:
+        parsed.owner = max(history_owners, key=history_owners.get)
+    if parsed.owner is not None:
+        parsed.owner = _clean_text(parsed.owner)
     return parsed

@@ -12,6 +12,7 @@ audio features -> artist genres -> optionally release dates (Spotify `/tracks/{i
 from __future__ import annotations
 
 import csv
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -320,10 +321,17 @@ def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.Da
     """
     path = Path(path)
     try:
-        table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows)
+        # index_col=False: a row with more cells than the header must not turn the first columns into the index;
+        # pandas then warns that it drops the extra cells: refused instead, the file is not what it seems
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(path, dtype={"track_id": str, "id": str}, nrows=nrows, index_col=False)
     except FileNotFoundError:
         raise BadInput(f"Features file {path} not found.", "Check the --features-csv path.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+    except pd.errors.ParserWarning:
+        raise BadInput(f"Features file {path} has a row with more cells than its header; nothing was loaded.",
+                       "Fix that row (a stray comma?) and run again.") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
         raise BadInput(f"Features file {path} is not a readable CSV ({type(err).__name__}).",
                        "Pass a CSV with a `track_id` or `id` column and audio feature columns.") from None
     key = "track_id" if "track_id" in table.columns else "id" if "id" in table.columns else None
@@ -333,7 +341,41 @@ def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.Da
     if not any(c in table.columns for c in FEATURE_COLUMNS):
         raise BadInput(f"Features file {path} has none of the audio feature columns ({', '.join(FEATURE_COLUMNS)}).",
                        "Add at least one of them.")
+    if nrows != 0:
+        table = _checked_feature_values(table, key, path)
     return table, key
+
+
+#: Whole-number feature columns and the values they may take (Spotify's definitions; key -1 means "no key").
+_WHOLE_FEATURES = {"key": (-1, 11), "mode": (0, 1), "time_signature": (0, 12)}
+
+
+def _checked_feature_values(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:
+    """Feature cells as numbers; a cell that is not a finite number (or a key/mode/time signature out of range) is
+    refused with its row and column, so nothing half-loaded is stored. Empty cells stay unknown."""
+    import numpy as np
+
+    table = table.reset_index(drop=True)
+    table = table[table[key].notna() & (table[key].astype(str).str.strip() != "")].copy()
+    for col in (c for c in FEATURE_COLUMNS if c in table.columns):
+        raw = table[col]
+        values = pd.to_numeric(raw, errors="coerce")
+        finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        bad = raw.notna() & ~finite
+        if col in _WHOLE_FEATURES:
+            lo, hi = _WHOLE_FEATURES[col]
+            bad |= finite & ((values % 1 != 0) | (values < lo) | (values > hi))
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            row = int(raw.index[pos])   # the file's data row, counted from 0 (rows without an id were dropped)
+            cell = str(raw.iloc[pos])
+            cell = cell if len(cell) <= 30 else cell[:27] + "..."
+            allowed = (f"a whole number from {_WHOLE_FEATURES[col][0]} to {_WHOLE_FEATURES[col][1]}"
+                       if col in _WHOLE_FEATURES else "a finite number")
+            raise BadInput(f"Features file {path}: {col} {cell!r} on data row {row + 1} is not {allowed} "
+                           f"({int(bad.sum()):,} such cell(s)).", "Fix or empty those cells and run again.")
+        table[col] = values
+    return table
 
 
 def load_features_csv(store: Store, path: str | Path, ids: Sequence[str] | None = None,

@@ -8,6 +8,7 @@ that share a timestamp are kept while the overlap is not counted twice.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,36 @@ class ImportResult:
     plays_already_known: int = 0
     dropped_non_music: int = 0
     ignored_files: list[str] = field(default_factory=list)
+    damaged_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+#: kv key: a digest of the username whose export the home holds (the username itself is never stored)
+KV_OWNER = "export_owner"
+
+
+def owner_digest(username: str) -> str:
+    return hashlib.sha256(("spotify-model export owner\n" + username).encode("utf-8", "replace")).hexdigest()
+
+
+def check_owner(store: Store, parsed: ParsedExport) -> str | None:
+    """Refuse an export of another Spotify account than the one whose history the home holds.
+
+    One home is one listener: their plays, labels and models. Merging a second person's plays would train the
+    models on two tastes at once and could not be undone (plays carry no account), so the import is refused before
+    anything is written and the user is told how to keep a second person apart. Returns the digest to record.
+    Exports that name no account (no Userdata.json, no username in the rows) cannot be told apart: accepted.
+    """
+    if parsed.owner is None:
+        return None
+    digest = owner_digest(parsed.owner)
+    stored = store.get_kv(KV_OWNER)
+    if stored is not None and stored != digest:
+        raise BadInput(f"{parsed.source} is the export of another Spotify account ({parsed.owner!r}) than the "
+                       f"history already in {store.path.parent.parent}; nothing was imported.",
+                       "Give each person their own home: `spotify-model features EXPORT --home PATH` "
+                       "(or SPOTIFY_MODEL_HOME).")
+    return digest
 
 
 def find_newest_export(raw_dir: Path) -> Path:
@@ -48,6 +79,10 @@ def find_newest_export(raw_dir: Path) -> Path:
 
 def require_history(parsed: ParsedExport) -> ParsedExport:
     """Refuse an export without streaming history (before anything is written)."""
+    if not parsed.has_history and parsed.nested_zips:
+        raise BadInput(f"{parsed.source} holds no streaming history of its own but another zip "
+                       f"({parsed.nested_zips[0]}); nothing was imported.",
+                       "Unpack it and pass the inner zip (or its folder).")
     if not parsed.has_history:
         raise BadInput(f"{parsed.source} holds no streaming history (no StreamingHistory*.json, "
                        "Streaming_History_Audio_*.json or endsong_*.json).",
@@ -58,11 +93,16 @@ def require_history(parsed: ParsedExport) -> ParsedExport:
 def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportResult:
     """Import an export (a path, or one already parsed by `read_export`)."""
     parsed = require_history(export if isinstance(export, ParsedExport) else read_export(export))
+    owner = check_owner(store, parsed)
     known = history.imported_shas(store)
     new_files = [f for f in parsed.files if f.sha256 not in known]
     result = ImportResult(parsed.source, parsed.files_by_kind(), len(new_files), not new_files,
-                          dropped_non_music=parsed.dropped_non_music, ignored_files=parsed.ignored)
+                          dropped_non_music=parsed.dropped_non_music, ignored_files=parsed.ignored,
+                          damaged_rows=parsed.damaged_rows, notes=list(parsed.notes))
     if not new_files:
+        if owner is not None and store.get_kv(KV_OWNER) is None and history.play_count(store):
+            with store.transaction():
+                store.set_kv(KV_OWNER, owner)
         return result
     now = utc_now()
     new_history = [f for f in new_files if f.kind in HISTORY_KINDS]
@@ -83,11 +123,14 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
                 result.plays_added += len(inserted.rows)
                 result.plays_already_known += inserted.skipped
         history.rebuild_play_indexes(conn, indexes)
-        if any(f.kind == "playlists" for f in new_files):
+        # a kind with a file of unknown shape keeps what the previous export gave (see read_export)
+        if any(f.kind == "playlists" for f in new_files) and "playlists" not in parsed.skipped_kinds:
             _replace_export_playlists(conn, parsed, now)
-        if any(f.kind == "library" for f in new_files):
+        if any(f.kind == "library" for f in new_files) and "library" not in parsed.skipped_kinds:
             _replace_export_saved(conn, parsed)
         _record_known_ids(conn, now, earlier)
+        if owner is not None and store.get_kv(KV_OWNER) is None:
+            store.set_kv(KV_OWNER, owner)
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 
@@ -9,6 +10,17 @@ from spotify_modeling.errors import BadInput
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
 MIN_LABELS_PER_CLASS = 8
+
+#: The range each number may take: (lowest, highest, the lowest itself allowed). Outside it a setting is refused
+#: with a line saying the range, rather than failing later (a negative batch, a share above 1, an infinite count).
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "top_fraction": (0, 1, False), "min_batch": (1, 500, True), "max_batch": (1, 500, True),
+    "explore_share": (0, 1, True), "control_share": (0, 1, True), "explore_floor": (0, 1, True),
+    "max_per_artist": (1, 10_000, True), "max_family_share": (0, 1, False), "expire_weeks": (0, 520, False),
+    "max_pending": (1, 100_000, True), "search_calls": (0, 100_000, True), "per_page": (1, 10, True),
+    "genre_share": (0, 1, True), "genre_calls": (0, 100_000, True), "backlog_calls": (0, 100_000, True),
+    "min_labels_per_class": (1, 10**9, True), "seed": (0, 2**63 - 1, True),
+}
 
 
 @dataclass
@@ -41,14 +53,20 @@ class WeeklyConfig:
         values = {}
         if home.config_path.exists():
             try:
+                if not home.config_path.is_file():   # a folder or a named pipe: never opened (a pipe would wait)
+                    raise OSError("not a regular file")
                 with open(home.config_path, "rb") as fh:
-                    values = dict(tomllib.load(fh).get("candidates", {}))
-            except (tomllib.TOMLDecodeError, OSError, AttributeError) as err:
-                raise BadInput(f"{home.config_path} is not a valid settings file ({err}).",
+                    table = tomllib.load(fh).get("candidates", {})
+                if not isinstance(table, dict):
+                    raise ValueError("candidates is not a [candidates] table")
+                values = dict(table)
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+                cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise BadInput(f"{home.config_path} is not a valid settings file ({cause}).",
                                "Fix or remove it; see docs/usage.md for the [candidates] settings.") from None
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(sorted(unknown))}.",
+            raise BadInput(f"Unknown setting(s) in {home.config_path}: {', '.join(map(_shown, sorted(unknown)))}.",
                            f"Known: {', '.join(cls.__dataclass_fields__)}.")
         defaults = cls()
         for key, value in values.items():
@@ -62,14 +80,27 @@ class WeeklyConfig:
                     else want.__name__
                 raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a {kind}.",
                                "Fix it and run again.")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise BadInput(f"Setting {key} = {value!r} in {home.config_path} should be a finite number.",
+                               "Fix it and run again.")
+            _check_range(key, value, str(home.config_path))
             if want is int and key != "seed":
                 values[key] = int(value)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for key, value in given.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise BadInput(f"{key} = {value!r} should be a finite number.", "Fix it and run again.")
+                _check_range(key, value, "the command line")
+        values.update(given)
         config = cls(**values)
+        if config.min_batch > config.max_batch:
+            raise BadInput(f"min_batch = {config.min_batch} is above max_batch = {config.max_batch} "
+                           f"(in {home.config_path} or the command line).", "Make min_batch at most max_batch.")
         entries = str(config.sources).replace(" ", "").split(",")
         bad = set(entries) - {"search", "reccobeats"}
         if bad:
-            named = ", ".join(sorted(b for b in bad if b))
+            named = ", ".join(sorted(_shown(b) for b in bad if b))
             raise BadInput(f"Bad pool source(s): {named}." if named else
                            f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
                            "No pool source given.", "Sources: search, reccobeats (comma-separated).")
@@ -85,4 +116,20 @@ class WeeklyConfig:
         return config
 
 
-__all__ = ["WeeklyConfig", "MIN_LABELS_PER_CLASS"]
+def _shown(name: str) -> str:
+    """A name from the file as the one-line message shows it: as written, or quoted when it holds a line break or
+    another unprintable character."""
+    return name if name.isprintable() else repr(name)
+
+
+def _check_range(key: str, value, where: str) -> None:
+    if key not in RANGES:
+        return
+    lo, hi, lo_ok = RANGES[key]
+    if (value < lo if lo_ok else value <= lo) or value > hi:
+        low = f"{lo:g} or more" if lo_ok else f"above {lo:g}"
+        raise BadInput(f"Setting {key} = {value!r} in {where} is out of range: it should be {low} and at most {hi:g}.",
+                       "Fix it and run again.")
+
+
+__all__ = ["WeeklyConfig", "MIN_LABELS_PER_CLASS", "RANGES"]
