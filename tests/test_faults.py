@@ -59,19 +59,24 @@ def quick_clients(monkeypatch, sleeps: list | None = None):
 
 
 def call_key(call) -> tuple:
-    return (call.method, call.path, tuple(sorted(call.query.items())))
+    return (call.method, call.path, tuple(sorted(call.query.items())), call.snapshot)
+
+
+def _counted(call, groups) -> bool:
+    """A successful (200, no fault) GET of a catalog resource, or of a playlist snapshot (same snapshot_id)."""
+    if call.method != "GET" or call.status != 200 or call.fault is not None:
+        return False
+    return call.group in groups or (call.group == "playlists" and call.snapshot is not None)
 
 
 def repeated_gets(calls, groups=CATALOG_GROUPS) -> int:
-    """Successful catalog GETs (answered 200, no fault) of a URL already read successfully before."""
-    seen = Counter(call_key(c) for c in calls
-                   if c.method == "GET" and c.group in groups and c.status == 200 and c.fault is None)
+    """Successful catalog GETs of a URL (a playlist: of a snapshot) already read successfully before."""
+    seen = Counter(call_key(c) for c in calls if _counted(c, groups))
     return sum(n - 1 for n in seen.values())
 
 
 def repeats(calls, groups=CATALOG_GROUPS) -> list:
-    seen = Counter(call_key(c) for c in calls
-                   if c.method == "GET" and c.group in groups and c.status == 200 and c.fault is None)
+    seen = Counter(call_key(c) for c in calls if _counted(c, groups))
     return [k for k, n in seen.items() if n > 1]
 
 

@@ -91,3 +91,6 @@ def test_the_repeat_counter_counts_only_successful_identical_catalog_gets():
              call("/v1/playlists/p/items", 201, method="POST", group="playlists")] * 1
     assert repeated_gets(calls) == 1
     assert repeated_gets(calls + [call("/v1/tracks/x", group="tracks")]) == 2
+    items = [CallRecord("GET", "/v1/playlists/p/items", {"offset": "0"}, None, "playlists", 200, 0.0, None, snap)
+             for snap in ("s1", "s2", "s2")]
+    assert repeated_gets(items) == 1        # the same snapshot read twice; a changed one is a fair re-read

@@ -108,6 +108,7 @@ class CallRecord:
     status: int    # 0: no answer reached the client (an injected timeout or connection reset)
     ts: float
     fault: str | None = None   # the kind of the injected fault that met this request, if any
+    snapshot: str | None = None  # a playlist read: the playlist's snapshot_id when it was read
 
 
 @dataclass
@@ -549,6 +550,10 @@ class _Service:
             self._request = (method, path)
             self._after: Fault | None = None     # a timeout/reset to apply once the request was served
             self._drop: Fault | None = None
+            snapshot = None
+            m = re.fullmatch(r"/v1/playlists/([^/]+)(?:/items)?/?", path) if method == "GET" else None
+            if m and m.group(1) in st.playlists:
+                snapshot = st.playlists[m.group(1)].get("snapshot_id")
             try:
                 if path.startswith("/reccobeats/"):
                     group = "reccobeats"
@@ -583,7 +588,7 @@ class _Service:
                 reply.fault = "drop_ids"
             status = 0 if reply.reset or reply.delay else reply.status
             self.server.calls.append(CallRecord(method, path, dict(query), logged_body, group, status,
-                                                st.clock(), reply.fault))
+                                                st.clock(), reply.fault, snapshot))
             return reply
 
     def _inject(self, group: str) -> None:
