@@ -172,7 +172,10 @@ FEATURE_CASES = [
     Case("read timeouts on artists throughout", faults(Fault(group="artists", kind="timeout", times=None)),
          69, "did not answer"),
     Case("connection reset on search", faults(Fault(group="search", kind="reset", times=1)), 0, None),
+    Case("429 without Retry-After on search", faults(Fault(group="search", status=429, times=2)), 0, None),
     Case("401 then a successful refresh", expire_tokens, 0, None),
+    Case("401 again after the refresh", faults(Fault(group="search", status=401, times=None)), 77,
+         "keeps rejecting the saved login"),
     Case("invalid_grant (refresh token expired)", refresh_expired, 77, "spotify-model login", disarm=login_again),
     Case("403 premium required", premium, 77, "Premium", disarm=premium_back),
     Case("ReccoBeats down", faults(Fault(group="reccobeats", status=503, times=None)), 69, "ReccoBeats answered 503"),
@@ -467,3 +470,31 @@ def test_weekly_fault(case, env, monkeypatch, capsys, record_property):  # noqa:
     assert not unlanded, unlanded
     assert reps == 0, repeats(server.calls[calls_before:])
     assert survived == 1
+
+
+def test_connection_reset_while_creating_the_playlists_makes_no_second_one(env, monkeypatch, capsys,  # noqa: F811
+                                                                           record_property):
+    """`POST /me/playlists` applied but unanswered: the next run finds the playlist it made instead of another."""
+    world, state, server, home = env
+    record_property("suite", "fault")
+    record_property("case", "connection reset creating a playlist, after Spotify applied it")
+    quick_clients(monkeypatch)
+    _settings(home)
+    state.faults[:] = [Fault(method="POST", path=r"/me/playlists$", kind="reset", apply=True)]
+    code = main(["candidates", "--seed", "1"])
+    out, err = capsys.readouterr()
+    state.faults.clear()
+    code2 = main(["candidates", "--seed", "1"])
+    out2, err2 = capsys.readouterr()
+    counts = {name: len(_own(state, name)) for name in ("data_candidates", "data_1", "data_0")}
+    dups = _duplicates(state, home) + sum(n - 1 for n in counts.values())
+    tracebacks = sum(t.count("Traceback") for t in (out, err, out2, err2))
+    survived = int(code == 69 and one_line_cause(err, "may or may not have been applied") and code2 == 0
+                   and counts == {"data_candidates": 1, "data_1": 1, "data_0": 1} and dups == 0 and tracebacks == 0)
+    record_property("survived", survived)
+    record_property("duplicate_pushes", dups)
+    record_property("tracebacks", tracebacks)
+    assert code == 69 and one_line_cause(err, "may or may not have been applied"), err
+    assert code2 == 0, (out2, err2)
+    assert counts == {"data_candidates": 1, "data_1": 1, "data_0": 1}
+    assert dups == 0 and tracebacks == 0
