@@ -22,10 +22,10 @@ from spotify_modeling import sources
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
 from spotify_modeling.sandbox import simulate
-from spotify_modeling.sandbox.standin import PREMIUM_MESSAGE, Fault, StandInServer, StandInState
+from spotify_modeling.sandbox.standin import Fault, StandInServer, StandInState
 from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
 from spotify_modeling.sources.auth import SCOPES
-from test_cli_features import T_URI, T_URI2, catalog, write_export
+from test_cli_features import catalog, write_export
 from test_weekly import env, prepared  # noqa: F401  (the prepared home of tests/test_weekly.py)
 
 CATALOG_GROUPS = ("search", "tracks", "artists", "albums")

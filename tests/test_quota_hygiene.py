@@ -11,7 +11,6 @@ import json
 import os
 
 import numpy as np
-import pytest
 
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
