@@ -139,6 +139,11 @@ def refresh_expired(server, state, home):
     state.refresh_tokens_revoked = True
 
 
+def refresh_times_out(server, state, home):
+    server.expire_access_tokens()
+    state.faults[:] = [Fault(group="token", kind="timeout", times=None)]
+
+
 def login_again(server, state, home):
     state.refresh_tokens_revoked = False
     (home if isinstance(home, Home) else Home(home)).token_cache.write_text(json.dumps(server.issue_token(SCOPES)))
@@ -176,6 +181,7 @@ FEATURE_CASES = [
     Case("401 then a successful refresh", expire_tokens, 0, None),
     Case("401 again after the refresh", faults(Fault(group="search", status=401, times=None)), 77,
          "keeps rejecting the saved login"),
+    Case("401 and the login service times out", refresh_times_out, 69, "login service"),
     Case("invalid_grant (refresh token expired)", refresh_expired, 77, "spotify-model login", disarm=login_again),
     Case("403 premium required", premium, 77, "Premium", disarm=premium_back),
     Case("ReccoBeats down", faults(Fault(group="reccobeats", status=503, times=None)), 69, "ReccoBeats answered 503"),
@@ -279,6 +285,8 @@ def test_features_fault(case, fworld, reference, capsys, record_property):
     assert complete, {k: (final[k] ^ reference[k]) for k in final}
     assert reps == 0, repeats(server.calls)
     assert all(s <= 60 for s in sleeps)          # never a long sleep: long waits stop the run instead
+    if "429" in case.name:
+        assert sum(sleeps) <= 120 + 10           # rate-limit waits are bounded per run (plus a few backoffs)
     assert survived == 1
 
 
