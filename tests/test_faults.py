@@ -392,6 +392,9 @@ def _items_path(state, name):
 WEEKLY_CASES = [
     Case("QUOTA_EXCEEDED on playlists", lambda s, st, h: st.faults.append(quota("playlists")), 75,
          "daily limit for playlists calls"),
+    Case("QUOTA_EXCEEDED on me (weekly)", lambda s, st, h: st.faults.append(quota("me")), 75,
+         "daily limit for me calls"),
+    Case("QUOTA_EXCEEDED on artists (pool genres)", lambda s, st, h: st.faults.append(quota("artists")), 0, None),
     Case("QUOTA_EXCEEDED on search (pool top-up)", lambda s, st, h: st.faults.append(quota("search")), 0, None),
     Case("429 long Retry-After on the playlist add",
          lambda s, st, h: st.faults.append(Fault(method="POST", path=r"/items$", status=429, retry_after=7200,
