@@ -251,9 +251,13 @@ def _print_enrich_summary(report, rows: int) -> None:
     daily = report.exhausted_groups - report.rate_limited_groups
     if report.exhausted_groups:
         when = report.retry_at
-        what = (f"Spotify's daily limit reached for {', '.join(sorted(daily))} calls" if daily else
-                f"Spotify's short-term rate limit (not the daily limit) stopped "
-                f"{', '.join(sorted(report.rate_limited_groups))} calls")
+        parts = []
+        if daily:
+            parts.append(f"Spotify's daily limit reached for {', '.join(sorted(daily))} calls")
+        if report.rate_limited_groups:
+            parts.append(f"Spotify's short-term rate limit (not the daily limit) stopped "
+                         f"{', '.join(sorted(report.rate_limited_groups))} calls")
+        what = "; ".join(parts)
         console.print(f"[yellow]quota:[/yellow] {what}"
                       + (f"; Spotify suggests trying again after {when:%Y-%m-%d %H:%M} UTC." if when else "."),
                       highlight=False, soft_wrap=True)
