@@ -11,8 +11,12 @@ counts per developer app and every answered call was made by the app. Calls refu
 token) are not counted: they cannot be attributed to an app. ReccoBeats and the token endpoint need no bearer token and
 every call to them counts toward "reccobeats" / "token" (unlimited unless `quotas` names them).
 
-Order of checks on a Web API call: 401 -> count -> quota 429 -> burst 429 -> 503 -> Premium 403 -> allow-list 403 ->
-the endpoint itself (scopes 403, 400, 404, ...).
+Order of checks on a Web API call: 401 -> count -> injected `Fault` -> quota 429 -> burst 429 -> 503 -> Premium 403 ->
+allow-list 403 -> the endpoint itself (scopes 403, 400, 404, ...). ReccoBeats and the token endpoint: count -> `Fault`
+-> quota -> burst -> 503 -> the endpoint. `StandInState.faults` arms faults at chosen calls (see `Fault`): error
+answers in the documented shapes, a read timeout, a connection reset (before or after the request is applied),
+ReccoBeats leaving ids out. Every request is logged in `StandInServer.calls` (status 0: no answer reached the
+client), with the fault that met it and, for a playlist read, the playlist's snapshot_id at that moment.
 
 Search matching (a fake, not Spotify's ranking): a query word matches a field when a word of that field starts with it
 (case- and accent-insensitive); a word with `%` or `*` matches as a substring instead. Field filters `track:`,
