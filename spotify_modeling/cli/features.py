@@ -248,10 +248,17 @@ def _print_enrich_summary(report, rows: int) -> None:
     if groups:
         console.print("calls (this run / today): " + ", ".join(
             f"{g} {report.calls_this_run.get(g, 0)}/{report.calls_today.get(g, 0)}" for g in groups))
+    daily = report.exhausted_groups - report.rate_limited_groups
     if report.exhausted_groups:
         when = report.retry_at
-        console.print(f"[yellow]quota:[/yellow] Spotify's daily limit reached for "
-                      f"{', '.join(sorted(report.exhausted_groups))} calls"
+        parts = []
+        if daily:
+            parts.append(f"Spotify's daily limit reached for {', '.join(sorted(daily))} calls")
+        if report.rate_limited_groups:
+            parts.append(f"Spotify's short-term rate limit (not the daily limit) stopped "
+                         f"{', '.join(sorted(report.rate_limited_groups))} calls")
+        what = "; ".join(parts)
+        console.print(f"[yellow]quota:[/yellow] {what}"
                       + (f"; Spotify suggests trying again after {when:%Y-%m-%d %H:%M} UTC." if when else "."),
                       highlight=False, soft_wrap=True)
     elif report.stopped == "budget":

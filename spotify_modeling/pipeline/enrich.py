@@ -31,7 +31,7 @@ from spotify_modeling.db.tracks import FEATURE_COLUMNS
 from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE, KV_GENRES_SOURCE, coverage,
                                              describe_tracks)
 from spotify_modeling.sources import MusicBrainzClient
-from spotify_modeling.sources.errors import ApiError, Forbidden
+from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
 from spotify_modeling.sources.records import track_from_reccobeats, track_from_spotify
 
 GENRES_SOURCES = ("spotify", "musicbrainz", "none")
@@ -72,6 +72,7 @@ class EnrichReport:
     retry_after: float | None = None
     quota_group: str | None = None
     exhausted_groups: set[str] = field(default_factory=set)
+    rate_limited_groups: set[str] = field(default_factory=set)   # of those: a long rate limit, not the daily quota
     warnings: list[str] = field(default_factory=list)
     calls_this_run: dict[str, int] = field(default_factory=dict)
     calls_today: dict[str, int] = field(default_factory=dict)
@@ -133,6 +134,8 @@ class _Run:
         r = self.report
         if reason == "quota":
             r.exhausted_groups.add(getattr(err, "group", None) or "?")
+            if isinstance(err, RateLimited):
+                r.rate_limited_groups.add(getattr(err, "group", None) or "?")
         if r.stopped is None or _SEVERITY[reason] > _SEVERITY[r.stopped]:
             r.stopped, r.message = reason, str(err)
         if isinstance(err, QuotaExhausted) and err.retry_after is not None:

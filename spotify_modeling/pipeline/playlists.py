@@ -12,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 from spotify_modeling.db import library
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db.store import Store
+from spotify_modeling.errors import NeedsLogin
+from spotify_modeling.sources.errors import Forbidden
 
 TOOL_PLAYLISTS = {"candidates": "data_candidates", "like": "data_1", "dislike": "data_0"}
 DESCRIPTIONS = {
@@ -76,7 +78,16 @@ def read_tool_playlist(client, store: Store, pl: ToolPlaylist) -> ToolPlaylist:
     if seen is not None and pl.snapshot_id and seen[0] == pl.snapshot_id and not pl.created:
         pl.track_ids = seen[1]
         return pl
-    items = [] if pl.created else client.playlist_items(pl.id)
+    try:
+        items = [] if pl.created else client.playlist_items(pl.id)
+    except Forbidden:
+        # Spotify lets an app read only playlists the user owns or collaborates on: this one was listed as the
+        # user's own, so its owner or sharing changed, or the login lacks the playlist scopes. Stop before any
+        # label is touched (the labels already read are kept).
+        raise NeedsLogin(f"Spotify refuses to let this app read your playlist {pl.name} (403): it is not yours to "
+                         "read any more, or the login lacks the playlist permissions.",
+                         f"Make sure {pl.name} is a playlist you own (or rename it, and the tool makes a new one), "
+                         "or run `spotify-model login` again; your labels so far are kept.") from None
     save_playlist_snapshot(store, pl, items)
     pl.track_ids = [it["id"] for it in items if it.get("kind") == "track" and it.get("id")]
     pl.reread = True

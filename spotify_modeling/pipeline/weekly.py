@@ -400,7 +400,12 @@ class WeeklyRun:
         """
         if landed is None:
             try:
-                cand.snapshot_id, cand.created = None, False   # force a fresh read
+                # the snapshot first, then the items only if it changed (an add that was not applied leaves the copy
+                # read at the start of this run valid); stored together, so the next run need not read them again
+                # (were the playlist changed in between, the stored snapshot is the older one: a re-read, never
+                # a stale copy)
+                cand.snapshot_id = (self.spotify.playlist(cand.id, fields="snapshot_id") or {}).get("snapshot_id")
+                cand.created = False
                 landed = set(read_tool_playlist(self.spotify, self.store, cand).track_ids)
             except Exception:  # cannot tell now: keep the records; the next run settles them (settle_unconfirmed_push)
                 return

@@ -11,8 +11,12 @@ counts per developer app and every answered call was made by the app. Calls refu
 token) are not counted: they cannot be attributed to an app. ReccoBeats and the token endpoint need no bearer token and
 every call to them counts toward "reccobeats" / "token" (unlimited unless `quotas` names them).
 
-Order of checks on a Web API call: 401 -> count -> quota 429 -> burst 429 -> 503 -> Premium 403 -> allow-list 403 ->
-the endpoint itself (scopes 403, 400, 404, ...).
+Order of checks on a Web API call: 401 -> count -> injected `Fault` -> quota 429 -> burst 429 -> 503 -> Premium 403 ->
+allow-list 403 -> the endpoint itself (scopes 403, 400, 404, ...). ReccoBeats and the token endpoint: count -> `Fault`
+-> quota -> burst -> 503 -> the endpoint. `StandInState.faults` arms faults at chosen calls (see `Fault`): error
+answers in the documented shapes, a read timeout, a connection reset (before or after the request is applied),
+ReccoBeats leaving ids out. Every request is logged in `StandInServer.calls` (status 0: no answer reached the
+client), with the fault that met it and, for a playlist read, the playlist's snapshot_id at that moment.
 
 Search matching (a fake, not Spotify's ranking): a query word matches a field when a word of that field starts with it
 (case- and accent-insensitive); a word with `%` or `*` matches as a substring instead. Field filters `track:`,
@@ -31,6 +35,7 @@ import hashlib
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 import unicodedata
@@ -46,7 +51,7 @@ import numpy as np
 from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.sources.endpoints import endpoint_group
 
-__all__ = ["StandInState", "StandInServer", "CallRecord", "endpoint_group", "FEATURE_KEYS", "ALL_SCOPES",
+__all__ = ["StandInState", "StandInServer", "CallRecord", "Fault", "endpoint_group", "FEATURE_KEYS", "ALL_SCOPES",
            "STANDIN_CODE", "PREMIUM_MESSAGE", "NOT_REGISTERED_MESSAGE"]
 
 FEATURE_KEYS = tuple(sorted(AUDIO_FEATURES))   # as ReccoBeats returns them
@@ -104,8 +109,61 @@ class CallRecord:
     query: dict[str, str]
     json: Any
     group: str
-    status: int
+    status: int    # 0: no answer reached the client (an injected timeout or connection reset)
     ts: float
+    fault: str | None = None   # the kind of the injected fault that met this request, if any
+    snapshot: str | None = None  # a playlist read: the playlist's snapshot_id when it was read
+
+
+@dataclass
+class Fault:
+    """A fault injected on chosen requests: those matching `group` / `method` / `path` (a regex searched in the path,
+    e.g. r"/items$"); the first `at` matching requests pass, the next `times` ones (None: all) meet the fault.
+
+    kinds:
+    - "status": answer `status` with the documented error body (`message`, `reason`) and `Retry-After` if given
+      (e.g. 429 + reason QUOTA_EXCEEDED, 500/502/503, 401, 403 premium, 403 on a playlist the user does not own);
+    - "timeout": answer only after `delay` seconds (past the client's read timeout);
+    - "reset": close the connection without answering;
+    - "drop_ids" (ReccoBeats): leave out every `drop_every`-th id of the request, like unknown ids.
+    With `apply=True` a "timeout" or "reset" happens after the server applied the request (the nasty case for a
+    playlist add: the tracks are in, the client never heard so). Calls met by a fault still count toward quotas.
+    """
+
+    kind: str = "status"
+    group: str | None = None
+    method: str | None = None
+    path: str | None = None
+    at: int = 0
+    times: int | None = 1
+    status: int = 503
+    message: str | None = None
+    reason: str | None = None
+    retry_after: float | None = None
+    delay: float = 1.0
+    apply: bool = False
+    drop_every: int = 2
+    seen: int = 0       # matching requests so far
+    fired: int = 0      # requests that met the fault
+
+    def matches(self, method: str, path: str, group: str) -> bool:
+        return ((self.group is None or self.group == group) and (self.method is None or self.method == method)
+                and (self.path is None or re.search(self.path, path) is not None))
+
+    def take(self, method: str, path: str, group: str) -> bool:
+        """Whether this request meets the fault (counts it either way)."""
+        if not self.matches(method, path, group):
+            return False
+        self.seen += 1
+        if self.seen <= self.at or (self.times is not None and self.fired >= self.times):
+            return False
+        self.fired += 1
+        return True
+
+
+_DEFAULT_FAULT_MESSAGES = {400: "Bad request", 401: "The access token expired", 403: "Forbidden",
+                           404: "Resource not found", 429: "API rate limit exceeded",
+                           500: "Server error", 502: "Bad gateway", 503: "Service unavailable"}
 
 
 @dataclass
@@ -133,6 +191,7 @@ class StandInState:
     legacy_track_key: bool = False          # playlist rows carry the item under "track" (pre-2026 responses)
     enforce_scopes: bool = True             # 403 "Insufficient client scope" like Spotify
     fail_5xx_retry_after: int | None = None  # if set, 503 answers carry this Retry-After
+    faults: list[Fault] = field(default_factory=list)           # injected at chosen calls (see `Fault`)
     revoked_refresh_tokens: set[str] = field(default_factory=set)
     refresh_tokens_revoked: bool = False    # every refresh token is refused (6-month expiry reached)
     usage: dict[str, int] = field(default_factory=dict)          # calls counted today per group
@@ -405,6 +464,17 @@ class _Reply:
     status: int
     body: Any = None
     headers: dict = field(default_factory=dict)
+    delay: float = 0.0       # seconds to wait before answering (an injected timeout)
+    reset: bool = False      # close the connection without answering (an injected reset)
+    fault: str | None = None
+
+
+class _NoAnswer(Exception):
+    """An injected timeout or reset before the request is applied."""
+
+    def __init__(self, fault: Fault):
+        super().__init__(fault.kind)
+        self.fault = fault
 
 
 def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int:
@@ -481,6 +551,13 @@ class _Service:
         with st._lock:
             logged_body: Any = None
             group = "other"
+            self._request = (method, path)
+            self._after: Fault | None = None     # a timeout/reset to apply once the request was served
+            self._drop: Fault | None = None
+            snapshot = None
+            m = re.fullmatch(r"/v1/playlists/([^/]+)(?:/items)?/?", path) if method == "GET" else None
+            if m and m.group(1) in st.playlists:
+                snapshot = st.playlists[m.group(1)].get("snapshot_id")
             try:
                 if path.startswith("/reccobeats/"):
                     group = "reccobeats"
@@ -504,9 +581,40 @@ class _Service:
                 reply = _Reply(err.status, err.body(), err.headers)
             except _OAuthError as err:
                 reply = _Reply(err.status, {"error": err.error, "error_description": err.description})
-            self.server.calls.append(CallRecord(method, path, dict(query), logged_body, group, reply.status,
-                                                st.clock()))
+            except _NoAnswer as err:
+                reply = _Reply(0, None, reset=err.fault.kind == "reset",
+                               delay=err.fault.delay if err.fault.kind == "timeout" else 0.0, fault=err.fault.kind)
+            if self._after is not None:
+                reply.fault = self._after.kind
+                reply.reset = self._after.kind == "reset"
+                reply.delay = self._after.delay if self._after.kind == "timeout" else 0.0
+            elif self._drop is not None:
+                reply.fault = "drop_ids"
+            status = 0 if reply.reset or reply.delay else reply.status
+            self.server.calls.append(CallRecord(method, path, dict(query), logged_body, group, status,
+                                                st.clock(), reply.fault, snapshot))
             return reply
+
+    def _inject(self, group: str) -> None:
+        """Apply the first armed fault that this request meets."""
+        method, path = self._request
+        for fault in self.state.faults:
+            if not fault.take(method, path, group):
+                continue
+            if fault.kind == "status":
+                message = fault.message or _DEFAULT_FAULT_MESSAGES.get(fault.status, "Error")
+                extra = {"Retry-After": str(int(fault.retry_after) if float(fault.retry_after).is_integer()
+                                            else fault.retry_after)} if fault.retry_after is not None else {}
+                raise _ApiError(fault.status, message, reason=fault.reason, headers=extra)
+            if fault.kind in ("timeout", "reset"):
+                if not fault.apply:
+                    raise _NoAnswer(fault)
+                self._after = fault
+            elif fault.kind == "drop_ids":
+                self._drop = fault
+            else:
+                raise ValueError(f"unknown fault kind {fault.kind!r}")
+            return
 
     @staticmethod
     def _json_body(raw: bytes) -> Any:
@@ -520,6 +628,7 @@ class _Service:
     def _gate(self, group: str, web: bool) -> None:
         st = self.state
         st.usage[group] = st.usage.get(group, 0) + 1
+        self._inject(group)
         limit = st.quotas.get(group)
         if limit is not None and st.usage[group] > limit:
             raise _ApiError(429, "API rate limit exceeded", reason="QUOTA_EXCEEDED",
@@ -890,6 +999,8 @@ class _Service:
         ids = [i.strip() for i in (query.get("ids") or "").split(",") if i.strip()]
         if not ids:
             raise _ApiError(400, "ids is required")
+        if self._drop is not None:
+            ids = [i for n, i in enumerate(ids[:40], 1) if n % max(1, self._drop.drop_every)]
         found: list[str] = []
         for given in ids[:40]:
             tid = lookup.get(given) or lookup.get(given.upper())
@@ -948,6 +1059,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         reply = self.server.service.handle(method, split.path, query, raw, self.headers)
+        if reply.delay:
+            time.sleep(reply.delay)   # outside the state lock: other requests go on
+        if reply.reset or reply.status == 0:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         payload = b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
         self.send_response(reply.status)
         if payload:
@@ -955,8 +1075,11 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:   # the client gave up waiting (an injected timeout)
+            self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802
         self._dispatch("GET")

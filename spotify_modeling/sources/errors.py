@@ -5,7 +5,7 @@ They subclass `UserError` so an unexpected refusal still reaches the user as one
 
 from __future__ import annotations
 
-from spotify_modeling.errors import UserError
+from spotify_modeling.errors import QuotaExhausted, UserError
 
 
 class ApiError(UserError):
@@ -25,3 +25,8 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     """HTTP 404: the item does not exist (any more) or the endpoint was removed."""
+
+
+class RateLimited(QuotaExhausted):
+    """A 429 whose `Retry-After` is longer than the client waits (or short ones that kept coming): the short-term
+    rate limit, not the daily quota. Same exit code (75), a different line: it says which it was and when to retry."""

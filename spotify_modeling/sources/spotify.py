@@ -19,7 +19,7 @@ from spotify_modeling.sources.auth import (LOGIN_HINT, AuthManager, cached_token
 from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home
 from spotify_modeling.sources.endpoints import endpoint_group
-from spotify_modeling.sources.errors import ApiError, Forbidden, NotFound
+from spotify_modeling.sources.errors import ApiError, Forbidden, NotFound, RateLimited
 
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
 SEARCH_LIMIT_MAX = 10
@@ -27,6 +27,7 @@ SEARCH_OFFSET_MAX = 1000
 PAGE = 50
 WRITE_CHUNK = 100
 NO_RESPONSE = 0  # status recorded for a timeout or a connection error
+DEFAULT_RATE_WAIT = 1.0  # a 429 without Retry-After (Spotify always sends one; be defensive)
 
 
 class CallRecorder(Protocol):
@@ -49,6 +50,14 @@ def _hours(seconds: float | None) -> str:
     return f"in about {round(seconds / 3600, 1):g} hours"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:g} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds / 3600, 1):g} h"
+
+
 def _item_kind(obj: dict | None, is_local: bool) -> str:
     if obj is None:
         return "missing"
@@ -64,9 +73,9 @@ class SpotifyClient:
 
     def __init__(self, auth_manager: AuthManager | Any, *, api_url: str | None = None,
                  recorder: CallRecorder | None = None, max_calls: int | None = None, max_wait: float = 60.0,
-                 sleep: Callable[[float], Any] = time.sleep, max_retries: int = 3, max_rate_waits: int = 3,
+                 sleep: Callable[[float], Any] = time.sleep, max_retries: int = 3, max_rate_waits: int = 8,
                  backoff: float = 1.0, requests_timeout: float = 15.0,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, max_total_wait: float = 120.0):
         silence_spotipy_logging()
         self.auth_manager = auth_manager
         self.api_url = (api_url or os.environ.get("SPOTIFY_MODEL_API_URL", "").strip() or DEFAULT_API_URL)
@@ -77,7 +86,9 @@ class SpotifyClient:
         self.max_wait = max_wait
         self.sleep = sleep
         self.max_retries = max_retries
-        self.max_rate_waits = max_rate_waits
+        self.max_rate_waits = max_rate_waits   # short 429 waits per call ...
+        self.max_total_wait = max_total_wait   # ... and seconds of them in one run: a burst is bounded in time
+        self._waited = 0.0
         self.backoff = backoff
         self.calls_made = 0
         self._current_method: str | None = None
@@ -160,10 +171,23 @@ class SpotifyClient:
         lowered = message.lower()
         if status == 429:
             wait = _retry_after(err.headers)
-            if err.reason == "QUOTA_EXCEEDED" or wait is None or wait > self.max_wait or rate_waits >= self.max_rate_waits:
+            if err.reason == "QUOTA_EXCEEDED":
                 raise QuotaExhausted(f"Spotify's daily limit for {group} calls is reached.",
                                      f"Everything fetched so far is kept; run again {_hours(wait)}.",
                                      retry_after=wait, group=group)
+            wait = DEFAULT_RATE_WAIT if wait is None else max(0.0, wait)
+            if wait > self.max_wait:
+                raise RateLimited(f"Spotify's rate limit asks to wait {_duration(wait)} before more {group} calls "
+                                  f"(a short-term limit, not the daily quota; this run waits at most "
+                                  f"{_duration(self.max_wait)}).",
+                                  f"Everything fetched so far is kept; run again {_hours(wait)}.",
+                                  retry_after=wait, group=group)
+            if rate_waits >= self.max_rate_waits or self._waited + wait > self.max_total_wait:
+                raise RateLimited(f"Spotify kept rate-limiting {group} calls after {rate_waits} short waits "
+                                  f"({_duration(self._waited)} in all; a short-term limit, not the daily quota).",
+                                  "Everything fetched so far is kept; run again in a few minutes.",
+                                  retry_after=wait, group=group)
+            self._waited += wait
             self.sleep(wait)
             return "waited"
         if status >= 500:
