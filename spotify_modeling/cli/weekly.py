@@ -63,7 +63,7 @@ def train(
 
 
 def _waiting(message: str) -> None:
-    console.print(f"[dim]{escape(message)}…[/dim]", highlight=False)
+    console.print(f"[dim]{escape(message)}…[/dim]", highlight=False, soft_wrap=True)
 
 
 def _versus_control(h: dict) -> str:
