@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_harness import cli_env, connect, integrity, loop_invariants, run, run_and_kill, start, finish, write_token
+from cli_harness import cli_env, connect, finish, integrity, loop_invariants, start, write_token
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
 from spotify_modeling.sandbox import simulate
@@ -151,20 +151,6 @@ def test_two_real_runs_started_at_once_run_one_after_the_other(env, tmp_path, re
     assert "waiting up to 120 s" in " ".join(two.out.split())
     assert statuses == ["ok", "ok"] and batches[0] == 2 and batches[1] == batches[2]
     assert integrity(home) == "ok" and inv["duplicates_in_candidates"] == 0 and inv["unrecorded_in_candidates"] == 0
-
-
-def test_a_killed_run_leaves_no_lock_behind(env, tmp_path, record_property):
-    state, server, home, export = env
-    sub_env = cli_env(server, home, SPOTIFY_MODEL_LOCK_WAIT="0")
-    logs = tmp_path / "logs"
-    killed = run_and_kill(["candidates", "--seed", "1"], sub_env, logs, "killed", server, at_call=3)
-    again = run(["candidates", "--seed", "2"], sub_env, logs, "again", server)   # no wait allowed at all
-    record_property("suite", "lock")
-    record_property("case", "SIGKILL releases the lock")
-    record_property("survived", int(killed.killed and again.code == 0))
-    assert killed.killed and again.code == 0, again.err
-    with connect(home) as conn:
-        assert [s for (s,) in conn.execute("SELECT status FROM runs ORDER BY run_id")] == ["interrupted", "ok"]
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "nan"])
