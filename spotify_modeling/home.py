@@ -103,9 +103,39 @@ class Home:
                                 "for it to finish")
                         told = True
                     time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            self.sweep_temp_files()
             yield
         finally:
             fh.close()
+
+
+    def sweep_temp_files(self, now: float | None = None) -> list[Path]:
+        """Remove the temp files of writes a killed run left behind (`atomic_path`'s `.NAME.*.tmp`, the token
+        cache's `.token-*`); called with the lock held. Returns what was removed.
+
+        Only locked runs write the CSV views and models, so any temp file there is a leftover. The token cache and
+        the report are also written by commands that take no lock (`login`, `report`): their temp files go only
+        once they are an hour old, so a write under way is never touched.
+        """
+        import time
+
+        now = time.time() if now is None else now
+        gone = []
+        places = [(d, ".*.tmp", 0.0) for d in (self.processed, self.models, self.training_features)]
+        places += [(self.data, ".token-*", 3600.0), (self.data / "report", ".*.tmp", 3600.0)]
+        for folder, pattern, min_age in places:
+            try:
+                found = list(folder.glob(pattern))
+            except OSError:
+                continue
+            for p in found:
+                try:
+                    if p.is_file() and not p.is_symlink() and now - p.stat().st_mtime >= min_age:
+                        p.unlink()
+                        gone.append(p)
+                except OSError:
+                    continue
+        return gone
 
 
 #: seconds a command waits for another run of the same home to finish before it exits 69

@@ -33,6 +33,10 @@ FEATURE_KILLS = max(1, KILLS // 3)
 CANDIDATE_KILLS = max(1, KILLS - FEATURE_KILLS)
 SEED = int(os.environ.get("RELIABILITY_SEED", "13"))
 MAX_PENDING = 60
+#: a small but complete run: every enrichment step, with 10 release-date look-ups instead of 100 (time in CI)
+FEATURES = ["features", "--details-calls", "10"]
+#: the weekly run's own settings (spotify-model.toml), smaller than the defaults so that a cycle takes ~2 s
+WEEKLY_TOML = "[candidates]\nsearch_calls = 24\ngenre_calls = 12\nbacklog_calls = 8\n"
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,7 @@ def test_sigkill_features_at_every_step_then_the_next_run_completes(world_state,
         # the reference: one clean run, to spread the kill points over its requests
         ref_home = tmp_path / "ref"
         write_token(ref_home, server)
-        ref = run(["features", str(export)], cli_env(server, ref_home), logs, "ref", server)
+        ref = run(FEATURES + [str(export)], cli_env(server, ref_home), logs, "ref", server)
         assert ref.code == 0, ref.err
         ref_calls = ref.calls
         ref_counts = _store_counts(ref_home)
@@ -104,13 +108,13 @@ def test_sigkill_features_at_every_step_then_the_next_run_completes(world_state,
             state.reset_day()
             if kind == "import":      # before the first request: the import transaction, the history CSV
                 db = home / "data" / "spotify_model.db"
-                res = run_and_kill(["features", str(export)], env, logs, f"k{i}", server,
+                res = run_and_kill(FEATURES + [str(export)], env, logs, f"k{i}", server,
                                    when=lambda new: bool(new) or db.exists(), then_wait=float(rng.uniform(0, 0.4)))
             elif kind == "calls":     # inside enrichment: ids, metadata, features, genres, release dates
-                res = run_and_kill(["features", str(export)], env, logs, f"k{i}", server,
+                res = run_and_kill(FEATURES + [str(export)], env, logs, f"k{i}", server,
                                    at_call=int(rng.integers(1, ref_calls)))
             else:                     # after the last request: track table CSV, stage-1 training, model files
-                res = run_and_kill(["features", str(export)], env, logs, f"k{i}", server,
+                res = run_and_kill(FEATURES + [str(export)], env, logs, f"k{i}", server,
                                    when=lambda new: len(new) >= ref_calls, then_wait=float(rng.uniform(0, 1.2)))
             i += 1
             tracebacks += res.err.count("Traceback") + res.out.count("Traceback")
@@ -119,7 +123,7 @@ def test_sigkill_features_at_every_step_then_the_next_run_completes(world_state,
             kills += 1
             points[kind] += 1
             state.reset_day()
-            again = run(["features", str(export)], env, logs, f"r{i}", server)
+            again = run(FEATURES + [str(export)], env, logs, f"r{i}", server)
             tracebacks += again.err.count("Traceback") + again.out.count("Traceback")
             counts = _store_counts(home)
             ok = (again.code == 0 and integrity(home) == "ok" and counts["plays"] == ref_counts["plays"]
@@ -153,7 +157,8 @@ def test_sigkill_candidates_at_every_step_then_the_next_run_completes(world_stat
     with StandInServer(state) as server:
         write_token(home, server)
         env = cli_env(server, home, SPOTIFY_MODEL_LOCK_WAIT="0")       # a kill must leave no lock behind
-        assert run(["features", str(export)], env, logs, "features", server).code == 0
+        (home / "spotify-model.toml").write_text(WEEKLY_TOML)
+        assert run(FEATURES + [str(export)], env, logs, "features", server).code == 0
         state.reset_day()
         ref = run(["candidates", "--seed", "0"], env, logs, "ref", server)
         assert ref.code == 0, ref.err
@@ -242,3 +247,28 @@ def _next_kind(kinds: list[str], points: Counter, i: int) -> str:
 def _has_label(home, track_id: str) -> bool:
     with connect(home) as conn:
         return conn.execute("SELECT 1 FROM labels WHERE track_id = ?", (track_id,)).fetchone() is not None
+
+
+def test_the_lock_sweeps_what_killed_writes_left_behind(tmp_path, record_property):
+    """A kill between `mkstemp` and `os.replace` leaves a temp file; the next locked run removes it (and only it)."""
+    from spotify_modeling.home import Home
+
+    h = Home(tmp_path).ensure()
+    (h.data / "report").mkdir()
+    left = [h.processed / ".X.csv.ab12cd.tmp", h.models / ".playlist.joblib.x1.tmp",
+            h.training_features / ".playlist.csv.x2.tmp"]
+    old_token = h.data / ".token-old1"
+    fresh_token, fresh_report = h.data / ".token-fresh", h.data / "report" / ".report.html.zz.tmp"
+    kept = [h.processed / "X.csv", h.models / "playlist.joblib", h.data / ".spotify_token_cache", fresh_token,
+            fresh_report]
+    for p in left + kept + [old_token]:
+        p.write_text("x")
+    os.utime(old_token, (1, 1))                     # written long ago by a login that was killed
+    with h.lock():
+        pass
+    remaining = [p for p in left + [old_token] if p.exists()]
+    record_property("suite", "crash")
+    record_property("case", "temp files of killed writes swept under the lock")
+    record_property("recovered", int(not remaining and all(p.exists() for p in kept)))
+    assert not remaining, remaining
+    assert all(p.exists() for p in kept)            # real files, and temp files a running login/report may own
