@@ -168,3 +168,41 @@ def test_the_token_cache_holds_the_token_and_nothing_under_a_home_is_readable_by
     for rel in ("data/spotify_model.db", "data/processed/X.csv", "data/processed/y_playlist.csv",
                 "data/processed/y_score.csv", "data/report/report.html"):
         assert (lived["home"] / rel).is_file(), rel
+
+
+def test_a_store_left_world_readable_by_an_older_version_is_made_private_on_open(tmp_path, record_property):
+    """The user's finding: the store and its -wal/-shm were 0644. Opening it now tightens all three to 0600."""
+    import os
+
+    from spotify_modeling.db.store import Store
+
+    path = tmp_path / "data" / "spotify_model.db"
+    old = os.umask(0o022)                               # what an older version (and most shells) left behind
+    try:
+        with Store(path) as s1, s1.transaction() as conn:
+            conn.execute("INSERT INTO kv(key, value) VALUES ('k', '1')")
+        holder = Store(path)                            # keeps -wal and -shm in place, as a run under way does
+        holder.conn.execute("BEGIN IMMEDIATE")
+        holder.conn.execute("INSERT INTO kv(key, value) VALUES ('k2', '2')")
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists():
+                p.chmod(0o644)
+        with Store(path):
+            pass
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        holder.conn.execute("ROLLBACK")
+        holder.close()
+        fresh = tmp_path / "new" / "spotify_model.db"
+        with Store(fresh) as s2, s2.transaction() as conn:   # a new store under a loose umask: 0600 from the start
+            conn.execute("INSERT INTO kv(key, value) VALUES ('k', '1')")
+            fresh_modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in fresh.parent.iterdir()}
+    finally:
+        os.umask(old)
+    loose = {n: oct(m) for n, m in {**modes, **fresh_modes}.items() if m & 0o077}
+    record_property("suite", "secrets")
+    record_property("case", "store, -wal and -shm modes (old 0644 store, new store under umask 022)")
+    record_property("files_scanned", len(modes) + len(fresh_modes))
+    record_property("secret_leaks", len(loose))
+    assert {"spotify_model.db", "spotify_model.db-wal", "spotify_model.db-shm"} <= set(modes)
+    assert {"spotify_model.db", "spotify_model.db-wal"} <= set(fresh_modes)
+    assert not loose, loose
