@@ -259,13 +259,14 @@ def test_bad_settings_file_is_a_usage_error_before_any_call(env, capsys, text, n
     assert len(server.calls) == n and named in capsys.readouterr().err
 
 
-def test_second_concurrent_run_is_refused(env, capsys):
+def test_second_concurrent_run_waits_then_exits_69_having_changed_nothing(env, capsys, monkeypatch):
     from spotify_modeling.home import Home
 
     world, state, server, home = env
     n = len(server.calls)
+    monkeypatch.setenv("SPOTIFY_MODEL_LOCK_WAIT", "0.3")   # docs/usage.md: wait (30 s by default), then exit 69
     with Home(home).lock():                      # e.g. a cron run still going
-        assert main(["candidates"]) == 2
+        assert main(["candidates"]) == 69
     assert len(server.calls) == n and "Another spotify-model run" in capsys.readouterr().err
     assert main(["candidates", "--seed", "1"]) == 0
 

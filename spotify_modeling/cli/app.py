@@ -107,7 +107,20 @@ INTERRUPTED = ("interrupted: every finished step is kept; the one under way was 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line and their exit code; bugs are logged, exit 1."""
+    """Entry point: user errors become one line and their exit code; bugs are logged, exit 1.
+
+    Everything a command writes under the home (store, CSV views, models, logs, the report) is personal data, so it
+    runs with umask 077: files 0600 and folders 0700, readable by you alone (the previous umask is restored after,
+    for a caller that runs `main` in-process).
+    """
+    old_umask = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(old_umask)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into a returned 130 when not standalone

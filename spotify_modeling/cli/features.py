@@ -66,7 +66,8 @@ def features(
     parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
     h.ensure()
     csv_path = h.processed / "streaming_history.csv"
-    with h.lock(), Store.open(h) as store:
+    with h.lock(on_wait=lambda m: console.print(f"[dim]{escape(m)}…[/dim]", highlight=False, soft_wrap=True)), \
+            Store.open(h) as store:
         if parsed is not None:
             result = import_export(store, parsed)
             if not result.already_imported or not csv_path.exists():

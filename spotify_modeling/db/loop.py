@@ -16,8 +16,19 @@ from spotify_modeling.db.store import Store, utc_now
 
 
 # ------------------------------------------------------------------------------------------------ runs
+#: a run that counts as a weekly run: it finished (any way but killed), or it was killed after its batch landed
+COUNTED_RUN = ("(r.status NOT IN ('running', 'interrupted') "
+               "OR EXISTS (SELECT 1 FROM pushes p WHERE p.run_id = r.run_id))")
+
+
 def start_run(store: Store, command: str) -> int:
+    """Record a new run; a run still `running` from before was killed (SIGKILL, power loss) and is marked so.
+
+    Called under the home's lock (`Home.lock`), so no other process can be running one: whatever is still
+    `running` then is a leftover whose process died without finishing it.
+    """
     with store.transaction() as conn:
+        conn.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         return conn.execute("INSERT INTO runs(command, started_at, status) VALUES (?, ?, 'running')",
                             (command, utc_now())).lastrowid
 
@@ -32,6 +43,12 @@ def run_summaries(store: Store, command: str) -> list[dict]:
     """The JSON summary of every finished run of `command`, oldest first."""
     return [json.loads(s) for (s,) in store.conn.execute(
         "SELECT summary FROM runs WHERE command = ? ORDER BY run_id", (command,)) if s]
+
+
+def weekly_run_number(store: Store, run_id: int, command: str = "candidates") -> int:
+    """The number of `command` runs up to this one that count (`COUNTED_RUN`): "Weekly run N" after N-1 runs."""
+    return store.scalar(f"SELECT count(*) FROM runs r WHERE r.command = ? AND r.run_id <= ? AND "
+                        f"({COUNTED_RUN} OR r.run_id = ?)", (command, run_id, run_id)) or 0
 
 
 # ------------------------------------------------------------------------------------------------ the pool
@@ -173,7 +190,7 @@ def latest_likes(store: Store, n: int) -> list[str]:
         "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC LIMIT ?", (n,))]
 
 
-__all__ = ["start_run", "finish_run", "run_summaries", "add_candidates", "set_candidate_status", "pool_rows", "random_sample_ids",
+__all__ = ["COUNTED_RUN", "start_run", "finish_run", "run_summaries", "weekly_run_number", "add_candidates", "set_candidate_status", "pool_rows", "random_sample_ids",
            "candidate_ids_and_keys", "known_name_keys", "excluded_track_ids", "record_pushes", "forget_pushes",
            "push_ids_of_run", "last_batch", "pending_count", "pending_ids", "set_push_status", "labelled_pushes",
            "label_ids", "labels_now", "apply_labels", "label_totals", "labelled_tracks", "latest_likes"]

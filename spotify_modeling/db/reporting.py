@@ -146,12 +146,17 @@ def pushes(store: Store) -> list[dict]:
 
 
 def runs(store: Store, command: str = "candidates", limit: int | None = None) -> list[dict]:
-    """Recorded runs of `command`, oldest first (the last `limit` only), each with its summary and pushes landed."""
+    """Recorded runs of `command`, oldest first (the last `limit` only), each with its summary and pushes landed.
+
+    A run killed before its batch landed (`interrupted`, see `loop.start_run`) is not a weekly run and is left out.
+    """
+    from spotify_modeling.db.loop import COUNTED_RUN
+
     rows = store.conn.execute(
         "SELECT r.run_id, r.command, r.started_at, r.finished_at, r.status, r.summary, "
         "  (SELECT count(*) FROM pushes p WHERE p.run_id = r.run_id) AS landed, "
         "  (SELECT min(batch) FROM pushes p WHERE p.run_id = r.run_id) AS batch "
-        "FROM runs r WHERE r.command = ? ORDER BY r.run_id DESC" + (" LIMIT ?" if limit else ""),
+        f"FROM runs r WHERE r.command = ? AND (r.status = 'running' OR {COUNTED_RUN}) ORDER BY r.run_id DESC" + (" LIMIT ?" if limit else ""),
         (command, limit) if limit else (command,)).fetchall()
     out = []
     for r in reversed(rows):

@@ -256,6 +256,7 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
         self.conn.row_factory = sqlite3.Row
         self._depth = 0
@@ -384,6 +385,27 @@ class Store:
     def calls_today(self, group: str | None = None, day: str | None = None) -> int:
         usage = self.usage_today(day)
         return sum(usage.values()) if group is None else usage.get(group, 0)
+
+
+def _private(path: Path) -> None:
+    """The store holds your listening history: readable by you alone (0600), and so are its -wal and -shm.
+
+    A new store file is created 0600 before SQLite opens it (SQLite gives the -wal and -shm files the mode of the
+    database file); a store made by an older version with the default 0644 is tightened on open.
+    """
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return   # not writable or not a file: sqlite3 says what is wrong (a read-only home is refused before)
+    os.close(fd)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except OSError:   # absent (no -wal yet), or not ours to change
+            continue
 
 
 def _is_busy(err: sqlite3.DatabaseError) -> bool:

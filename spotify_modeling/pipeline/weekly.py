@@ -313,8 +313,9 @@ class WeeklyRun:
         if not models:
             self.report.notes.append("no stage-1 model yet: run `spotify-model features` (it trains them)")
             return None
+        room = cfg.max_pending - pending   # a batch never takes data_candidates past max_pending unlabelled
         sizes = batch_sizes(len(pool), cfg.top_fraction, cfg.explore_share, cfg.control_share,
-                            min_total=cfg.min_batch, max_total=cfg.max_batch)
+                            min_total=min(cfg.min_batch, room), max_total=min(cfg.max_batch, room))
         n_total = int(sum(sizes.values()))
         # genres cost one call per artist: fetch them only for the slice that can still make the cut
         if self.enricher is not None:
@@ -521,7 +522,7 @@ def run_candidates(home, dry_run: bool = False, max_calls: int | None = None, so
     if not home.db_path.exists():
         raise BadInput(f"No store at {home.db_path}.", "Run `spotify-model features EXPORT` first.")
     config = config or WeeklyConfig.from_home(home, sources=source, seed=seed)
-    with home.lock():
+    with home.lock(on_wait=progress):
         store = Store.open(home)
         try:
             spotify = SpotifyClient.from_env(home, recorder=store, max_calls=max_calls)
