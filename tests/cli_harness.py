@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,3 +175,19 @@ def added_uris(server) -> list[str]:
         if c.method == "POST" and c.path.endswith("/items") and c.status < 300 and isinstance(c.json, dict):
             uris += list(c.json.get("uris") or [])
     return uris
+
+
+# ------------------------------------------------------------------------------------------------ secrets
+def needles(values: set[str]) -> dict[str, list[bytes]]:
+    """Each secret as the bytes it could be written in: plain, URL-encoded, JSON-escaped (for `scan`)."""
+    out = {}
+    for v in values:
+        forms = {v, urllib.parse.quote(v, safe=""), json.dumps(v)[1:-1]}
+        out[v] = [f.encode() for f in forms]
+    return out
+
+
+def scan(blobs: dict[str, bytes], needles: dict[str, list[bytes]]) -> list[tuple[str, str]]:
+    """(where, secret's first characters) for each blob (file bytes or captured output) holding a secret."""
+    return [(name, secret[:12] + "…") for name, data in blobs.items() for secret, forms in needles.items()
+            if any(f in data for f in forms)]

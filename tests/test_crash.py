@@ -271,3 +271,29 @@ def test_the_lock_sweeps_what_killed_writes_left_behind(tmp_path, record_propert
     record_property("case", "temp files of killed writes swept under the lock")
     assert not remaining, remaining
     assert all(p.exists() for p in kept)            # real files, and temp files a running login/report may own
+
+
+def test_a_batch_never_takes_pending_candidates_past_max_pending(world_state, tmp_path, monkeypatch,
+                                                                 record_property):
+    """The user's finding: 68 pending against a maximum of 60. A batch is cut to the room left under max_pending."""
+    from spotify_modeling.cli import main
+
+    world, state_bytes = world_state
+    state = pickle.loads(state_bytes)
+    export = world.write_export(tmp_path / "export", as_zip=True)
+    home = tmp_path / "home"
+    with StandInServer(state) as server:
+        write_token(home, server)
+        for k, v in cli_env(server, home).items():
+            monkeypatch.setenv(k, v)
+        (home / "spotify-model.toml").write_text(WEEKLY_TOML + "min_batch = 10\nmax_batch = 30\nmax_pending = 25\n")
+        assert main(FEATURES + [str(export)]) == 0
+        pending = []
+        for week in range(3):                        # nobody labels: the room shrinks to nothing
+            state.reset_day()
+            assert main(["candidates", "--seed", str(week)]) == 0
+            pending.append(loop_invariants(home, state)["pending"])
+    record_property("suite", "crash")
+    record_property("case", "pending capped at max_pending (no labels for 3 weeks)")
+    assert pending[0] >= 10 and max(pending) == 25 and pending == sorted(pending), pending
+    assert len(playlist_ids(state, "data_candidates")) == 25

@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import pickle
 import stat
-import urllib.parse
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from cli_harness import cli_env, run, write_token
+from cli_harness import cli_env, needles as _needles, run, scan as _scan, write_token
 from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
 
@@ -51,20 +50,6 @@ def _export_with_known_ips(world, root: Path) -> Path:
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
     return zpath
-
-
-def _needles(values: set[str]) -> dict[str, list[bytes]]:
-    """Each secret as the bytes it could be written in: plain, URL-encoded, JSON-escaped."""
-    out = {}
-    for v in values:
-        forms = {v, urllib.parse.quote(v, safe=""), json.dumps(v)[1:-1]}
-        out[v] = [f.encode() for f in forms]
-    return out
-
-
-def _scan(blobs: dict[str, bytes], needles: dict[str, list[bytes]]) -> list[tuple[str, str]]:
-    return [(name, secret[:12] + "…") for name, data in blobs.items() for secret, forms in needles.items()
-            if any(f in data for f in forms)]
 
 
 def _files(home: Path) -> dict[str, bytes]:
