@@ -25,6 +25,7 @@ from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import Fault, StandInServer, StandInState
 from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
 from spotify_modeling.sources.auth import SCOPES
+from cli_harness import needles, scan
 from test_cli_features import catalog, write_export
 from test_weekly import env, prepared  # noqa: F401  (the prepared home of tests/test_weekly.py)
 
@@ -477,13 +478,16 @@ def test_weekly_fault(case, env, monkeypatch, capsys, record_property):  # noqa:
     unlanded = [t for t in unlanded if t not in expired]
     reps = repeated_gets(server.calls[calls_before:])
     cause_ok = cause_said(case, err)
+    leaks = _secret_leaks(state, home, {"out": out, "err": err, "out2": out2, "err2": err2})
     survived = int(code == case.code and cause_ok and code2 == 0 and labels_lost == 0 and lost == 0 and dups == 0
-                   and not unlanded and tracebacks == 0)
+                   and not unlanded and tracebacks == 0 and not leaks)
     record_property("survived", survived)
     record_property("labels_lost", labels_lost)
     record_property("duplicate_pushes", dups)
     record_property("repeated_gets", reps)
     record_property("tracebacks", tracebacks)
+    record_property("secret_leaks", len(leaks))
+    assert not leaks, leaks
     assert code == case.code, (out, err)
     assert cause_ok, err
     assert tracebacks == 0
@@ -494,6 +498,37 @@ def test_weekly_fault(case, env, monkeypatch, capsys, record_property):  # noqa:
     assert not unlanded, unlanded
     assert reps == 0, repeats(server.calls[calls_before:])
     assert survived == 1
+
+
+def _secret_leaks(state, home, outputs: dict[str, str]) -> list[tuple[str, str]]:
+    """Every token the stand-in issued, searched in every file of the home but the token cache and in the output."""
+    tokens = set(state.access_tokens) | set(state.refresh_tokens)
+    assert tokens, "the stand-in issued no token: the scan would prove nothing"
+    blobs = {str(f): f.read_bytes() for f in home.rglob("*")
+             if f.is_file() and not f.is_symlink() and f.name != ".spotify_token_cache"}
+    blobs.update({k: v.encode() for k, v in outputs.items()})
+    return scan(blobs, needles(tokens))
+
+
+def test_status_after_a_long_rate_limit_says_rate_limit_not_daily_quota(env, monkeypatch, capsys):  # noqa: F811
+    """The run stopped by a 2 h Retry-After: `status` names the short-term rate limit and its group, not the quota."""
+    world, state, server, home = env
+    quick_clients(monkeypatch)
+    _settings(home)
+    assert main(["candidates", "--seed", "1"]) == 0
+    simulate.label_candidates(state, world.listener, world.catalog, np.random.default_rng(0), label_rate=0.7)
+    state.faults.append(Fault(method="POST", path=r"/items$", status=429, retry_after=7200, times=None))
+    assert main(["candidates", "--seed", "2"]) == 75
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    wall = st["calls_today"]["quota_wall"]
+    assert wall is not None and wall["kind"] == "rate" and "playlists" in wall["groups"], wall
+    assert wall["retry_at"] is not None
+    assert "short-term rate limit" in st["next_run"]["first"] and "daily limit" not in st["next_run"]["first"]
+    assert main(["status"]) == 0
+    screen = capsys.readouterr().out
+    assert "rate limit" in screen and "quota wall" not in screen
 
 
 def test_connection_reset_while_creating_the_playlists_makes_no_second_one(env, monkeypatch, capsys,  # noqa: F811

@@ -150,8 +150,9 @@ def _quota_wall(last_run: dict | None, refused: dict, now: datetime) -> dict | N
     if retry_at is None and (finished is None or finished.date() != now.date()):
         return None   # no retry time given: Spotify's daily quotas reset within a day
     groups = sorted({m for n in s.get("notes") or [] for m in re.findall(r"limit for (\w+) calls", n)}
-                    | set(refused))
-    return {"groups": groups, "retry_at": _iso(retry_at) if retry_at else None, "run_id": last_run["run_id"]}
+                    | set(s.get("quota_groups") or []) | set(refused))
+    return {"groups": groups, "retry_at": _iso(retry_at) if retry_at else None, "run_id": last_run["run_id"],
+            "kind": "rate" if s.get("quota_limit") == "rate" else "daily"}
 
 
 def _calls_today(store, now: datetime, last_run: dict | None) -> dict:
@@ -194,7 +195,9 @@ def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last
     if wall is not None:
         when = f"after {wall['retry_at'].replace('T', ' ').rstrip('Z')} UTC" if wall["retry_at"] else "tomorrow"
         groups = ", ".join(wall["groups"]) or "some"
-        steps.append(f"wait: Spotify's daily limit for {groups} calls was reached; run it {when}")
+        what = ("Spotify's short-term rate limit (not the daily quota) stopped the last run in" if wall["kind"] == "rate"
+                else "Spotify's daily limit was reached for")
+        steps.append(f"wait: {what} {groups} calls; run it {when}")
     pending = labels["pending"]
     steps.append("read data_1 and data_0 for your labels" +
                  (f" of the {pending} candidates still pending" if pending else "") +
@@ -400,7 +403,8 @@ def print_status(st: dict) -> None:
     console.print(line, highlight=False)
     if c["quota_wall"]:
         w = c["quota_wall"]
-        console.print(f"[yellow]quota wall[/yellow]: {', '.join(w['groups']) or 'a group'}; Spotify said to retry "
+        kind = "rate limit" if w["kind"] == "rate" else "quota wall"
+        console.print(f"[yellow]{kind}[/yellow]: {', '.join(w['groups']) or 'a group'}; Spotify said to retry "
                       + (f"after {_date(w['retry_at'])} UTC" if w["retry_at"] else "later (no time given)"),
                       highlight=False)
     nxt = st["next_run"]

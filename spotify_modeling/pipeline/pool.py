@@ -37,6 +37,7 @@ class PoolTopUp:
     added: int = 0
     stopped_by: str | None = None    # None | quota message
     retry_after: float | None = None
+    stopped_error: Exception | None = None   # what stopped it (daily quota or short-term rate limit)
     queries: list[str] = field(default_factory=list)
 
 
@@ -177,7 +178,7 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
         try:
             items, total = client.search_tracks(q, limit=10, offset=offset)
         except QuotaExhausted as err:
-            out.stopped_by, out.retry_after = str(err), err.retry_after
+            out.stopped_by, out.retry_after, out.stopped_error = str(err), err.retry_after, err
             break
         except Exception as err:  # a 400 for an offset beyond `total` is an empty page, not a failure
             if getattr(err, "status", None) == 400:

@@ -28,6 +28,7 @@ from spotify_modeling.core.selection.weekly import (affinity_fit_data, choose_ba
 from spotify_modeling.db import library
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db.store import Store
+from spotify_modeling.sources.errors import RateLimited
 from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline.train import history_window, training_data
 from spotify_modeling.db.tracktable import has_features, track_table
@@ -62,6 +63,8 @@ class WeeklyReport:
     calls_total: int = 0
     calls_today: dict = field(default_factory=dict)
     quota_retry_after: float | None = None
+    quota_limit: str | None = None   # what stopped it: "daily" (QUOTA_EXCEEDED) or "rate" (a long Retry-After)
+    quota_groups: list[str] = field(default_factory=list)
     hit_rates: list[dict] = field(default_factory=list)
     backlog: dict = field(default_factory=dict)
     affinity_guard: dict = field(default_factory=dict)
@@ -115,6 +118,7 @@ class WeeklyRun:
             status = "quota"
             self.report.quota_stopped = True
             self.report.quota_retry_after = err.retry_after
+            self._note_limit(err)
             self.report.notes.append(str(err))
             raise
         finally:
@@ -239,6 +243,7 @@ class WeeklyRun:
             self.report.notes.append(f"Pool top-up stopped by Spotify's quota after {out.calls} searches "
                                      f"(topped up less than planned): {out.stopped_by}")
             self.report.quota_retry_after = out.retry_after
+            self._note_limit(out.stopped_error)
         if "reccobeats" in cfg.sources and self.reccobeats is not None:
             seeds = loop_db.latest_likes(self.store, 5)
             try:
@@ -255,6 +260,16 @@ class WeeklyRun:
                 self.report.quota_stopped |= stop[0] in ("quota", "budget")
         info["size"] = len(ids)
         self.report.pool = info
+
+    def _note_limit(self, err: Exception | None) -> None:
+        """Which limit stopped the run and in which group, so `status` can say it (a rate limit is not the daily
+        quota: it lifts in minutes or hours, not at the day's reset)."""
+        if err is None or isinstance(err, CallBudgetSpent):
+            return
+        self.report.quota_limit = "rate" if isinstance(err, RateLimited) else "daily"
+        group = getattr(err, "group", None)
+        if group and group not in self.report.quota_groups:
+            self.report.quota_groups.append(group)
 
     def _stage1_models(self) -> dict:
         models = {}
