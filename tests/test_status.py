@@ -72,7 +72,7 @@ def test_status_json_matches_hand_counts(home, capsys):
         (57, {"playlists": 6, "search": 51}, {"search": 1}, 10)             # yesterday's 99 are not today's
     wall = calls["quota_wall"]
     assert wall == {"groups": ["search"], "retry_at": iso(now - timedelta(minutes=10) + timedelta(hours=1)),
-                    "run_id": 4}
+                    "run_id": 4, "kind": "daily"}
 
     models = st["models"]
     assert set(models) == {"playlist", "likeability", "affinity", "label"}
