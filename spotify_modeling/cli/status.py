@@ -195,9 +195,11 @@ def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last
     if wall is not None:
         when = f"after {wall['retry_at'].replace('T', ' ').rstrip('Z')} UTC" if wall["retry_at"] else "tomorrow"
         groups = ", ".join(wall["groups"]) or "some"
-        what = ("Spotify's short-term rate limit (not the daily quota) stopped the last run in" if wall["kind"] == "rate"
-                else "Spotify's daily limit was reached for")
-        steps.append(f"wait: {what} {groups} calls; run it {when}")
+        if wall["kind"] == "rate":
+            steps.append(f"wait: Spotify's short-term rate limit (not the daily quota) stopped the last run's "
+                         f"{groups} calls; run it {when}")
+        else:
+            steps.append(f"wait: Spotify's daily limit for {groups} calls was reached; run it {when}")
     pending = labels["pending"]
     steps.append("read data_1 and data_0 for your labels" +
                  (f" of the {pending} candidates still pending" if pending else "") +
