@@ -56,8 +56,9 @@ def read_cases(junit: Path) -> list[dict]:
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}
         failed = tc.find("failure") is not None or tc.find("error") is not None
         skipped = tc.find("skipped") is not None
-        cases.append({"test": f"{tc.get('classname')}::{tc.get('name')}", "failed": failed, "skipped": skipped,
-                      **props})
+        file = (tc.get("classname") or "").split("::")[0].replace(".", "/") + ".py"
+        cases.append({"test": f"{tc.get('classname')}::{tc.get('name')}", "file": file, "failed": failed,
+                      "skipped": skipped, **props})
     return cases
 
 
@@ -78,10 +79,16 @@ def summarise(cases: list[dict]) -> dict[str, dict]:
         s = out[suite]
         s["cases"] += 1
         s["passed"] += 0 if case["failed"] else 1
+        s.setdefault("files", [])
+        if case.get("file") and case["file"] not in s["files"]:
+            s["files"].append(case["file"])
         for key in ("survived", "refused_cleanly", "kills", "recovered", "files_scanned", *COUNTS):
             if key in case:
                 s[key] += _int(case[key])
-                s[f"has_{key}"] = 1
+                s[f"n_{key}"] += 1      # how many cases measured it (the denominator of a tried / passed figure)
+                s.setdefault(f"files_{key}", [])
+                if case.get("file") and case["file"] not in s[f"files_{key}"]:
+                    s[f"files_{key}"].append(case["file"])
     return out
 
 
@@ -91,38 +98,40 @@ def _line(label: str, value: str, command: str) -> str:
 
 def render(summary: dict[str, dict], cases: list[dict], rc: int, seconds: float, kills_env: str | None) -> str:
     soak = f"RELIABILITY_KILLS={kills_env} " if kills_env else ""
-    files = {name: " ".join(f) for name, f, _ in SUITES}
 
-    def cmd(name: str) -> str:
-        return f"{soak if name == 'crash' else ''}python -m pytest {files[name]}"
+    def cmd(files: list[str]) -> str:
+        prefix = soak if any("crash" in f for f in files) else ""
+        return f"{prefix}python -m pytest {' '.join(sorted(files))}"
 
-    rows = []
-    f = summary.get("fault", {})
-    if f:
-        rows.append(_line("Faults tried / survived", f"{f['cases']} / {f.get('survived', 0)}", cmd("fault")))
-    c = summary.get("crash", {})
-    if c:
-        rows.append(_line("Kills tried / recovered", f"{c.get('kills', 0)} / {c.get('recovered', 0)}", cmd("crash")))
-    lk = summary.get("lock", {})
-    if lk:
-        rows.append(_line("Concurrent-run cases / passed", f"{lk['cases']} / {lk['passed']}", cmd("lock")))
-    b = summary.get("bad_input", {})
-    if b:
-        rows.append(_line("Bad inputs tried / handled cleanly (imported or refused in one line, store unchanged)",
-                          f"{b['cases']} / {b.get('refused_cleanly', 0)}", cmd("bad_input")))
+    def ratio(label: str, suite: str, key: str, tried_key: str | None = None) -> None:
+        s = summary.get(suite, {})
+        if not s.get(f"n_{key}"):
+            return
+        tried = s[tried_key] if tried_key else s[f"n_{key}"]
+        rows.append(_line(label, f"{tried} / {s[key]}", cmd(s[f"files_{key}"])))
+
+    rows: list[str] = []
+    ratio("Faults tried / survived (documented exit code, one-line cause, nothing lost, next run completes)",
+          "fault", "survived")
+    ratio("Kills tried / recovered (next run completes, integrity ok, invariants hold)", "crash", "recovered",
+          "kills")
+    ratio("Two runs at once: cases / survived", "lock", "survived")
+    ratio("Commands refused while another run holds the lock: tried / refused cleanly", "lock", "refused_cleanly")
+    ratio("Bad inputs tried / handled cleanly (imported, or refused in one line with the store unchanged)",
+          "bad_input", "refused_cleanly")
     s = summary.get("secrets", {})
-    if s.get("has_files_scanned"):
-        rows.append(_line("Files and outputs scanned for secrets", str(s["files_scanned"]), cmd("secrets")))
+    if s.get("n_files_scanned"):
+        rows.append(_line("Files and outputs scanned for secrets", str(s["files_scanned"]),
+                          cmd(s["files_files_scanned"])))
     for key, label in (("repeated_gets", "Repeated successful GETs"), ("labels_lost", "Labels lost"),
                        ("duplicate_pushes", "Duplicate pushes"), ("tracebacks", "Tracebacks"),
                        ("secret_leaks", "Secret leaks")):
-        measured = [(name, summary[name][key]) for name, _, _ in SUITES
-                    if name in summary and summary[name].get(f"has_{key}")]
+        measured = [name for name, _, _ in SUITES if summary.get(name, {}).get(f"n_{key}")]
         if measured:
-            total = sum(v for _, v in measured)
-            where = " ".join(files[name] for name, _ in measured)
-            rows.append(_line(label, f"{total} (over {', '.join(n for n, _ in measured)})",
-                              f"{soak if any(n == 'crash' for n, _ in measured) else ''}python -m pytest {where}"))
+            total = sum(summary[name][key] for name in measured)
+            cases_n = sum(summary[name][f"n_{key}"] for name in measured)
+            files = sorted({f for name in measured for f in summary[name][f"files_{key}"]})
+            rows.append(_line(label, f"{total} (measured in {cases_n} cases: {', '.join(measured)})", cmd(files)))
     failed = [case["test"] for case in cases if case["failed"]]
     missing = [name for name, _, _ in SUITES if name not in summary]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -134,7 +143,8 @@ def render(summary: dict[str, dict], cases: list[dict], rc: int, seconds: float,
         "last column to reproduce one. What each suite tries:",
         "",
     ]
-    parts += [f"- **{name}** ({', '.join(f'`{x}`' for x in fl)}): {what}" for name, fl, what in SUITES]
+    parts += [f"- **{name}** ({', '.join(f'`{x}`' for x in summary.get(name, {}).get('files') or fl)}): {what}"
+              for name, fl, what in SUITES]
     parts += ["", "| Figure | Measured | Reproduce |", "|---|---|---|", *rows, ""]
     parts += ["## Cases", "", "| Suite | Case | Passed |", "|---|---|---|"]
     for case in cases:
