@@ -109,6 +109,23 @@ class Home:
             fh.close()
 
 
+    def lock_is_held(self) -> bool:
+        """Whether a run holds the home lock right now (for `status`: a run recorded as `running` while nobody holds
+        the lock was killed). Creates nothing; takes the lock for no longer than the test."""
+        import fcntl
+
+        try:
+            fd = os.open(self.data / ".lock", os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
     def sweep_temp_files(self, now: float | None = None) -> list[Path]:
         """Remove the temp files of writes a killed run left behind (`atomic_path`'s `.NAME.*.tmp`, the token
         cache's `.token-*`); called with the lock held. Returns what was removed.

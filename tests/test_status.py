@@ -139,3 +139,17 @@ def test_status_of_a_fresh_import_says_what_comes_first(tmp_path, capsys):
     assert "spotify-model login" in st["next_run"]["first"]     # no saved login: the run would exit 77
     assert main(["status", "--home", str(h.root)]) == 0
     assert "No labelled candidates yet" in capsys.readouterr().out
+
+
+def test_a_killed_run_shows_as_interrupted_but_a_live_one_as_running(home, capsys):
+    """A run row left `running` means a killed process only while nobody holds the home lock."""
+    from spotify_modeling.db import loop
+
+    h, now = home
+    with Store(h.db_path) as store:
+        run_id = loop.start_run(store, "candidates")
+    st = _status_json(capsys, h)
+    assert [r["status"] for r in st["runs"] if r["run_id"] == run_id] == ["interrupted"]
+    with h.lock(wait=0):                      # a run under way holds the lock: it is running, not killed
+        st = _status_json(capsys, h)
+    assert [r["status"] for r in st["runs"] if r["run_id"] == run_id] == ["running"]

@@ -251,10 +251,13 @@ def collect_status(h: Home, now: datetime | None = None) -> dict:
     per_batch = {(r["batch"], r["slice"]): r for r in records if r["batch"] != "all"}
     run_rows = []
     liked_so_far = labelled_so_far = 0
+    held = any(run["status"] == "running" for run in runs) and h.lock_is_held()
     for run in runs:
         s = run["summary"]
         batch = run["batch"]
-        row = {"run_id": run["run_id"], "started_at": run["started_at"], "status": run["status"],
+        # recorded as running while no run holds the lock: that process was killed (the next run marks it so)
+        state = "interrupted" if run["status"] == "running" and not held else run["status"]
+        row = {"run_id": run["run_id"], "started_at": run["started_at"], "status": state,
                "batch": batch, "pushed": run["landed"], "calls": s.get("calls_total"),
                "stage2_cv_auc": _finite((s.get("stage2") or {}).get("cv_auc")),
                "labelled": 0, "liked": 0, "hit_rate": None, "by_slice": {}, "running_hit_rate": None}
