@@ -577,3 +577,26 @@ def test_a_member_name_with_control_characters_stays_one_line(home, tmp_path, ca
     record_property("tracebacks", (out + err).count("Traceback"))
     assert code == 2
     assert "a\\x1cb\\nc/StreamingHistory0.json" in one_line(err)
+
+
+def test_one_bad_playlist_file_of_several_keeps_every_playlist_imported_before(tmp_path, monkeypatch, capsys):
+    """Playlists come split over Playlist1.json, Playlist2.json, ...: one of unknown shape on re-import must keep all
+    the export playlists imported before, not replace them with the readable files' (found in review)."""
+    monkeypatch.setenv("SPOTIFY_MODEL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SPOTIPY_CLIENT_ID", raising=False)
+    h = Home.from_env()
+    first = write_account_export(tmp_path / "a")
+    _w(first / ACCOUNT / "Playlist2.json", {"playlists": [{"name": "Second file list", "items": [
+        {"track": {"trackName": "Z", "artistName": "Q", "trackUri": "spotify:track:4444444444444444444444"}}]}]})
+    assert main(["features", "--offline", str(first)]) == 0
+    before = rows(h, "SELECT name FROM playlists WHERE origin = 'export' ORDER BY 1")
+    assert ("Second file list",) in before
+    second = write_account_export(tmp_path / "b")
+    _w(second / ACCOUNT / "StreamingHistory_music_1.json", [GOOD_ROW])
+    _w(second / ACCOUNT / "Playlist2.json", [1, 2])
+    _w(second / ACCOUNT / "Playlist1.json", {"playlists": [{"name": "Favourites", "items": []},
+                                                           {"name": "Gym", "items": []}]})
+    assert main(["features", "--offline", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "Playlist2.json was not imported" in out and "imported before are kept" in out
+    assert rows(h, "SELECT name FROM playlists WHERE origin = 'export' ORDER BY 1") == before

@@ -557,3 +557,27 @@ def test_connection_reset_while_creating_the_playlists_makes_no_second_one(env, 
     assert code2 == 0, (out2, err2)
     assert counts == {"data_candidates": 1, "data_1": 1, "data_0": 1}
     assert dups == 0 and tracebacks == 0
+
+
+def test_ctrl_c_before_the_push_is_not_a_weekly_run(env, monkeypatch, capsys):  # noqa: F811
+    """Ctrl-C (exit 130) before the batch landed is like a kill: not counted as a week (found in review: it was)."""
+    from spotify_modeling.pipeline import weekly
+
+    world, state, server, home = env
+    quick_clients(monkeypatch)
+    _settings(home)
+    assert main(["candidates", "--seed", "1"]) == 0
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(weekly.WeeklyRun, "top_up_pool", interrupted)
+        assert main(["candidates", "--seed", "2"]) == 130
+    capsys.readouterr()
+    assert main(["candidates", "--seed", "3"]) == 0
+    assert "Weekly run 2" in capsys.readouterr().out
+    conn = sqlite3.connect(home / "data" / "spotify_model.db")
+    statuses = [s for (s,) in conn.execute("SELECT status FROM runs WHERE command = 'candidates' ORDER BY run_id")]
+    conn.close()
+    assert statuses == ["ok", "interrupted", "ok"]

@@ -669,9 +669,9 @@ def read_export(path: str | Path) -> ParsedExport:
                 parsed.notes.append(f"{inner} was not imported: {err} (an unknown or damaged format); "
                                     f"the {'playlists' if kind == 'playlists' else 'saved tracks'} imported "
                                     "before are kept.")
-                shape_ok.setdefault(kind, False)
+                shape_ok[kind] = False   # one bad file of a kind: keep all that kind imported before
                 continue
-            shape_ok[kind] = True
+            shape_ok.setdefault(kind, True)
             if kind == "playlists":
                 parsed.playlists.extend(items)
                 f.rows = sum(len(p.items) for p in items)

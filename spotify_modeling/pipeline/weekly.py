@@ -114,6 +114,9 @@ class WeeklyRun:
                 self.progress("Spending leftover calls on the enrichment backlog")
                 self.report.backlog = self.enricher.backlog(self.config.backlog_calls)
             status = "dry-run" if self.dry_run else ("ok" if self.report.pushed_ok else "nothing-pushed")
+        except KeyboardInterrupt:   # Ctrl-C: like a kill, not a weekly run unless its batch landed (COUNTED_RUN)
+            status = "interrupted"
+            raise
         except QuotaExhausted as err:
             status = "quota"
             self.report.quota_stopped = True

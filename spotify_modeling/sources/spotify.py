@@ -87,7 +87,7 @@ class SpotifyClient:
         self.sleep = sleep
         self.max_retries = max_retries
         self.max_rate_waits = max_rate_waits   # short 429 waits per call ...
-        self.max_total_wait = max_total_wait   # ... and seconds of them in one run: a burst is bounded in time
+        self.max_total_wait = max_total_wait   # ... and seconds of them in one burst (until a call succeeds)
         self._waited = 0.0
         self.backoff = backoff
         self.calls_made = 0
@@ -150,6 +150,7 @@ class SpotifyClient:
                 continue
             self.calls_made += 1
             self._record(group, self._last_status or 200)
+            self._waited = 0.0   # the burst is over: the bound is on one burst's waits, not on a whole run's
             return result
 
     def _backoff_or_raise(self, group: str, failures: int, message: str) -> None:
@@ -183,8 +184,9 @@ class SpotifyClient:
                                   f"Everything fetched so far is kept; run again {_hours(wait)}.",
                                   retry_after=wait, group=group)
             if rate_waits >= self.max_rate_waits or self._waited + wait > self.max_total_wait:
-                raise RateLimited(f"Spotify kept rate-limiting {group} calls after {rate_waits} short waits "
-                                  f"({_duration(self._waited)} in all; a short-term limit, not the daily quota).",
+                raise RateLimited(f"Spotify kept rate-limiting {group} calls: {_duration(self._waited)} of short "
+                                  f"waits in this burst, {rate_waits} on this call (a short-term limit, not the "
+                                  "daily quota).",
                                   "Everything fetched so far is kept; run again in a few minutes.",
                                   retry_after=wait, group=group)
             self._waited += wait
