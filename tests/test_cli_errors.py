@@ -245,6 +245,24 @@ def test_bug_in_a_home_that_cannot_take_the_log_is_still_one_line(tmp_path, home
     assert "RuntimeError: boom" in fallback.read_text()
 
 
+def test_the_bug_log_is_private_even_if_an_older_version_left_it_world_readable(tmp_path, home, capsys,
+                                                                               monkeypatch):
+    """Tracebacks name paths and tracks: the log is 0600 whether new or left 0644 by an older version."""
+    def bug(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ingest, "import_export", bug)
+    log = home / "data" / "spotify-model.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("--- an old entry\n")
+    log.chmod(0o644)
+    export = write_account_export(tmp_path / "export")
+    assert main(["features", str(export), "--offline"]) == 1
+    assert f"details logged to {log}" in one_line(capsys)
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.read_text().startswith("--- an old entry") and "RuntimeError: boom" in log.read_text()
+
+
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
                                    sqlite3.OperationalError("database or disk is full")])
 def test_a_full_disk_is_one_line_with_what_to_do_and_the_store_is_as_before(tmp_path, home, capsys, monkeypatch,

@@ -165,3 +165,21 @@ def test_a_bad_lock_wait_is_refused_in_one_line(env, capsys, monkeypatch, value,
     record_property("refused_cleanly", int(code == 2 and len(err) == 1 and _snapshot(home) == before))
     assert code == 2 and len(err) == 1 and "SPOTIFY_MODEL_LOCK_WAIT" in err[0]
     assert _snapshot(home) == before
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_a_bad_lock_wait_makes_no_home_for_features(tmp_path, capsys, monkeypatch, value, record_property):
+    """`features` into a new home: a bad SPOTIFY_MODEL_LOCK_WAIT is refused before any folder is made."""
+    from export_fixtures import write_account_export
+
+    export = write_account_export(tmp_path / "export")
+    home = tmp_path / "new-home"
+    monkeypatch.setenv("SPOTIFY_MODEL_HOME", str(home))
+    monkeypatch.setenv("SPOTIFY_MODEL_LOCK_WAIT", value)
+    code = main(["features", str(export), "--offline"])
+    err = capsys.readouterr().err.strip().splitlines()
+    record_property("suite", "bad_input")
+    record_property("case", f"SPOTIFY_MODEL_LOCK_WAIT={value} (features, new home)")
+    record_property("refused_cleanly", int(code == 2 and len(err) == 1 and not home.exists()))
+    assert code == 2 and len(err) == 1 and "SPOTIFY_MODEL_LOCK_WAIT" in err[0]
+    assert not home.exists()

@@ -83,7 +83,9 @@ def _log_bug(exc: BaseException) -> Path:
     for path in places:
         try:  # a read-only home must not turn the bug report itself into a traceback
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as fh:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                os.fchmod(fd, 0o600)   # tracebacks name paths and tracks: private, also a log an older version left
                 fh.write(text)
             return path
         except OSError:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, err_console, require_writable
-from spotify_modeling.home import Home
+from spotify_modeling.home import Home, lock_wait
 
 
 @app.command()
@@ -64,9 +64,10 @@ def features(
     h = Home.from_env(home)
     require_writable(h.data, h.db_path)
     parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
+    wait = lock_wait()                     # a bad SPOTIFY_MODEL_LOCK_WAIT is refused before the home is touched too
     h.ensure()
     csv_path = h.processed / "streaming_history.csv"
-    with h.lock(on_wait=lambda m: console.print(f"[dim]{escape(m)}…[/dim]", highlight=False, soft_wrap=True)), \
+    with h.lock(wait, on_wait=lambda m: console.print(f"[dim]{escape(m)}…[/dim]", highlight=False, soft_wrap=True)), \
             Store.open(h) as store:
         if parsed is not None:
             result = import_export(store, parsed)
