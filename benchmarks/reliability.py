@@ -4,7 +4,7 @@ writes `docs/RELIABILITY.md` from what they measured (prints the same table).
 Why a script over the suites rather than its own harness: the figures must be the very measurements the tests assert
 on. Each suite's test case records what it measured with pytest's `record_property` (`suite`, `case`, `survived`,
 `refused_cleanly`, `kills`, `recovered`, `labels_lost`, `duplicate_pushes`, `repeated_gets`, `tracebacks`,
-`secret_leaks`, `files_scanned`) before asserting on it; this script runs the suites with `--junitxml` and adds them up.
+`secret_leaks`, `files_scanned`, `mode_files_checked`, `loose_modes`) before asserting on it; this script runs the suites with `--junitxml` and adds them up.
 A test that fails still counts: its recorded figures go into the table, and the failure is listed.
 
 Run: `python benchmarks/reliability.py` (what CI runs: about the suites' CI time), or a soak:
@@ -82,7 +82,8 @@ def summarise(cases: list[dict]) -> dict[str, dict]:
         s.setdefault("files", [])
         if case.get("file") and case["file"] not in s["files"]:
             s["files"].append(case["file"])
-        for key in ("survived", "refused_cleanly", "kills", "recovered", "files_scanned", *COUNTS):
+        for key in ("survived", "refused_cleanly", "kills", "recovered", "files_scanned", "mode_files_checked",
+                    "loose_modes", *COUNTS):
             if key in case:
                 s[key] += _int(case[key])
                 s[f"n_{key}"] += 1      # how many cases measured it (the denominator of a tried / passed figure)
@@ -123,6 +124,10 @@ def render(summary: dict[str, dict], cases: list[dict], rc: int, seconds: float,
     if s.get("n_files_scanned"):
         rows.append(_line("Files and outputs scanned for secrets", str(s["files_scanned"]),
                           cmd(s["files_files_scanned"])))
+    if s.get("n_mode_files_checked"):
+        rows.append(_line("Files checked for their mode / readable by others (the token cache and every personal "
+                          "file must be 0600)", f"{s['mode_files_checked']} / {s.get('loose_modes', 0)}",
+                          cmd(s["files_mode_files_checked"])))
     for key, label in (("repeated_gets", "Repeated successful GETs"), ("labels_lost", "Labels lost"),
                        ("duplicate_pushes", "Duplicate pushes"), ("tracebacks", "Tracebacks"),
                        ("secret_leaks", "Secret leaks")):

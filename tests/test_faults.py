@@ -30,8 +30,8 @@ from test_cli_features import catalog, write_export
 from test_weekly import env, prepared  # noqa: F401  (the prepared home of tests/test_weekly.py)
 
 CATALOG_GROUPS = ("search", "tracks", "artists", "albums")
-TIMEOUT = 1.0          # the clients' read timeout in this suite (a loaded CI machine still answers within it)
-SLOW = 2.5             # an injected timeout answers after this long: past the client's timeout
+TIMEOUT = 3.0          # the clients' read timeout here: a loaded CI machine answers well within it (1 s was tight)
+SLOW = 4.0             # an injected timeout answers after this long: past the client's timeout
 MB_URL = "http://musicbrainz.test/ws/2"
 
 
@@ -251,6 +251,7 @@ def reference(tmp_path_factory):
 def test_features_fault(case, fworld, reference, capsys, record_property):
     server, state, home, export, sleeps = fworld
     record_property("suite", "fault")
+    record_property("survived", 0)   # until measured: a case failing early still counts as tried
     record_property("case", case.name)
     # a first, clean partial run fetches something that the faulted run must not lose
     if case.extra.get("dropping"):
@@ -308,6 +309,7 @@ def test_short_429_burst_is_waited_within_its_bound_and_said_to_be_short(fworld,
     that outlasts the bound stops with a line that says it was the rate limit, not the daily quota."""
     server, state, home, export, sleeps = fworld
     record_property("suite", "fault")
+    record_property("survived", 0)   # until measured: a case failing early still counts as tried
     record_property("case", "429 short burst is not the daily limit")
     state.faults[:] = [Fault(group="search", status=429, retry_after=1, times=6)]
     code = main(["features", str(export)])
@@ -322,6 +324,7 @@ def test_short_429_burst_is_waited_within_its_bound_and_said_to_be_short(fworld,
 def test_musicbrainz_503_keeps_progress_and_the_next_run_completes(fworld, monkeypatch, capsys, record_property):
     server, state, home, export, sleeps = fworld
     record_property("suite", "fault")
+    record_property("survived", 0)   # until measured: a case failing early still counts as tried
     record_property("case", "MusicBrainz 503")
     monkeypatch.setenv("SPOTIFY_MODEL_MUSICBRAINZ_URL", MB_URL)
     down = {"on": True}
@@ -442,6 +445,7 @@ WEEKLY_CASES = [
 def test_weekly_fault(case, env, monkeypatch, capsys, record_property):  # noqa: F811
     world, state, server, home = env
     record_property("suite", "fault")
+    record_property("survived", 0)   # until measured: a case failing early still counts as tried
     record_property("case", case.name)
     quick_clients(monkeypatch)
     _settings(home)
@@ -536,6 +540,7 @@ def test_connection_reset_while_creating_the_playlists_makes_no_second_one(env, 
     """`POST /me/playlists` applied but unanswered: the next run finds the playlist it made instead of another."""
     world, state, server, home = env
     record_property("suite", "fault")
+    record_property("survived", 0)   # until measured: a case failing early still counts as tried
     record_property("case", "connection reset creating a playlist, after Spotify applied it")
     quick_clients(monkeypatch)
     _settings(home)

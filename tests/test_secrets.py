@@ -144,9 +144,9 @@ def test_the_token_cache_holds_the_token_and_nothing_under_a_home_is_readable_by
     loose = _loose_modes(lived["home"]) + _loose_modes(lived["demo"])
     record_property("suite", "secrets")
     record_property("case", "file modes under the home")
-    record_property("files_scanned", sum(1 for h in (lived["home"], lived["demo"]) for p in h.rglob("*")
+    record_property("mode_files_checked", sum(1 for h in (lived["home"], lived["demo"]) for p in h.rglob("*")
                                          if p.is_file()))
-    record_property("secret_leaks", len(loose))
+    record_property("loose_modes", len(loose))
     assert cache_ok and tokens_in_cache
     assert not loose, loose
     # the personal files the user reported world-readable are there, and private
@@ -186,8 +186,8 @@ def test_a_store_left_world_readable_by_an_older_version_is_made_private_on_open
     loose = {n: oct(m) for n, m in {**modes, **fresh_modes}.items() if m & 0o077}
     record_property("suite", "secrets")
     record_property("case", "store, -wal and -shm modes (old 0644 store, new store under umask 022)")
-    record_property("files_scanned", len(modes) + len(fresh_modes))
-    record_property("secret_leaks", len(loose))
+    record_property("mode_files_checked", len(modes) + len(fresh_modes))
+    record_property("loose_modes", len(loose))
     assert {"spotify_model.db", "spotify_model.db-wal", "spotify_model.db-shm"} <= set(modes)
     assert {"spotify_model.db", "spotify_model.db-wal"} <= set(fresh_modes)
     assert not loose, loose
