@@ -3,8 +3,9 @@ writes `docs/RELIABILITY.md` from what they measured (prints the same table).
 
 Why a script over the suites rather than its own harness: the figures must be the very measurements the tests assert
 on. Each suite's test case records what it measured with pytest's `record_property` (`suite`, `case`, `survived`,
-`refused_cleanly`, `kills`, `recovered`, `labels_lost`, `duplicate_pushes`, `repeated_gets`, `tracebacks`,
-`secret_leaks`, `files_scanned`, `mode_files_checked`, `loose_modes`) before asserting on it; this script runs the suites with `--junitxml` and adds them up.
+`refused_cleanly`, `kills`, `recovered`, `labels_lost`, `imported_lost`, `duplicate_pushes`, `repeated_gets`,
+`tracebacks`, `secret_leaks`, `files_scanned`, `mode_files_checked`, `loose_modes`) before asserting on it; this
+script runs the suites with `--junitxml` and adds them up.
 A test that fails still counts: its recorded figures go into the table, and the failure is listed.
 
 Run: `python benchmarks/reliability.py` (what CI runs: about the suites' CI time), or a soak:
@@ -37,7 +38,7 @@ SUITES = [
      "a multi-day quota-limited `features` and six weekly runs"),
     ("secrets", ["tests/test_secrets.py"], "known secret values, then every file and output scanned"),
 ]
-COUNTS = ("labels_lost", "duplicate_pushes", "repeated_gets", "tracebacks", "secret_leaks")
+COUNTS = ("labels_lost", "imported_lost", "duplicate_pushes", "repeated_gets", "tracebacks", "secret_leaks")
 
 
 def run_suites(files: list[str], junit: Path) -> tuple[int, float]:
@@ -129,6 +130,7 @@ def render(summary: dict[str, dict], cases: list[dict], rc: int, seconds: float,
                           "file must be 0600)", f"{s['mode_files_checked']} / {s.get('loose_modes', 0)}",
                           cmd(s["files_mode_files_checked"])))
     for key, label in (("repeated_gets", "Repeated successful GETs"), ("labels_lost", "Labels lost"),
+                       ("imported_lost", "Plays, playlist items or saved tracks of an earlier import lost"),
                        ("duplicate_pushes", "Duplicate pushes"), ("tracebacks", "Tracebacks"),
                        ("secret_leaks", "Secret leaks")):
         measured = [name for name, _, _ in SUITES if summary.get(name, {}).get(f"n_{key}")]

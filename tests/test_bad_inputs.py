@@ -4,8 +4,8 @@ Every case is imported or refused; a refusal is exit 2 with one line of cause an
 store (database, after a WAL checkpoint, and the history CSV) byte-for-byte as it was. An import of an export with
 bad rows skips them, counts them in the summary, and stores none of their garbage.
 
-Figures for RELIABILITY.md: `suite=bad_input`, `case`, `refused_cleanly`, `tracebacks`, `labels_lost` (here: plays,
-playlist items or saved tracks lost from an earlier import).
+Figures for RELIABILITY.md: `suite=bad_input`, `case`, `refused_cleanly`, `tracebacks`, `imported_lost`
+(plays, playlist items or saved tracks lost from an earlier import).
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def test_bad_export_is_refused_in_one_line_and_the_store_is_unchanged(case, home
     record_property("case", case)
     record_property("refused_cleanly", int(ok))
     record_property("tracebacks", tracebacks)
-    record_property("labels_lost", lost)
+    record_property("imported_lost", lost)
     assert code == 2, (out, err)
     assert tracebacks == 0
     assert cause in one_line(err), err
@@ -356,7 +356,7 @@ def test_malformed_playlists_file_keeps_the_playlists_imported_before(home, tmp_
     lost = len(set(before_items) - set(after_items))
     record_property("suite", "bad_input")
     record_property("case", "malformed Playlist1.json on re-import")
-    record_property("labels_lost", lost)
+    record_property("imported_lost", lost)
     record_property("tracebacks", (out + err).count("Traceback"))
     record_property("refused_cleanly", int(code == 0 and lost == 0 and "Playlist1.json was not imported" in out))
     assert code == 0, err
@@ -377,7 +377,7 @@ def test_malformed_library_file_keeps_the_saved_tracks(home, tmp_path, capsys, f
     record_property("suite", "bad_input")
     record_property("case", "malformed YourLibrary.json on re-import")
     record_property("refused_cleanly", int(code == 0 and lost == 0))
-    record_property("labels_lost", max(0, lost))
+    record_property("imported_lost", max(0, lost))
     assert code == 0 and "YourLibrary.json was not imported" in out
     assert counts(home)["saved_tracks"] == first_import["saved_tracks"] == 1
 

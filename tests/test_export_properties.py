@@ -6,7 +6,8 @@ only sane values and loses nothing imported before. A fixed seed per property an
 is stable and quick; `RELIABILITY_EXAMPLES` (default 60) raises the count for a longer soak and
 `RELIABILITY_SEED` (default 0) picks other examples.
 
-Figures: `suite=bad_input`, `case`, `refused_cleanly` (1 when every example held), `tracebacks`, `labels_lost`.
+Figures: `suite=bad_input`, `case`, `refused_cleanly` (1 when every example held), `tracebacks`, `imported_lost`
+(plays lost from an earlier import).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Tally:
         self.record("examples", self.examples)
         self.record("refused_cleanly", int(self.examples > 0 and self.bad == 0))
         self.record("tracebacks", self.tracebacks)
-        self.record("labels_lost", self.lost)
+        self.record("imported_lost", self.lost)
 
 
 @pytest.fixture(scope="module")
