@@ -405,6 +405,14 @@ def _items_path(state, name):
     return "/playlists/" + _own(state, name)[0]["id"] + "/items$"
 
 
+def _copy_a_label_back(state, fault) -> None:
+    """The user copied (not moved) a liked track into data_1: it is in data_candidates too, so the run removes it."""
+    liked = state.playlist_uris(_own(state, "data_1")[0]["id"])
+    assert liked, "no like to copy back"
+    state.add_items(_own(state, "data_candidates")[0]["id"], liked[:1])
+    state.faults.append(fault)
+
+
 WEEKLY_CASES = [
     Case("QUOTA_EXCEEDED on playlists", lambda s, st, h: st.faults.append(quota("playlists")), 75,
          "daily limit for playlists calls"),
@@ -427,6 +435,14 @@ WEEKLY_CASES = [
          lambda s, st, h: st.faults.append(Fault(method="POST", path=r"/items$", kind="timeout", delay=SLOW,
                                                  apply=True)),
          69, "may or may not have been applied"),
+    # the copied labels' removal from data_candidates (DELETE /items): a removal is safe to resend (removing a track
+    # that is gone changes nothing), so one reset is retried and the run completes
+    Case("connection reset removing copied labels from data_candidates, after Spotify applied it",
+         lambda s, st, h: _copy_a_label_back(st, Fault(method="DELETE", path=r"/items$", kind="reset", apply=True)),
+         0, None, extra={"met": "reset"}),
+    Case("connection reset removing copied labels from data_candidates, before Spotify applied it",
+         lambda s, st, h: _copy_a_label_back(st, Fault(method="DELETE", path=r"/items$", kind="reset")),
+         0, None, extra={"met": "reset"}),
     Case("401 then a successful refresh (weekly)", expire_tokens, 0, None),
     Case("invalid_grant (weekly)", refresh_expired, 77, "spotify-model login", disarm=login_again),
     Case("403 premium required (weekly)", premium, 77, "Premium", disarm=premium_back),
@@ -482,6 +498,8 @@ def test_weekly_fault(case, env, monkeypatch, capsys, record_property):  # noqa:
     unlanded = [t for t in unlanded if t not in expired]
     reps = repeated_gets(server.calls[calls_before:])
     cause_ok = cause_said(case, err)
+    if case.extra.get("met"):   # the fault did meet a request (else the case proves nothing)
+        cause_ok = cause_ok and any(c.fault == case.extra["met"] for c in server.calls[calls_before:])
     leaks = _secret_leaks(state, home, {"out": out, "err": err, "out2": out2, "err2": err2})
     survived = int(code == case.code and cause_ok and code2 == 0 and labels_lost == 0 and lost == 0 and dups == 0
                    and not unlanded and tracebacks == 0 and not leaks)
