@@ -28,3 +28,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_csv(frame, path: str | Path, **to_csv) -> None:
+    """A data frame's CSV (`frame.to_csv(..., index=False, **to_csv)`), whole or not at all, 0600."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, **to_csv)

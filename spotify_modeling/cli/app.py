@@ -50,6 +50,11 @@ def _root(
     _quiet_third_party_logs()
 
 
+def say_waiting(message: str) -> None:
+    """What a command prints once while it waits for another run's lock (`Home.lock(on_wait=...)`)."""
+    console.print(f"[dim]{escape(message)}…[/dim]", highlight=False, soft_wrap=True)
+
+
 def require_writable(folder: Path, *files: Path) -> None:
     """Refuse a home we cannot write to before touching it.
 

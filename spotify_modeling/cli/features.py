@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from spotify_modeling.cli.app import app, console, err_console, require_writable
+from spotify_modeling.cli.app import app, console, err_console, require_writable, say_waiting
 from spotify_modeling.home import Home, lock_wait
 
 
@@ -67,8 +67,7 @@ def features(
     wait = lock_wait()                     # a bad SPOTIFY_MODEL_LOCK_WAIT is refused before the home is touched too
     h.ensure()
     csv_path = h.processed / "streaming_history.csv"
-    with h.lock(wait, on_wait=lambda m: console.print(f"[dim]{escape(m)}…[/dim]", highlight=False, soft_wrap=True)), \
-            Store.open(h) as store:
+    with h.lock(wait, on_wait=say_waiting), Store.open(h) as store:
         if parsed is not None:
             result = import_export(store, parsed)
             if not result.already_imported or not csv_path.exists():

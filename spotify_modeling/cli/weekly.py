@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from spotify_modeling.cli.app import app, console, require_writable
+from spotify_modeling.cli.app import app, console, require_writable, say_waiting
 from spotify_modeling.errors import QuotaExhausted
 from spotify_modeling.home import Home
 
@@ -57,13 +57,9 @@ def train(
     if not h.db_path.exists():
         raise BadInput(f"No store at {h.db_path}.", "Run `spotify-model features EXPORT` first.")
     require_writable(h.data, h.db_path, h.models, h.training_features)
-    with h.lock(on_wait=_waiting), Store.open(h) as store:   # not beside a `features` or `candidates` run
+    with h.lock(on_wait=say_waiting), Store.open(h) as store:   # not beside a `features` or `candidates` run
         report = train_stage1(store, h)
     print_train_report(report)
-
-
-def _waiting(message: str) -> None:
-    console.print(f"[dim]{escape(message)}…[/dim]", highlight=False, soft_wrap=True)
 
 
 def _versus_control(h: dict) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from spotify_modeling.atomic import atomic_path
+from spotify_modeling.atomic import write_csv
 from spotify_modeling.errors import BadInput, CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.core.matching import best_match, search_query
 from spotify_modeling.core.normalize import norm_artist
@@ -697,6 +697,5 @@ def write_track_features_csv(store: Store, path: str | Path, *, features_source:
     out["plays"] = out["track_id"].map(lambda t: counts.get(t, 0))
     for c in ("duration_ms", "key", "mode", "time_signature", "explicit"):
         out[c] = out[c].astype("Int64")
-    with atomic_path(path) as tmp:
-        out.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
+    write_csv(out, path, quoting=csv.QUOTE_MINIMAL)
     return len(out)

@@ -22,7 +22,7 @@ from spotify_modeling.db.loop import random_sample_ids
 from spotify_modeling.db.store import Store
 from spotify_modeling.db.tracktable import has_features, track_table
 from spotify_modeling.pipeline.persist import save_model
-from spotify_modeling.atomic import atomic_path
+from spotify_modeling.atomic import write_csv
 
 #: Fewer tracks with audio features than this and stage 1 is not fitted (too little to learn a taste from).
 MIN_TRACKS_WITH_FEATURES = 50
@@ -91,13 +91,13 @@ def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None)
         return report
     groups = artist_groups(X)
     home.processed.mkdir(parents=True, exist_ok=True)
-    # whole or not at all, and readable by you alone (atomic_path's temp file is 0600)
-    _write_csv(X.assign(artist_names=X["artist_names"].map(lambda v: "|".join(v or [])),
+    # whole or not at all, and readable by you alone
+    write_csv(X.assign(artist_names=X["artist_names"].map(lambda v: "|".join(v or [])),
                         artist_ids=X["artist_ids"].map(lambda v: "|".join(v or [])),
                         genres=X["genres"].map(lambda v: None if v is None else "|".join(v))),
                home.processed / "X.csv")
-    _write_csv(y[["track_id", "playlist"]], home.processed / "y_playlist.csv")
-    _write_csv(y[["track_id", "likeability"]].rename(columns={"likeability": "score"}),
+    write_csv(y[["track_id", "playlist"]], home.processed / "y_playlist.csv")
+    write_csv(y[["track_id", "likeability"]].rename(columns={"likeability": "score"}),
                home.processed / "y_score.csv")
     coverage = {"tracks_with_features": len(X), "tracks_played": report.tracks_played,
                 "plays_covered": round(report.plays_covered, 4)}
@@ -159,8 +159,3 @@ def train_after_features(store: Store, home) -> Retrain:
     with store.transaction():
         store.set_kv("stage1_trained_on_tracks", n)
     return Retrain(report=report)
-
-
-def _write_csv(frame: pd.DataFrame, path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
