@@ -51,6 +51,19 @@ def cli_env(server, home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def login_in_process(mp, server, home) -> None:
+    """The in-process twin of `cli_env` + `write_token`: the stand-in's addresses, a test app id, no client secret,
+    this home (a `Home`), and a cached stand-in login in it (for `main([...])` called inside the test)."""
+    for key, value in server.env().items():
+        mp.setenv(key, value)
+    mp.setenv("SPOTIPY_CLIENT_ID", "cid")
+    mp.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
+    mp.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
+    mp.setenv("SPOTIFY_MODEL_HOME", str(home.root))
+    home.data.mkdir(parents=True)
+    home.token_cache.write_text(json.dumps(server.issue_token(SCOPES)))
+
+
 @dataclass
 class Result:
     code: int

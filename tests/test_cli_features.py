@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
+from cli_harness import login_in_process
 from export_fixtures import _w, extended_row
-from spotify_modeling.sources.auth import SCOPES
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
@@ -84,15 +84,8 @@ def world(tmp_path, monkeypatch):
     state = StandInState()
     catalog(state)
     server = StandInServer(state).start()
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("SPOTIPY_CLIENT_ID", "cid")
-    monkeypatch.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
-    monkeypatch.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
     home = Home(tmp_path / "home")
-    monkeypatch.setenv("SPOTIFY_MODEL_HOME", str(home.root))
-    home.data.mkdir(parents=True)
-    home.token_cache.write_text(json.dumps(server.issue_token(SCOPES)))
+    login_in_process(monkeypatch, server, home)
     _no_sleep(monkeypatch)
     export = write_export(tmp_path / "export")
     yield server, state, home, export

@@ -25,7 +25,7 @@ from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import Fault, StandInServer, StandInState
 from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
 from spotify_modeling.sources.auth import SCOPES
-from cli_harness import needles, scan
+from cli_harness import login_in_process, needles, scan
 from test_cli_features import catalog, write_export
 from test_weekly import env, prepared  # noqa: F401  (the prepared home of tests/test_weekly.py)
 
@@ -210,15 +210,8 @@ def fworld(tmp_path, monkeypatch):
     state = StandInState()
     catalog(state)
     server = StandInServer(state).start()
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("SPOTIPY_CLIENT_ID", "cid")
-    monkeypatch.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
-    monkeypatch.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
     home = Home(tmp_path / "home")
-    monkeypatch.setenv("SPOTIFY_MODEL_HOME", str(home.root))
-    home.data.mkdir(parents=True)
-    home.token_cache.write_text(json.dumps(server.issue_token(SCOPES)))
+    login_in_process(monkeypatch, server, home)
     sleeps = quick_clients(monkeypatch)
     export = write_export(tmp_path / "export")
     yield server, state, home, export, sleeps
@@ -233,15 +226,8 @@ def reference(tmp_path_factory):
         state = StandInState()
         catalog(state)
         with StandInServer(state) as server:
-            for key, value in server.env().items():
-                mp.setenv(key, value)
-            mp.setenv("SPOTIPY_CLIENT_ID", "cid")
-            mp.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
-            mp.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
             home = Home(tmp / "home")
-            mp.setenv("SPOTIFY_MODEL_HOME", str(home.root))
-            home.data.mkdir(parents=True)
-            home.token_cache.write_text(json.dumps(server.issue_token(SCOPES)))
+            login_in_process(mp, server, home)
             quick_clients(mp)
             assert main(["features", str(write_export(tmp / "export"))]) == 0
             return fetched(home)

@@ -7,7 +7,6 @@ weekly `candidates` runs with labels in between. Calls are counted from the stan
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -17,7 +16,7 @@ from spotify_modeling.cli import main
 from spotify_modeling.home import Home
 from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import CallRecord, StandInServer, StandInState
-from spotify_modeling.sources.auth import SCOPES
+from cli_harness import login_in_process
 from test_faults import CATALOG_GROUPS, quick_clients, repeated_gets, repeats
 
 WEEKS = int(os.environ.get("RELIABILITY_WEEKS", "6"))
@@ -36,14 +35,7 @@ def test_no_successful_catalog_get_is_repeated(kind, tmp_path, monkeypatch, caps
     export = world.write_export(tmp_path / "export", kind=kind)
     home = Home(tmp_path / "home")
     with StandInServer(state) as server:
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("SPOTIPY_CLIENT_ID", "cid")
-        monkeypatch.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
-        monkeypatch.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
-        monkeypatch.setenv("SPOTIFY_MODEL_HOME", str(home.root))
-        home.data.mkdir(parents=True)
-        home.token_cache.write_text(json.dumps(server.issue_token(SCOPES)))
+        login_in_process(monkeypatch, server, home)
         home.root.joinpath("spotify-model.toml").write_text(
             "[candidates]\nsearch_calls = 15\ngenre_calls = 8\nbacklog_calls = 10\n")
         quick_clients(monkeypatch)
