@@ -114,10 +114,9 @@ def corrections_line(corrections: dict, top: int = 5) -> str | None:
     return ("what your labels changed in the ranking (log-odds): " + ", ".join(words)) if words else None
 
 
-def print_weekly_report(r, number: int | None = None) -> None:
-    """`number`: which weekly run this is (killed runs not counted); the run's record id when not given."""
+def print_weekly_report(r) -> None:
     lab = r.labels or {}
-    console.print(f"[bold]Weekly run {number or r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
+    console.print(f"[bold]Weekly run {r.number or r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
     console.print(f"labels: +{lab.get('new_likes', 0)} likes, +{lab.get('new_dislikes', 0)} dislikes, "
                   f"{lab.get('changed', 0)} moved, {lab.get('removed', 0)} removed "
                   f"(total {lab.get('total_likes', 0)} likes / {lab.get('total_dislikes', 0)} dislikes); "
@@ -188,7 +187,7 @@ def candidates(
         require_writable(h.data, h.db_path)
     report = run_candidates(h, dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
                             progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
-    print_weekly_report(report, _weekly_run_number(h, report.run_id))
+    print_weekly_report(report)
     from spotify_modeling.cli.report import report_after_run   # issue 12: every weekly run ends with the report
 
     report_after_run(h)
@@ -196,13 +195,3 @@ def candidates(
         raise QuotaExhausted("Spotify's quota stopped the run before anything could be pushed.",
                              "Everything fetched is kept; run again later.")
 
-
-def _weekly_run_number(h: Home, run_id: int) -> int | None:
-    """Which weekly run `run_id` was, counting only runs that finished or landed a batch (not killed ones)."""
-    from spotify_modeling.db import loop as loop_db
-    from spotify_modeling.db.store import Store
-
-    if not run_id:
-        return None
-    with Store.open(h) as store:
-        return loop_db.weekly_run_number(store, run_id)

@@ -44,6 +44,7 @@ UNSETTLED_PUSH = "unsettled_push"
 @dataclass
 class WeeklyReport:
     run_id: int = 0
+    number: int = 0      # which weekly run this is, killed runs not counted ("Weekly run N")
     batch: int = 0
     dry_run: bool = False
     labels: dict = field(default_factory=dict)
@@ -467,6 +468,7 @@ class WeeklyRun:
         if len(hist):
             hr = hit_rates(hist.assign(label=hist["label"].where(hist["status"] != "expired")))
             self.report.hit_rates = hr.replace({np.nan: None}).to_dict("records")
+        self.report.number = loop_db.weekly_run_number(self.store, self.report.run_id)
         loop_db.finish_run(self.store, self.report.run_id, status,
                            json.dumps(asdict(self.report), default=_json_default))
 
