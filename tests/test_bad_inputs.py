@@ -382,6 +382,111 @@ def test_malformed_library_file_keeps_the_saved_tracks(home, tmp_path, capsys, f
     assert counts(home)["saved_tracks"] == first_import["saved_tracks"] == 1
 
 
+GOOD_ITEM = {"track": {"trackName": "X", "artistName": "Y", "albumName": "Z",
+                       "trackUri": "spotify:track:5555555555555555555555"},
+             "episode": None, "audiobook": None, "localTrack": None, "addedDate": "2024-06-01"}
+#: valid JSON of the wrong shape, the rule being general: every list of the file is checked for its entries' shape
+WRONG_SHAPES = {
+    "Playlist1.json": {
+        "playlists of numbers": {"playlists": [1, 2]},
+        "playlists of strings and nulls": {"playlists": ["a", None]},
+        "playlists without items": {"playlists": [{"name": "A"}, {"name": "B", "items": "none"}]},
+        "items of numbers": {"playlists": [{"name": "A", "items": [1, 2, 3]}]},
+        "items of empty objects": {"playlists": [{"name": "A", "items": [{}, {}]}]},
+        "a track that is a number": {"playlists": [{"name": "A", "items": [{"track": 5, "episode": None}]}]},
+        "one good playlist, one broken": {"playlists": [{"name": "A", "items": [GOOD_ITEM]}, 7]},
+        "one good item, one broken": {"playlists": [{"name": "A", "items": [GOOD_ITEM, "x"]}]},
+    },
+    "YourLibrary.json": {
+        "saved tracks of numbers": {"tracks": [1, 2]},
+        "saved tracks of other objects": {"tracks": [{"foo": 1}]},
+        "one good saved track, one broken": {"tracks": [{"artist": "A", "track": "T", "uri": None}, [1]]},
+    },
+}
+
+
+@pytest.mark.parametrize("file,case", [(f, c) for f, cases in WRONG_SHAPES.items() for c in cases])
+def test_a_file_of_the_wrong_shape_keeps_what_was_imported_before(file, case, home, tmp_path, capsys,
+                                                                   first_import, record_property):
+    # the user's report: Playlist1.json of {"playlists": [1, 2]} emptied every playlist imported before, exit 0
+    sql = {"Playlist1.json": "SELECT playlist_key, position, track_name FROM playlist_items ORDER BY 1, 2",
+           "YourLibrary.json": "SELECT track_id, track_name FROM saved_tracks ORDER BY 1, 2"}[file]
+    before = rows(home, sql)
+    code, out, err = features(capsys, account_export(tmp_path / "e", rows_1=[GOOD_ROW],
+                                                     files={file: WRONG_SHAPES[file][case]}))
+    after = rows(home, sql)
+    lost = len(set(before) - set(after))
+    said = "imported before are kept" in out
+    record_property("suite", "bad_input")
+    record_property("case", f"{file} on re-import: {case}")
+    record_property("imported_lost", lost)
+    record_property("tracebacks", (out + err).count("Traceback"))
+    record_property("refused_cleanly", int(code == 0 and lost == 0 and after == before and said))
+    assert code == 0, err
+    assert after == before and len(before) > 0
+    assert said, out
+    assert counts(home)["plays"] == first_import["plays"] + 1   # the rest of the export is imported
+
+
+def test_a_partly_damaged_playlists_file_fills_an_empty_home(home, tmp_path, capsys, record_property):
+    """Into a home with no playlists yet, the good entries of a damaged file are imported and the rest counted."""
+    doc = {"playlists": [{"name": "A", "items": [GOOD_ITEM, "x"]}, 7]}
+    code, out, err = features(capsys, account_export(tmp_path / "e", files={"Playlist1.json": doc}))
+    record_property("suite", "bad_input")
+    record_property("case", "partly damaged Playlist1.json, first import")
+    record_property("refused_cleanly", int(code == 0 and "2 row(s) skipped as damaged" in out))
+    assert code == 0, err
+    assert rows(home, "SELECT p.name, i.track_name FROM playlist_items i JOIN playlists p USING (playlist_key)") == \
+        [("A", "X")]
+    assert "Playlist1.json: 2 row(s) skipped as damaged (first: row 2: 7 is not a playlist)" in out
+
+
+def _shifted(row: dict, days: int, song: str | None = None) -> dict:
+    from datetime import datetime, timedelta
+
+    when = datetime.strptime(row["endTime"], "%Y-%m-%d %H:%M") + timedelta(days=days)
+    return {**row, "endTime": when.strftime("%Y-%m-%d %H:%M"), **({"trackName": song} if song else {})}
+
+
+@pytest.mark.parametrize("case", ["same period, other songs", "no overlap in time"])
+def test_an_export_naming_no_account_that_looks_like_another_persons_is_flagged(case, home, tmp_path, capsys,
+                                                                                 record_property):
+    """An export without Userdata.json or usernames cannot be refused as another person's, but it is warned about
+    when its plays share no time with the home's, or share the time and almost none of the songs."""
+    base = [_shifted(GOOD_ROW, d, f"Mine {d % 7}") for d in range(40)]
+    first = account_export(tmp_path / "a", rows_0=base, rows_1=[])
+    (first / ACCOUNT / "Userdata.json").unlink()
+    assert features(capsys, first)[0] == 0
+    plays_before = counts(home)["plays"]
+    shift = 10 if case == "same period, other songs" else 400
+    other = [_shifted(GOOD_ROW, shift + d, f"Theirs {d}") for d in range(30)]
+    second = tmp_path / "b"
+    _w(second / ACCOUNT / "StreamingHistory_music_0.json", other)
+    code, out, err = features(capsys, second)
+    flagged = "--home PATH" in out and "another person's" in out
+    record_property("suite", "bad_input")
+    record_property("case", f"an export naming no account: {case}")
+    record_property("refused_cleanly", int(code == 0 and flagged))
+    assert code == 0, err
+    assert flagged, out
+    assert ("only 0% are of songs played then" in out) == (case == "same period, other songs")
+    assert ("do not overlap" in out) == (case == "no overlap in time")
+    assert counts(home)["plays"] == plays_before + 30   # imported, as the note says
+
+
+def test_the_same_persons_overlapping_export_is_not_flagged(home, tmp_path, capsys):
+    base = [_shifted(GOOD_ROW, d, f"Mine {d % 7}") for d in range(40)]
+    first = account_export(tmp_path / "a", rows_0=base, rows_1=[])
+    assert features(capsys, first)[0] == 0
+    later = base[20:] + [_shifted(GOOD_ROW, 40 + d, f"Mine {d % 9}") for d in range(30)]
+    second = tmp_path / "b"
+    _w(second / ACCOUNT / "StreamingHistory_music_0.json", later)
+    code, out, _ = features(capsys, second)
+    assert code == 0
+    assert "another person's" not in out
+    assert counts(home)["plays"] == 40 + 30
+
+
 BAD_ROWS = {
     "msPlayed as a string": ({"msPlayed": "180000"}, "ms played '180000'"),
     "negative duration": ({"msPlayed": -5}, "ms played -5"),
@@ -394,6 +499,17 @@ BAD_ROWS = {
     "object name": ({"trackName": {"x": 1}}, "where a name belongs"),
     "1 MB name": ({"trackName": "x" * 1_000_000}, "a name of 1,000,000 characters"),
     "row not an object": ([1, 2], "[1, 2] is not a play"),
+    # a play needs all four of its fields: when, which artist, which track (no URI in this format), how long
+    "empty row": (lambda row: {}, "no endTime"),
+    "only endTime": (lambda row: {"endTime": row["endTime"]}, "no artistName"),
+    "endTime and artistName only": (lambda row: {"endTime": row["endTime"], "artistName": "A"}, "no trackName"),
+    "no msPlayed": (lambda row: {k: v for k, v in row.items() if k != "msPlayed"}, "no msPlayed"),
+    "null trackName": ({"trackName": None}, "no trackName"),
+    "null artistName": ({"artistName": None}, "no artistName"),
+    "blank artistName": ({"artistName": "  "}, "an empty artistName"),
+    "null msPlayed": ({"msPlayed": None}, "no msPlayed"),
+    "msPlayed a flag": ({"msPlayed": True}, "ms played True"),
+    "null endTime": ({"endTime": None}, "no endTime"),
 }
 
 
@@ -406,7 +522,8 @@ def test_a_damaged_row_is_skipped_and_counted_not_stored(case, home, tmp_path, c
         text = json.dumps(rows_doc + [{**GOOD_ROW, "endTime": "2024-05-03 10:00", "msPlayed": 0}])
         (d / "StreamingHistory_music_0.json").write_text(text.replace('"msPlayed": 0}', '"msPlayed": 1e400}'))
     else:
-        bad = change if isinstance(change, list) else {**GOOD_ROW, "endTime": "2024-05-03 10:00", **change}
+        row = {**GOOD_ROW, "endTime": "2024-05-03 10:00"}
+        bad = change if isinstance(change, list) else change(row) if callable(change) else {**row, **change}
         _w(d / "StreamingHistory_music_0.json", rows_doc + [bad])
     code, out, err = features(capsys, d.parent)
     stored = rows(home, "SELECT ts, ms_played, track_name, artist_name FROM plays WHERE source = 'account' "
@@ -446,8 +563,8 @@ def test_odd_but_valid_text_is_kept_exactly(home, tmp_path, capsys, record_prope
     _w(d / "StreamingHistory_music_0.json", [
         {"endTime": f"2024-06-0{i + 1} 10:00", "artistName": n, "trackName": n[::-1], "msPlayed": 1000}
         for i, n in enumerate(names)])
-    # a byte-order mark, extra fields and nulls are fine too
-    doc = [{**GOOD_ROW, "extra": {"nested": [1]}, "trackName": None}]
+    # a byte-order mark, extra fields and nulls in fields a play does not need are fine too
+    doc = [{**GOOD_ROW, "extra": {"nested": [1]}, "albumName": None, "platform": None}]
     (d / "StreamingHistory_music_1.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())
     code, out, err = features(capsys, d.parent)
     stored = rows(home, "SELECT artist_name, track_name FROM plays WHERE ts LIKE '2024-06%' ORDER BY ts")
@@ -459,7 +576,7 @@ def test_odd_but_valid_text_is_kept_exactly(home, tmp_path, capsys, record_prope
     assert code == 0, err
     assert stored == [(n, n[::-1]) for n in names]
     assert rows(home, "SELECT artist_name, track_name FROM plays WHERE ts = '2024-05-01T10:00:00Z'") == \
-        [("Good Band", None)]
+        [("Good Band", "Good Song")]
     assert "skipped as damaged" not in out
 
 
@@ -472,11 +589,15 @@ def test_a_lone_surrogate_in_a_name_is_replaced_not_a_crash(home, tmp_path, caps
     code, out, err = features(capsys, d.parent)
     record_property("suite", "bad_input")
     record_property("case", "lone surrogate in a name")
-    record_property("refused_cleanly", int(code == 0))
+    stored = rows(home, "SELECT artist_name, track_name FROM plays WHERE ts >= '2024-05' ORDER BY ts")
+    said = ("StreamingHistory_music_1.json: 2 text(s) held a character that cannot be stored (a lone surrogate): "
+            "stored with the replacement character \ufffd.")
+    record_property("refused_cleanly", int(code == 0 and said in out))
     record_property("tracebacks", (out + err).count("Traceback"))
     assert code == 0, err
-    assert rows(home, "SELECT artist_name, track_name FROM plays WHERE ts >= '2024-05' ORDER BY ts") == \
-        [("Bad ? Band", "?"), ("Pair 🎸", "ok")]
+    # stored with U+FFFD (not "?", which is a real character of real titles), and the summary says so
+    assert stored == [("Bad \ufffd Band", "\ufffd"), ("Pair 🎸", "ok")]
+    assert said in out
 
 
 def test_duplicated_files_count_once(home, tmp_path, capsys, record_property):
@@ -541,6 +662,15 @@ FEATURE_CSVS = {
     "key out of range": ("track_id,key\nAAAAAAAAAAAAAAAAAAAAAA,0\nB,1e30\n", "key '1e+30' on data row 2"),
     "row with extra cells": ("track_id,energy\nAAAAAAAAAAAAAAAAAAAAAA,0.5,9\n", "more cells than its header"),
     "not text": (b"\x00\xff\xfe\x01", "is not a readable CSV"),
+    # every numeric column is checked for its range, not only for being a number
+    "danceability above 1": ("track_id,danceability\nAAAAAAAAAAAAAAAAAAAAAA,0.5\nB,7.5\n",
+                             "danceability '7.5' on data row 2 is not a finite number from 0 to 1"),
+    "negative energy": ("track_id,energy\nAAAAAAAAAAAAAAAAAAAAAA,-3\n", "energy '-3' on data row 1 is not a finite "
+                        "number from 0 to 1"),
+    "negative tempo, 200 rows": ("track_id,tempo\n" + "".join(f"T{i},-120\n" for i in range(200)),
+                                 "tempo '-120' on data row 1 is not a finite number from 0 to 300 (200 such"),
+    "loudness of +20 dB": ("track_id,loudness\nAAAAAAAAAAAAAAAAAAAAAA,20\n", "loudness '20' on data row 1 is not a finite number from -60 to 6"),
+    "mode 2": ("track_id,mode\nAAAAAAAAAAAAAAAAAAAAAA,2\n", "mode '2' on data row 1 is not a whole number from 0 to 1"),
 }
 
 

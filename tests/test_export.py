@@ -30,8 +30,10 @@ def test_account_export_plays_playlists_library(tmp_path):
     assert kinds == {"account_music": 2, "playlists": 1, "library": 1}
     assert any("podcast" in f for f in p.ignored)
     plays = [row for rows in p.plays.values() for row in rows]
-    # the row without endTime is dropped, repeats sharing a minute are all kept
-    assert len(plays) == 5 and p.dropped_no_time == 1
+    # the row without endTime is skipped and counted as damaged (with a note), repeats sharing a minute are all kept
+    assert len(plays) == 5 and p.damaged_rows == 1
+    assert p.notes == ["Spotify Account Data/StreamingHistory_music_1.json: 1 row(s) skipped as damaged (first: row 2: "
+                       "no endTime)."]
     assert sum(1 for r in plays if r[1] == "2024-01-01T10:03:00Z") == 2
     assert plays[0][:3] == ("account", "2024-01-01T10:00:00Z", 180000)
     fav = p.playlists[0]
@@ -111,7 +113,7 @@ def test_uri_and_name_normalisation():
 
 
 def test_extended_rows_of_odd_shapes_parse_like_the_common_ones():
-    from spotify_modeling.core.export import parse_extended_history
+    from spotify_modeling.core.export import _Damage, parse_extended_history
 
     base = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1000, "master_metadata_track_name": "Song",
             "master_metadata_album_artist_name": "Band", "master_metadata_album_album_name": "LP",
@@ -122,24 +124,26 @@ def test_extended_rows_of_odd_shapes_parse_like_the_common_ones():
         "not a row", ["x"], None,
         {**base, "spotify_track_uri": None, "spotify_episode_uri": "spotify:episode:E"},   # podcast: dropped
         {**base, "spotify_track_uri": "spotify:track:"},                                   # empty id: dropped
-        {**base, "ts": None},                                                              # no time: dropped
+        {**base, "ts": None},                                                              # no time: damaged
         {**base, "ts": "2024-01-01 11:00:00"},                                            # older ts spelling
         {**base, "spotify_track_uri": "https://open.spotify.com/track/BBB?si=x", "ms_played": 1500.0,
          "skipped": None, "shuffle": "yes", "master_metadata_album_artist_name": 7,
          "master_metadata_album_album_name": 3, "reason_end": 5},
-        {"ts": "2024-01-01T12:00:00Z", "spotify_track_uri": "spotify:track:CCC"},           # most keys absent
-        {**base, "ms_played": True, "master_metadata_track_name": None},
+        {"ts": "2024-01-01T12:00:00Z", "spotify_track_uri": "spotify:track:CCC"},           # no duration: damaged
+        {**base, "ms_played": True, "master_metadata_track_name": None},                    # a flag: damaged
+        {**base, "ms_played": 2000, "master_metadata_track_name": None},                    # the URI names the song
     ]
-    plays, non_music, no_time = parse_extended_history(rows)
-    assert (non_music, no_time) == (2, 1)
+    damaged = _Damage("x.json")
+    plays, non_music = parse_extended_history(rows, damaged=damaged)
+    assert non_music == 2
+    assert damaged.count == 6 and damaged.first == "row 2: 'not a row' is not a stream"
     assert plays == [
         ("extended", "2024-01-01T10:00:00Z", 1000, "Song", "Band", "LP", "AAA", "band\tsong",
          "clickrow", "trackdone", 0, 1),
         ("extended", "2024-01-01T11:00:00Z", 1000, "Song", "Band", "LP", "AAA", "band\tsong",
          "clickrow", "trackdone", 0, 1),
         ("extended", "2024-01-01T10:00:00Z", 1500, "Song", "7", "3", "BBB", "7\tsong", "clickrow", "5", None, 1),
-        ("extended", "2024-01-01T12:00:00Z", None, None, None, None, "CCC", "\t", None, None, None, None),
-        ("extended", "2024-01-01T10:00:00Z", None, None, "Band", "LP", "AAA", "band\t", "clickrow", "trackdone", 0, 1),
+        ("extended", "2024-01-01T10:00:00Z", 2000, None, "Band", "LP", "AAA", "band\t", "clickrow", "trackdone", 0, 1),
     ]
     assert all(type(v) is int for p in plays for v in (p[2], p[10], p[11]) if v is not None)
 

@@ -100,12 +100,12 @@ class ParsedExport:
     playlists: list[ExportPlaylist] = field(default_factory=list)
     saved_tracks: list[SavedTrack] = field(default_factory=list)
     dropped_non_music: int = 0      # extended rows without a track URI (podcasts, audiobooks)
-    dropped_no_time: int = 0        # rows without a timestamp cannot be placed
     damaged_rows: int = 0           # rows with a field of the wrong type or out of range: skipped, never stored
     notes: list[str] = field(default_factory=list)   # one line per file or row problem worth telling the user
     owner: str | None = None        # the account's username (Userdata.json, else the rows'), never stored as is
     nested_zips: list[str] = field(default_factory=list)
-    skipped_kinds: set[str] = field(default_factory=set)   # kinds whose files were all skipped (unknown shape)
+    skipped_kinds: set[str] = field(default_factory=set)   # kinds with a file of unknown shape (left out)
+    damaged_kinds: set[str] = field(default_factory=set)   # playlists / library files with damaged entries
 
     @property
     def has_history(self) -> bool:
@@ -301,7 +301,8 @@ def _with_digests(files: Iterator[tuple[str, str | None, bytes | None]]
             yield (*pending[:3], pending[3].result())
 
 
-def _load_json(data: bytes, inner: str, export: Path):
+def _load_json(data: bytes, inner: str, export: Path) -> tuple[object, int]:
+    """The document, and how many of its strings had a lone surrogate replaced (see `_clean_text`)."""
     if not data.strip():
         raise BadInput(f"{inner} in {export} is empty (truncated or damaged?).",
                        "Download the export again; nothing was imported.")
@@ -315,38 +316,52 @@ def _load_json(data: bytes, inner: str, export: Path):
         raise BadInput(f"{inner} in {export} is nested too deeply to be a Spotify export file.",
                        "Download the export again; nothing was imported.") from None
     if _SURROGATE_ESCAPE.search(data):   # a `\\ud800` escape: a lone surrogate cannot be stored as text
-        doc = _without_lone_surrogates(doc)
-    return doc
+        return _without_lone_surrogates(doc)
+    return doc, 0
+
+
+#: what a character that cannot be stored as text (a lone UTF-16 surrogate, legal in JSON) is stored as
+REPLACEMENT = "\ufffd"
 
 
 def _clean_text(s: str) -> str:
+    """`s` as UTF-8 can store it: each lone surrogate becomes U+FFFD, the Unicode replacement character."""
     try:
         s.encode("utf-8")
         return s
     except UnicodeEncodeError:
-        return s.encode("utf-8", "replace").decode("utf-8")   # a lone surrogate becomes "?"
+        return "".join(REPLACEMENT if "\ud800" <= c <= "\udfff" else c for c in s)
 
 
-def _without_lone_surrogates(doc):
-    """The document with every string (keys too) storable as UTF-8; iterative, so any depth json accepted is fine."""
+def _without_lone_surrogates(doc) -> tuple[object, int]:
+    """The document with every string (keys too) storable as UTF-8, and how many strings were changed; iterative,
+    so any depth json accepted is fine."""
+    changed = 0
+
+    def clean(text: str) -> str:
+        nonlocal changed
+        fixed = _clean_text(text)
+        changed += fixed is not text
+        return fixed
+
     if isinstance(doc, str):
-        return _clean_text(doc)
+        return clean(doc), changed
     if not isinstance(doc, (list, dict)):
-        return doc
+        return doc, 0
     root = [doc]
     stack = [(root, 0)]
     while stack:
         container, key = stack.pop()
         value = container[key]
         if isinstance(value, str):
-            container[key] = _clean_text(value)
+            container[key] = clean(value)
         elif isinstance(value, list):
             stack.extend((value, i) for i in range(len(value)))
         elif isinstance(value, dict):
-            fixed = {(_clean_text(k) if isinstance(k, str) else k): v for k, v in value.items()}
+            fixed = {(clean(k) if isinstance(k, str) else k): v for k, v in value.items()}
             container[key] = fixed
             stack.extend((fixed, k) for k in fixed)
-    return root[0]
+    return root[0], changed
 
 
 class _Damage:
@@ -405,10 +420,11 @@ def _opt_text(v) -> str | None:
     return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and len(str(v)) <= 40 else None
 
 
-def _ms(v) -> int | None:
-    """Milliseconds played: a whole number from 0 to a day, or None when absent; anything else raises ValueError."""
-    if v is None or type(v) is bool:   # a flag where a number belongs (older vintages): unknown
-        return None
+def _ms(v, field: str = "ms_played") -> int:
+    """Milliseconds played: a whole number from 0 to a day; absent, or anything else, raises ValueError (a play
+    without its duration cannot be told from a skip, so the row is damaged)."""
+    if v is None:
+        raise ValueError(f"no {field}")
     if type(v) is int:
         if 0 <= v <= MAX_MS_PLAYED:
             return v
@@ -417,15 +433,22 @@ def _ms(v) -> int | None:
     raise ValueError(f"ms played {_show(v)} is not a whole number from 0 to a day")
 
 
-def _bool(v) -> int | None:
-    return None if v is None else int(bool(v))
+def _required_name(v, field: str) -> str:
+    """An artist or track name the row cannot do without (account data names the song only by them)."""
+    text = _text(v)
+    if text is None or not text.strip():
+        raise ValueError(f"no {field}" if text is None else f"an empty {field}")
+    return text
 
 
 def parse_account_history(rows: list, source_kind: str, keys: dict[tuple, str] | None = None,
-                          damaged: "_Damage | None" = None) -> tuple[list[Play], int]:
-    """Plays of the account-data history (minute resolution, no URIs); `keys` as in `parse_extended_history`."""
+                          damaged: "_Damage | None" = None) -> list[Play]:
+    """Plays of the account-data history (minute resolution, no URIs); `keys` as in `parse_extended_history`.
+
+    A row is a play only with all four of its fields: when it ended, the artist and the track (the only way to
+    tell the song, there is no URI) and how long it played. A row without one of them is skipped and counted.
+    """
     plays: list[Play] = []
-    no_time = 0
     if keys is None:
         keys = {}
     damaged = damaged or _Damage("")
@@ -434,15 +457,14 @@ def parse_account_history(rows: list, source_kind: str, keys: dict[tuple, str] |
             damaged(n, f"{_show(r)} is not a play")
             continue
         end_time = r.get("endTime")
-        if end_time is None:
-            no_time += 1
-            continue
         if not (type(end_time) is str and _ACCOUNT_TS.fullmatch(end_time[:16]) and len(end_time) <= 40):
-            damaged(n, f"endTime {_show(end_time)} is not a time")
+            damaged(n, "no endTime" if end_time is None else f"endTime {_show(end_time)} is not a time")
             continue
         ts = _account_ts(end_time)
         try:
-            artist, title, ms = _text(r.get("artistName")), _text(r.get("trackName")), _ms(r.get("msPlayed"))
+            artist = _required_name(r.get("artistName"), "artistName")
+            title = _required_name(r.get("trackName"), "trackName")
+            ms = _ms(r.get("msPlayed"), "msPlayed")
         except ValueError as err:
             damaged(n, str(err))
             continue
@@ -450,7 +472,7 @@ def parse_account_history(rows: list, source_kind: str, keys: dict[tuple, str] |
         if key is None:
             key = keys[artist, title] = name_key(artist, title)
         plays.append(("account", ts, ms, title, artist, None, None, key, None, None, None, None))
-    return plays, no_time
+    return plays
 
 
 # the fields kept from one extended-history row, in the order the parser unpacks them
@@ -460,14 +482,16 @@ _extended_fields = itemgetter(*_EXTENDED_KEYS)
 
 
 def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None,
-                           damaged: "_Damage | None" = None) -> tuple[list[Play], int, int]:
+                           damaged: "_Damage | None" = None) -> tuple[list[Play], int]:
     """One pass over the rows; the hot path of a large import, so the common shapes are handled inline.
 
     `keys` caches name keys per (artist, title) and may be shared by the files of one export (songs repeat).
-    A row whose fields have the wrong type or are out of range is skipped and counted in `damaged`.
+    A stream is a play only with its track URI (the song; names may be absent), its time and its duration: a row
+    without one of them, or whose fields have the wrong type or are out of range, is skipped and counted in
+    `damaged`. Rows without a track URI are podcasts or audiobooks: not music, counted apart.
     """
     plays: list[Play] = []
-    non_music = no_time = 0
+    non_music = 0
     append = plays.append
     if keys is None:
         keys = {}
@@ -492,7 +516,7 @@ def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None,
                 continue
         if not (type(ts) is str and len(ts) == 20 and ts_ok(ts)):
             if ts is None:
-                no_time += 1
+                damaged(n, "no ts")
                 continue
             ts = _extended_ts(ts) if type(ts) is str and len(ts) <= 40 else None
             if ts is None or not ts_ok(ts):
@@ -527,34 +551,75 @@ def parse_extended_history(rows: list, keys: dict[tuple, str] | None = None,
         if shuffle is not None:
             shuffle = 1 if shuffle else 0
         append(("extended", ts, ms, title, artist, album, track_id, key, reason_start, reason_end, skipped, shuffle))
-    return plays, non_music, no_time
+    return plays, non_music
 
 
 class _Shape(Exception):
     """A file whose structure is not the one this kind of file has (a list where an object belongs...)."""
 
 
+#: the keys a playlist item carries, one of them holding the item (Spotify writes the others as null)
+_ITEM_KEYS = ("track", "episode", "audiobook", "localTrack")
+
+
+def _shaped(entries: list, what: str, why_not, damaged: "_Damage") -> list:
+    """(index, entry) of the entries of one of the export's lists that have the shape of a `what`; the others are
+    counted as damaged.
+
+    `why_not(entry)` says what is wrong with an entry (None: it has the shape). A non-empty list none of whose
+    entries has the shape is not a list of `what`s at all (an unknown or damaged format): `_Shape`, so the file is
+    left out rather than read as "nothing".
+    """
+    good = []
+    for n, entry in enumerate(entries):
+        why = why_not(entry)
+        if why is None:
+            good.append((n, entry))
+        else:
+            damaged(n, why)
+    if entries and not good:
+        raise _Shape(f"none of its {len(entries):,} entries is a {what}")
+    return good
+
+
+def _not_a_playlist(p) -> str | None:
+    if not isinstance(p, dict):
+        return f"{_show(p)} is not a playlist"
+    if not isinstance(p.get("items"), list):
+        return f"playlist {_show(p.get('name'))} has no list of items"
+    return None
+
+
+def _not_a_playlist_item(it) -> str | None:
+    if not isinstance(it, dict) or not any(k in it for k in _ITEM_KEYS):
+        return f"{_show(it)} is not a playlist item"
+    wrong = [k for k in _ITEM_KEYS if it.get(k) is not None and not isinstance(it[k], dict)]
+    return f"{_show(it[wrong[0]])} is not a {wrong[0]}" if wrong else None
+
+
+def _not_a_saved_track(t) -> str | None:
+    if not isinstance(t, dict) or not any(k in t for k in ("track", "artist", "uri")):
+        return f"{_show(t)} is not a saved track"
+    return None
+
+
 def parse_playlists(doc, damaged: "_Damage | None" = None) -> list[ExportPlaylist]:
+    """Playlists and their items; every list is checked for the shape of its entries (see `_shaped`)."""
     damaged = damaged or _Damage("")
     if not isinstance(doc, dict) or not isinstance(doc.get("playlists"), list):
         raise _Shape("it holds no list of playlists")
     out = []
-    for p in doc["playlists"]:
-        if not isinstance(p, dict):
-            damaged(0, f"{_show(p)} is not a playlist")
-            continue
-        items = []
-        raw_items = p.get("items") if isinstance(p.get("items"), list) else []
+    for _, p in _shaped(doc["playlists"], "playlist", _not_a_playlist, damaged):
         name = p.get("name")
         if not (isinstance(name, str) and name and len(name) <= MAX_NAME_CHARS):
             name = "(unnamed)"
-        for n, it in enumerate(raw_items):
-            if not isinstance(it, dict):
-                damaged(n, f"{_show(it)} is not a playlist item")
+        items = []
+        for n, it in enumerate(p["items"]):
+            why = _not_a_playlist_item(it)
+            if why is not None:
+                damaged(n, f"playlist {name!r}: {why}")
                 continue
             track, local = it.get("track"), it.get("localTrack")
-            track = track if isinstance(track, dict) else None
-            local = local if isinstance(local, dict) else None
             added = _opt_text(it.get("addedDate"))
             try:
                 if track:
@@ -573,6 +638,8 @@ def parse_playlists(doc, damaged: "_Damage | None" = None) -> list[ExportPlaylis
                     items.append(PlaylistItem("missing", None, None, None, None, added))
             except ValueError as err:
                 damaged(n, f"playlist {name!r}: {err}")
+        if p["items"] and not items:
+            raise _Shape(f"none of the {len(p['items']):,} items of playlist {name!r} is a playlist item")
         out.append(ExportPlaylist(name, _opt_text(p.get("lastModifiedDate")), items))
     return out
 
@@ -582,15 +649,14 @@ def parse_library(doc, damaged: "_Damage | None" = None) -> list[SavedTrack]:
     if not isinstance(doc, dict) or not isinstance(doc.get("tracks", []), list):
         raise _Shape("its tracks are not a list")
     out = []
-    for n, t in enumerate(doc.get("tracks", [])):
-        if not isinstance(t, dict):
-            damaged(n, f"{_show(t)} is not a saved track")
-            continue
+    for n, t in _shaped(doc.get("tracks", []), "saved track", _not_a_saved_track, damaged):
         try:
             out.append(SavedTrack(track_id_from_uri(_opt_text(t.get("uri"))), _text(t.get("track")),
                                   _text(t.get("artist")), _opt_text(t.get("album"))))
         except ValueError as err:
             damaged(n, str(err))
+    if doc.get("tracks") and not out:
+        raise _Shape("none of its saved tracks is readable")
     return out
 
 
@@ -638,27 +704,28 @@ def read_export(path: str | Path) -> ParsedExport:
         if f.sha256 in seen:
             continue  # the very same file twice in one export (e.g. a copy in another folder)
         seen.add(f.sha256)
-        doc = _load_json(data, inner, path)
+        doc, replaced = _load_json(data, inner, path)
         del data
+        if replaced:
+            parsed.notes.append(f"{inner}: {replaced:,} text(s) held a character that cannot be stored (a lone "
+                                f"surrogate): stored with the replacement character {REPLACEMENT}.")
         damaged = _Damage(inner)
         if kind in ("account_music", "account_mixed"):
             if not isinstance(doc, list):
                 raise BadInput(f"{inner} in {path} is not a list of plays.", "Download the export again.")
-            plays, no_time = parse_account_history(doc, kind, keys, damaged)
+            plays = parse_account_history(doc, kind, keys, damaged)
             parsed.plays[f.sha256] = plays
-            parsed.dropped_no_time += no_time
             f.rows = len(plays)
         elif kind == "extended":
             if not isinstance(doc, list):
                 raise BadInput(f"{inner} in {path} is not a list of streams.", "Download the export again.")
-            plays, non_music, no_time = parse_extended_history(doc, keys, damaged)
+            plays, non_music = parse_extended_history(doc, keys, damaged)
             for r in doc[:1000]:   # older vintages name the account in every row
                 name = r.get("username") if isinstance(r, dict) else None
                 if isinstance(name, str) and name.strip() and len(name) <= MAX_NAME_CHARS:
                     history_owners[name.strip()] = history_owners.get(name.strip(), 0) + 1
             parsed.plays[f.sha256] = plays
             parsed.dropped_non_music += non_music
-            parsed.dropped_no_time += no_time
             f.rows = len(plays)
         elif kind in ("playlists", "library"):
             try:
@@ -672,6 +739,8 @@ def read_export(path: str | Path) -> ParsedExport:
                 shape_ok[kind] = False   # one bad file of a kind: keep all that kind imported before
                 continue
             shape_ok.setdefault(kind, True)
+            if damaged.count:
+                parsed.damaged_kinds.add(kind)
             if kind == "playlists":
                 parsed.playlists.extend(items)
                 f.rows = sum(len(p.items) for p in items)

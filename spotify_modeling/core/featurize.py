@@ -30,6 +30,14 @@ AUDIO_FEATURES: list[str] = [
     "acousticness", "instrumentalness", "liveness", "valence", "tempo",
 ]
 NUMERIC_FEATURES: list[str] = AUDIO_FEATURES + ["time_signature"]
+#: The values each audio feature can take (Spotify's definitions; the real catalogs in shared/data lie inside them:
+#: loudness -46 to +2.3 dB, tempo 0 to 241 BPM): (lowest, highest, whole numbers only). Key -1 means "no key".
+FEATURE_RANGES: dict[str, tuple[float, float, bool]] = {
+    **{f: (0.0, 1.0, False) for f in ("danceability", "energy", "speechiness", "acousticness", "instrumentalness",
+                                      "liveness", "valence")},
+    "loudness": (-60.0, 6.0, False), "tempo": (0.0, 300.0, False),
+    "key": (-1, 11, True), "mode": (0, 1, True), "time_signature": (0, 12, True),
+}
 # What the user's own listening says about a track (see `tracktable`): passed through when present, else NaN.
 CONTEXT_FEATURES: list[str] = ["artist_plays"]
 # Input columns whose *presence* says where a row's metadata came from, not what the person likes: a history track

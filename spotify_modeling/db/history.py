@@ -127,6 +127,18 @@ def plays_and_artists_per_track(store: Store) -> list[tuple[str, int, str | None
         "GROUP BY p.track_id")]
 
 
+def stored_span(store: Store) -> tuple[str | None, str | None]:
+    """First and last stored play of any source (ISO UTC)."""
+    first, last = store.conn.execute("SELECT min(ts), max(ts) FROM plays").fetchone()
+    return first, last
+
+
+def songs_between(store: Store, lo: str, hi: str) -> set[str]:
+    """Name keys of the songs played between two times (any source)."""
+    return {r[0] for r in store.conn.execute(
+        "SELECT DISTINCT name_key FROM plays WHERE ts BETWEEN ? AND ?", (lo, hi))}
+
+
 def play_span(store: Store) -> tuple[str | None, str | None]:
     """First and last effective play (ISO UTC)."""
     first, last = store.conn.execute("SELECT min(ts), max(ts) FROM effective_plays").fetchone()

@@ -23,6 +23,7 @@ import pandas as pd
 
 from spotify_modeling.atomic import write_csv
 from spotify_modeling.errors import BadInput, CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
+from spotify_modeling.core.featurize import FEATURE_RANGES
 from spotify_modeling.core.matching import best_match, search_query
 from spotify_modeling.core.normalize import norm_artist
 from spotify_modeling.db import history, library, tracks
@@ -349,13 +350,10 @@ def read_features_csv(path: str | Path, nrows: int | None = None) -> tuple[pd.Da
     return table, key
 
 
-#: Whole-number feature columns and the values they may take (Spotify's definitions; key -1 means "no key").
-_WHOLE_FEATURES = {"key": (-1, 11), "mode": (0, 1), "time_signature": (0, 12)}
-
-
 def _checked_feature_values(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:
-    """Feature cells as numbers; a cell that is not a finite number (or a key/mode/time signature out of range) is
-    refused with its row and column, so nothing half-loaded is stored. Empty cells stay unknown."""
+    """Feature cells as numbers; a cell that is not a finite number inside its column's range (`FEATURE_RANGES`:
+    danceability 7.5, tempo -120, a key of 12) is refused with its row, column and range, so nothing half-loaded
+    or impossible is stored. Empty cells stay unknown."""
     import numpy as np
 
     table = table.reset_index(drop=True)
@@ -365,16 +363,16 @@ def _checked_feature_values(table: pd.DataFrame, key: str, path: Path) -> pd.Dat
         values = pd.to_numeric(raw, errors="coerce")
         finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
         bad = raw.notna() & ~finite
-        if col in _WHOLE_FEATURES:
-            lo, hi = _WHOLE_FEATURES[col]
-            bad |= finite & ((values % 1 != 0) | (values < lo) | (values > hi))
+        lo, hi, whole = FEATURE_RANGES[col]
+        bad |= finite & ((values < lo) | (values > hi))
+        if whole:
+            bad |= finite & (values % 1 != 0)
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
             row = int(raw.index[pos])   # the file's data row, counted from 0 (rows without an id were dropped)
             cell = str(raw.iloc[pos])
             cell = cell if len(cell) <= 30 else cell[:27] + "..."
-            allowed = (f"a whole number from {_WHOLE_FEATURES[col][0]} to {_WHOLE_FEATURES[col][1]}"
-                       if col in _WHOLE_FEATURES else "a finite number")
+            allowed = f"a {'whole' if whole else 'finite'} number from {lo:g} to {hi:g}"
             raise BadInput(f"Features file {path}: {col} {cell!r} on data row {row + 1} is not {allowed} "
                            f"({int(bad.sum()):,} such cell(s)).", "Fix or empty those cells and run again.")
         table[col] = values

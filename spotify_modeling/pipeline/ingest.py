@@ -66,6 +66,40 @@ def check_owner(store: Store, parsed: ParsedExport) -> str | None:
     return digest
 
 
+#: below this share of the new plays in the shared period being songs already played then, the export warns
+FOREIGN_SHARED_SONGS = 0.1
+#: ... once the shared period holds at least this many new plays
+FOREIGN_MIN_PLAYS = 20
+
+
+def foreign_history_note(store: Store, plays: list) -> str | None:
+    """A warning when the new plays look like another listener's: an export that names no account cannot be
+    refused (`check_owner`), but the same person's next export covers the same time as the plays already here
+    with the same songs (the account data repeats the last year; the extended history covers it all). New plays
+    that share no time with the home's, or share the time but almost none of its songs, are likely someone else's.
+    """
+    first, last = history.stored_span(store)
+    if first is None or not plays:
+        return None
+    times = [p[1] for p in plays]
+    lo, hi = min(times), max(times)
+    keep_apart = ("if it is another person's, run `spotify-model features EXPORT --home PATH` for them instead "
+                  "(plays carry no account, so a merge cannot be told apart later)")
+    if hi < first or lo > last:
+        return (f"The new plays ({lo[:10]} to {hi[:10]}) do not overlap the {first[:10]} to {last[:10]} already "
+                f"in this home: imported, but {keep_apart}.")
+    a, b = max(lo, first), min(hi, last)
+    inside = [p[7] for p in plays if a <= p[1] <= b]
+    if len(inside) < FOREIGN_MIN_PLAYS:
+        return None
+    known = history.songs_between(store, a, b)
+    shared = sum(k in known for k in inside) / len(inside)
+    if shared >= FOREIGN_SHARED_SONGS:
+        return None
+    return (f"Of the {len(inside):,} new plays from {a[:10]} to {b[:10]}, when this home already has plays, only "
+            f"{shared:.0%} are of songs played then: imported, but {keep_apart}.")
+
+
 def find_newest_export(raw_dir: Path) -> Path:
     """The newest zip or folder in `data/raw/` (by modification time)."""
     if raw_dir.is_dir():
@@ -106,6 +140,9 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
         return result
     now = utc_now()
     new_history = [f for f in new_files if f.kind in HISTORY_KINDS]
+    foreign = foreign_history_note(store, [p for f in new_history for p in parsed.plays.get(f.sha256, ())])
+    if foreign:
+        result.notes.append(foreign)
     new_rows = sum(len(parsed.plays.get(f.sha256, ())) for f in new_history)
     with store.transaction() as conn:
         # sources with plays from an earlier import: only their new files need the stored plays for overlap matching
@@ -123,15 +160,35 @@ def import_export(store: Store, export: "str | Path | ParsedExport") -> ImportRe
                 result.plays_added += len(inserted.rows)
                 result.plays_already_known += inserted.skipped
         history.rebuild_play_indexes(conn, indexes)
-        # a kind with a file of unknown shape keeps what the previous export gave (see read_export)
-        if any(f.kind == "playlists" for f in new_files) and "playlists" not in parsed.skipped_kinds:
+        if _replaces(store, parsed, new_files, "playlists", result):
             _replace_export_playlists(conn, parsed, now)
-        if any(f.kind == "library" for f in new_files) and "library" not in parsed.skipped_kinds:
+        if _replaces(store, parsed, new_files, "library", result):
             _replace_export_saved(conn, parsed)
         _record_known_ids(conn, now, earlier)
         if owner is not None and store.get_kv(KV_OWNER) is None:
             store.set_kv(KV_OWNER, owner)
     return result
+
+
+def _replaces(store: Store, parsed: ParsedExport, new_files: list, kind: str, result: ImportResult) -> bool:
+    """Whether this export's playlists (or saved tracks) replace those imported before.
+
+    They do when a new file of the kind came. They do not when one of its files had an unknown shape (left out,
+    see `read_export`), nor when one had damaged entries while the home already holds that kind: a damaged file
+    is imported as far as it goes into an empty home, but never trusted to shrink what a good export gave.
+    """
+    if not any(f.kind == kind for f in new_files) or kind in parsed.skipped_kinds:
+        return False
+    if kind not in parsed.damaged_kinds:
+        return True
+    counts = library.export_counts(store)
+    held = counts["playlists"] if kind == "playlists" else counts["saved_tracks"]
+    if held:
+        what = (f"the {counts['playlists']:,} playlists ({counts['playlist_items']:,} items)" if kind == "playlists"
+                else f"the {held:,} saved tracks")
+        result.notes.append(f"{'Playlist' if kind == 'playlists' else 'YourLibrary'} files of this export have "
+                            f"damaged entries: {what} imported before are kept.")
+    return not held
 
 
 @dataclass
