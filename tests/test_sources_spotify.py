@@ -15,8 +15,8 @@ from spotify_modeling.sources.auth import SCOPES, make_auth_manager
 from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home
 from spotify_modeling.sources.endpoints import endpoint_group
-from spotify_modeling.sources.errors import Forbidden, NotFound
-from spotify_modeling.sources.spotify import SpotifyClient
+from spotify_modeling.sources.errors import ApiError, Forbidden, NotFound
+from spotify_modeling.sources.spotify import LIBRARY_CONTAINS_MAX, SpotifyClient
 
 API = "https://api.test/v1/"
 TOKEN_URL = "https://accounts.test/api/token"
@@ -496,3 +496,104 @@ def test_sporadic_short_429s_over_a_long_run_do_not_stop_it(client, sleeps):
     for i in range(20):                   # 400 s of waits over the run, 20 s per burst
         client.search_tracks(f"q{i}")
     assert sleeps == [20.0] * 20
+
+
+# ------------------------------------------------------------------ library check (Liked Songs): GET me/library/contains
+def _library_answer(saved: set[str]):
+    """A callback that answers like Spotify: one boolean per URI of `uris`, in request order."""
+    def answer(request):
+        asked = parse_qs(urlsplit(request.url).query)["uris"][0].split(",")
+        return 200, {}, json.dumps([u in saved for u in asked])
+    return answer
+
+
+def _uris_params(call) -> list[str]:
+    return parse_qs(urlsplit(call.request.url).query)["uris"]
+
+
+@responses.activate
+def test_library_contains_sends_uris_comma_joined_40_per_call(client):
+    uris = [f"spotify:track:{i:022d}" for i in range(85)]
+    saved = {uris[0], uris[39], uris[40], uris[84]}
+    responses.add_callback(responses.GET, API + "me/library/contains", callback=_library_answer(saved))
+    result = client.library_contains(uris)
+    assert LIBRARY_CONTAINS_MAX == 40
+    assert [c.request.method for c in responses.calls] == ["GET"] * 3
+    assert [path(c) for c in responses.calls] == ["/v1/me/library/contains"] * 3
+    # one `uris` parameter per request, comma-joined, 40 / 40 / 5, in order; nothing else is sent
+    assert [_uris_params(c) for c in responses.calls] == [[",".join(uris[0:40])], [",".join(uris[40:80])],
+                                                          [",".join(uris[80:85])]]
+    assert [set(query(c)) for c in responses.calls] == [{"uris"}] * 3
+    assert list(result) == uris and result == {u: u in saved for u in uris}
+    assert [u for u, liked in result.items() if liked] == [uris[0], uris[39], uris[40], uris[84]]
+    assert client.recorder.calls == [("me", 200)] * 3 and client.calls_made == 3
+
+
+@responses.activate
+def test_library_contains_asks_duplicates_once_and_empty_makes_no_call(client):
+    a, b, c = (f"spotify:track:{x * 22}" for x in "abc")
+    responses.add_callback(responses.GET, API + "me/library/contains", callback=_library_answer({b}))
+    assert client.library_contains([]) == {}
+    assert len(responses.calls) == 0 and client.calls_made == 0
+    assert client.library_contains([a, b, a, c, b]) == {a: False, b: True, c: False}
+    assert len(responses.calls) == 1 and _uris_params(responses.calls[0]) == [f"{a},{b},{c}"]
+    # 41 distinct URIs with repeats: still 2 calls (40 + 1), each URI asked once
+    many = [f"spotify:track:{i:022d}" for i in range(41)]
+    assert client.library_contains(many + many[:10]) == {u: False for u in many}
+    asked = [u for call in responses.calls[1:] for u in _uris_params(call)[0].split(",")]
+    assert asked == many and len(responses.calls) == 3
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"spotify:track:" + "a" * 22: True}, "a JSON dict"),   # not a list
+    ([True], "1 values"),                                     # too short
+    ([True, False, True], "3 values"),                        # too long
+    ([True, "yes"], "not all true/false"),                    # not booleans
+    (None, "no JSON list"),                                   # empty body
+])
+@responses.activate
+def test_library_contains_malformed_answer_raises_api_error(client, body, said):
+    uris = ["spotify:track:" + "a" * 22, "spotify:track:" + "b" * 22]
+    if body is None:
+        responses.get(API + "me/library/contains", body="")
+    else:
+        responses.get(API + "me/library/contains", json=body)
+    with pytest.raises(ApiError) as info:
+        client.library_contains(uris)
+    line = str(info.value)
+    assert said in line and "library check of 2 URIs" in line and "2 booleans" in line
+    assert "\n" not in line and info.value.group == "me" and info.value.status == 200
+    assert len(responses.calls) == 1   # a malformed answer is not retried
+
+
+@responses.activate
+def test_library_contains_quota_exceeded_is_quota_exhausted(client, sleeps):
+    responses.get(API + "me/library/contains", status=429, headers={"Retry-After": "61389"},
+                  json=err(429, "API rate limit exceeded", "QUOTA_EXCEEDED"))
+    with pytest.raises(QuotaExhausted) as info:
+        client.library_contains(["spotify:track:" + "a" * 22])
+    assert info.value.retry_after == 61389 and info.value.group == "me" and info.value.exit_code == 75
+    assert sleeps == [] and len(responses.calls) == 1 and client.recorder.calls == [("me", 429)]
+
+
+@responses.activate
+def test_library_contains_never_calls_the_deprecated_tracks_contains(client):
+    responses.add_callback(responses.GET, API + "me/library/contains", callback=_library_answer(set()))
+    responses.get(API + "me/tracks/contains", json=[True])   # must stay unused
+    assert client.library_contains(["spotify:track:" + "a" * 22]) == {"spotify:track:" + "a" * 22: False}
+    assert [path(c) for c in responses.calls] == ["/v1/me/library/contains"]
+
+
+def test_standin_library_contains_through_the_client(live):
+    server, state, ids, home = live
+    rec = Recorder()
+    client = SpotifyClient.from_env(home, recorder=rec)
+    uris = [f"spotify:track:{t}" for t in ids]
+    state.saved_tracks = [ids[2], ids[5]]
+    assert client.library_contains(uris) == {u: t in (ids[2], ids[5]) for u, t in zip(uris, ids)}
+    state.save_tracks([ids[7]])      # the simulated listener hearts a candidate
+    state.unsave_tracks([ids[2]])
+    assert client.library_contains([uris[2], uris[7], uris[5]]) == {uris[2]: False, uris[7]: True, uris[5]: True}
+    calls = [c for c in server.calls if c.path == "/v1/me/library/contains"]
+    assert [c.query for c in calls] == [{"uris": ",".join(uris)}, {"uris": ",".join([uris[2], uris[7], uris[5]])}]
+    assert [(c.group, c.status) for c in calls] == [("me", 200), ("me", 200)] and rec.calls == [("me", 200)] * 2

@@ -492,3 +492,116 @@ def test_search_total_beyond_1000_and_cache_invalidation():
         state.popularity[_base62_id("deep-0")] = 9999.0   # edited directly: invalidate() makes it visible
         state.invalidate()
         assert search(limit=1).json()["tracks"]["items"][0]["id"] == _base62_id("deep-0")
+
+
+# ---- library (Liked Songs): GET /me/library/contains, PUT / DELETE /me/library -------------------------------------
+
+def uri(i: int) -> str:
+    return f"spotify:track:{tid(i)}"
+
+
+def contains(api, *uris: str) -> requests.Response:
+    return api("GET", "me/library/contains", params={"uris": ",".join(uris)})
+
+
+def test_library_contains_answers_booleans_in_request_order(server, api):
+    st = server.state
+    st.saved_tracks = [tid(3), tid(5)]
+    unknown = f"spotify:track:{_base62_id('not-in-catalogue')}"
+    r = contains(api, uri(5), uri(0), uri(3), unknown, uri(5))
+    assert r.status_code == 200 and r.json() == [True, False, True, False, True]
+    assert contains(api, uri(0)).json() == [False]
+    assert contains(api, *[uri(i) for i in range(40)]).json() == [i in (3, 5) for i in range(40)]
+    last = server.calls[-1]
+    assert (last.method, last.path, last.group, last.status) == ("GET", "/v1/me/library/contains", "me", 200)
+    assert last.query == {"uris": ",".join(uri(i) for i in range(40))}
+    assert st.usage["me"] == 3
+    st.quotas = {"me": 3}                     # the "me" bucket's daily quota applies to it
+    r = contains(api, uri(3))
+    assert r.status_code == 429 and err(r)["reason"] == "QUOTA_EXCEEDED"
+
+
+def test_library_contains_refuses_41_uris_and_malformed_or_unsupported_uris(server, api):
+    r = contains(api, *[uri(i) for i in range(41)])
+    assert r.status_code == 400 and set(r.json()) == {"error"} and set(err(r)) == {"status", "message"}
+    assert err(r)["status"] == 400 and "40" in err(r)["message"]
+    bad = [tid(1),                                        # a bare id, not a URI
+           "spotify:track:short",                         # not 22 characters
+           f"spotify:track:{tid(1)[:-1]}!",               # not base62
+           f"spotify:track:{tid(1)}x",                    # 23 characters
+           f"spotify:episode:{tid(1)}",                   # unsupported kinds (the stand-in keeps tracks only)
+           f"spotify:album:{_base62_id('album-0')}",
+           f"spotify:artist:{aid(0)}",
+           f"spotify:track:{tid(1)}:extra"]
+    for u in bad:
+        r = contains(api, uri(0), u)
+        assert r.status_code == 400, u
+        assert err(r) == {"status": 400, "message": f"Unsupported or invalid URI: {u}"}
+    assert contains(api, uri(0), "").status_code == 400          # an empty entry ("a,,b" / trailing comma)
+    for params in ({}, {"uris": ""}):
+        r = api("GET", "me/library/contains", params=params)
+        assert r.status_code == 400 and err(r)["message"] == "Missing required parameter: uris"
+    assert api("PUT", "me/library", params={"uris": f"spotify:album:{_base62_id('album-0')}"}).status_code == 400
+    assert api("PUT", "me/library", params={"uris": ",".join(uri(i) for i in range(41))}).status_code == 400
+    assert server.state.saved_tracks == []
+
+
+def test_library_scopes_are_enforced(server):
+    def call(scope: str, method: str, path: str, **kw) -> requests.Response:
+        headers = {"Authorization": f"Bearer {server.issue_token(scope)['access_token']}"}
+        return requests.request(method, server.api_url + path, headers=headers, timeout=5, **kw)
+
+    server.state.saved_tracks = [tid(1)]
+    other = call("user-top-read", "POST", "me/playlists", json={"name": "x"})   # how other scope refusals look
+    assert other.status_code == 403
+    refused = call("user-top-read", "GET", "me/library/contains", params={"uris": uri(1)})
+    assert refused.status_code == other.status_code == 403 and err(refused) == err(other)
+    assert err(refused) == {"status": 403, "message": "Insufficient client scope"}
+    ok = call("user-library-read", "GET", "me/library/contains", params={"uris": uri(1)})
+    assert ok.status_code == 200 and ok.json() == [True]
+    for method in ("PUT", "DELETE"):     # reading the library does not allow changing it
+        r = call("user-library-read", method, "me/library", params={"uris": uri(2)})
+        assert r.status_code == 403 and err(r)["message"] == "Insufficient client scope", method
+    assert server.state.saved_tracks == [tid(1)]
+    assert call("user-library-modify", "PUT", "me/library", params={"uris": uri(2)}).status_code == 200
+    assert server.state.saved_tracks == [tid(2), tid(1)]
+    assert "user-library-modify" in ALL_SCOPES.split()
+
+
+def test_library_put_and_delete_change_what_contains_answers(server, api):
+    st = server.state
+    st.saved_tracks = [tid(9)]
+    assert contains(api, uri(1), uri(2), uri(9)).json() == [False, False, True]
+    r = api("PUT", "me/library", params={"uris": f"{uri(1)},{uri(2)}"})
+    assert r.status_code == 200 and r.content == b""
+    assert contains(api, uri(1), uri(2), uri(9)).json() == [True, True, True]
+    assert st.saved_tracks == [tid(1), tid(2), tid(9)]                     # newest first, no duplicates
+    assert [row["track"]["id"] for row in api("GET", "me/tracks").json()["items"]] == [tid(1), tid(2), tid(9)]
+    assert api("PUT", "me/library", params={"uris": f"{uri(9)},{uri(1)}"}).status_code == 200   # already saved
+    assert st.saved_tracks == [tid(1), tid(2), tid(9)]
+    r = api("DELETE", "me/library", params={"uris": f"{uri(1)},{uri(4)}"})   # uri(4) is not saved: ignored
+    assert r.status_code == 200 and r.content == b""
+    assert contains(api, uri(1), uri(2), uri(9)).json() == [False, True, True]
+    assert st.saved_tracks == [tid(2), tid(9)]
+    unknown = f"spotify:track:{_base62_id('not-in-catalogue')}"
+    r = api("PUT", "me/library", params={"uris": f"{uri(3)},{unknown}"})
+    assert r.status_code == 400 and err(r) == {"status": 400, "message": "Payload contains a non-existing ID"}
+    assert st.saved_tracks == [tid(2), tid(9)]                             # nothing of a refused PUT applied
+    assert api("GET", "me/library").status_code == 405
+    assert [(c.method, c.group, c.status) for c in server.calls if c.path == "/v1/me/library"] == [
+        ("PUT", "me", 200), ("PUT", "me", 200), ("DELETE", "me", 200), ("PUT", "me", 400), ("GET", "me", 405)]
+
+
+def test_save_and_unsave_tracks_python_helpers(server, api):
+    st = server.state
+    st.saved_tracks = [tid(5), tid(6)]
+    held = st.saved_tracks
+    assert st.save_tracks([tid(1), tid(2), tid(1), tid(5)]) == [tid(1), tid(2)]
+    assert st.saved_tracks == [tid(1), tid(2), tid(5), tid(6)] and st.saved_tracks is held
+    assert st.save_tracks([tid(3)]) == [tid(3)]
+    assert st.saved_tracks == [tid(3), tid(1), tid(2), tid(5), tid(6)]
+    assert st.unsave_tracks([tid(2), tid(6), tid(8)]) == [tid(2), tid(6)]
+    assert st.saved_tracks == [tid(3), tid(1), tid(5)] and st.saved_tracks is held
+    assert contains(api, uri(1), uri(2), uri(3), uri(6)).json() == [True, False, True, False]
+    assert st.save_tracks([]) == [] and st.unsave_tracks([]) == [] and st.saved_tracks == [tid(3), tid(1), tid(5)]
+    assert pickle.loads(pickle.dumps(st)).saved_tracks == [tid(3), tid(1), tid(5)]

@@ -24,6 +24,15 @@ Search matching (a fake, not Spotify's ranking): a query word matches a field wh
 `1990-1999`) and `isrc:` are supported; `tag:` filters are ignored; `NOT`/`OR` operators are not supported (treated as
 words). Results are ordered by the hidden `popularity` weight, descending, ties by track id.
 
+Library (Liked Songs): `GET /me/library/contains?uris=` (scope user-library-read) answers a JSON list of booleans in
+request order; `PUT` / `DELETE /me/library?uris=` (scope user-library-modify) save / unsave and answer 200 with an empty
+body. All three take 1-40 comma-separated URIs in the `uris` query parameter, else 400 (missing or empty `uris`, more
+than 40). Only `spotify:track:<22 base62 chars>` URIs are accepted: the stand-in keeps saved tracks only, so an album,
+episode, artist, playlist or any malformed URI is refused with 400 "Unsupported or invalid URI" (documented choice:
+stricter than Spotify, which since Feb 2026 takes URIs of every kind; the product only ever asks about tracks). A
+well-formed track URI not in the catalogue answers false on contains and 400 "Payload contains a non-existing ID" on
+PUT; DELETE of a track that is not saved is a no-op. A URI repeated in one contains call is answered at each position.
+
 ReccoBeats error bodies are unverified; the stand-in uses the Spotify error shape for them too.
 """
 
@@ -58,13 +67,15 @@ FEATURE_KEYS = tuple(sorted(AUDIO_FEATURES))   # as ReccoBeats returns them
 _SIMILARITY_KEYS = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "mode",
                     "speechiness", "tempo", "valence")
 ALL_SCOPES = ("playlist-read-private playlist-read-collaborative playlist-modify-private playlist-modify-public "
-              "user-library-read user-top-read")
+              "user-library-read user-library-modify user-top-read")
 STANDIN_CODE = "standin-code"  # an authorization code the token endpoint always accepts (grants ALL_SCOPES)
 PREMIUM_MESSAGE = "Active premium subscription required for the owner of the app."
 NOT_REGISTERED_MESSAGE = "User not registered in the Developer Dashboard"
 _BASE62 = re.compile(r"^[0-9A-Za-z]+$")
 _RECCO_NAMESPACE = uuid.UUID("6f1c2a52-3c1e-4b7e-9a0e-5e2d1f0c7a11")
 _MODIFY_SCOPES = ("playlist-modify-private", "playlist-modify-public")
+_TRACK_URI = re.compile(r"spotify:track:([0-9A-Za-z]{22})")  # used with fullmatch
+LIBRARY_MAX_URIS = 40   # GET/PUT/DELETE /me/library: at most 40 URIs a call (the cap on PUT/DELETE is a choice)
 
 
 def _iso(ts: float) -> str:
@@ -345,6 +356,24 @@ class StandInState:
             self.remove_items(src_id, moving)
             if moving:
                 self.add_items(dst_id, moving)
+
+    # ---- library (Liked Songs) -------------------------------------------------------------------------------
+    def save_tracks(self, track_ids: list[str]) -> list[str]:
+        """Heart tracks: those not yet saved go to the front of `saved_tracks` (Liked Songs shows newest first), in
+        the given order; already saved ones stay where they are. Returns the ids newly saved."""
+        with self._lock:
+            present = set(self.saved_tracks)
+            new = [t for t in dict.fromkeys(track_ids) if t not in present]
+            self.saved_tracks[:0] = new   # in place: whoever holds the list sees the change
+            return new
+
+    def unsave_tracks(self, track_ids: list[str]) -> list[str]:
+        """Un-heart tracks (ids that are not saved are ignored); returns the ids actually removed."""
+        with self._lock:
+            gone = set(track_ids)
+            removed = [t for t in self.saved_tracks if t in gone]
+            self.saved_tracks[:] = [t for t in self.saved_tracks if t not in gone]
+            return removed
 
     def reset_day(self) -> None:
         """A new day: every group's quota counter back to zero."""
@@ -762,6 +791,10 @@ class _Service:
                          for i, t in enumerate(known[offset:offset + limit])]
                 return _Reply(200, self._paging("me/tracks", items, len(known), limit, offset,
                                                 _keep(query, "market")))
+            if segs == ["me", "library", "contains"]:
+                self._need_scope(token, "user-library-read")
+                saved = set(st.saved_tracks)
+                return _Reply(200, [tid in saved for tid in self._library_ids(query)])
             if len(segs) == 3 and segs[:2] == ["me", "top"] and segs[2] in ("artists", "tracks"):
                 self._need_scope(token, "user-top-read")
                 limit = _int_param(query, "limit", 20, 1, 50)
@@ -784,9 +817,39 @@ class _Service:
                                      description=str(body.get("description") or ""),
                                      collaborative=bool(body.get("collaborative", False)))
             return _Reply(201, self._playlist_payload(st.playlists[pid], full=True))
+        if segs == ["me", "library"]:
+            if method not in ("PUT", "DELETE"):
+                raise _ApiError(405, "Method not allowed")
+            self._need_scope(token, "user-library-modify")
+            ids = self._library_ids(query)
+            if method == "PUT":
+                unknown = [t for t in ids if t not in st.tracks]
+                if unknown:
+                    raise _ApiError(400, "Payload contains a non-existing ID")
+                st.save_tracks(ids)
+            else:
+                st.unsave_tracks(ids)
+            return _Reply(200, None)
         if head == "playlists" and len(segs) >= 2:
             return self._playlist_route(method, segs, query, body, token)
         raise _ApiError(404, "Service not found")
+
+    @staticmethod
+    def _library_ids(query: dict) -> list[str]:
+        """The track ids of a /me/library call's `uris` (1-40 `spotify:track:` URIs, in order, repeats kept)."""
+        raw = query.get("uris")
+        if not raw:
+            raise _ApiError(400, "Missing required parameter: uris")
+        uris = raw.split(",")
+        if len(uris) > LIBRARY_MAX_URIS:
+            raise _ApiError(400, f"Too many ids requested: at most {LIBRARY_MAX_URIS} URIs")
+        ids = []
+        for uri in uris:
+            m = _TRACK_URI.fullmatch(uri)
+            if m is None:
+                raise _ApiError(400, f"Unsupported or invalid URI: {uri}")
+            ids.append(m.group(1))
+        return ids
 
     def _lookup(self, store: dict, item_id: str) -> dict:
         if not _BASE62.match(item_id):

@@ -26,6 +26,7 @@ SEARCH_LIMIT_MAX = 10
 SEARCH_OFFSET_MAX = 1000
 PAGE = 50
 WRITE_CHUNK = 100
+LIBRARY_CONTAINS_MAX = 40  # GET me/library/contains refuses more than 40 URIs with 400
 NO_RESPONSE = 0  # status recorded for a timeout or a connection error
 DEFAULT_RATE_WAIT = 1.0  # a 429 without Retry-After (Spotify always sends one; be defensive)
 
@@ -280,6 +281,30 @@ class SpotifyClient:
 
     def saved_track_ids(self) -> list[str]:
         return [row["track"]["id"] for row in self.saved_tracks() if (row.get("track") or {}).get("id")]
+
+    def library_contains(self, uris: list[str]) -> dict[str, bool]:
+        """{uri: whether it is in the user's library ("Liked Songs" for a track)}, asked 40 URIs per call.
+
+        Uses `GET me/library/contains?uris=a,b,...` (since Feb 2026; spotipy's `current_user_saved_tracks_contains`
+        calls the deprecated `me/tracks/contains`). Each URI is asked once; no call for an empty list. The answer is
+        a list of booleans in request order: anything else (not a list, wrong length, a non-boolean) is an `ApiError`.
+        """
+        unique = list(dict.fromkeys(uris))
+        found: dict[str, bool] = {}
+        for i in range(0, len(unique), LIBRARY_CONTAINS_MAX):
+            chunk = unique[i:i + LIBRARY_CONTAINS_MAX]
+            data = self._call("GET", "me/library/contains", {"uris": ",".join(chunk)})
+            if not isinstance(data, list) or len(data) != len(chunk) or not all(isinstance(v, bool) for v in data):
+                if not isinstance(data, list):
+                    got = "no JSON list" if data is None else f"a JSON {type(data).__name__}"
+                elif len(data) != len(chunk):
+                    got = f"{len(data)} values"
+                else:
+                    got = "values that are not all true/false"
+                raise ApiError(f"Spotify answered a library check of {len(chunk)} URIs with {got}, "
+                               f"not a list of {len(chunk)} booleans.", status=self._last_status, group="me")
+            found.update(zip(chunk, data))
+        return found
 
     def my_playlists(self) -> list[dict]:
         """Simplified playlists the user owns or follows; compare `owner.id` with `me()["id"]`."""
