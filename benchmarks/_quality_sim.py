@@ -55,7 +55,7 @@ class SimSettings:
     pool_max: int = 4000            # the accumulated pool keeps at most this many (oldest dropped)
     label_rate: float = 1.0         # share of each batch the listener labels (0.85 mimics label_candidates)
     holdout: int = 1000             # random non-pool tracks for the stage-2 AUC
-    n_tracks: int = 20000
+    n_tracks: int = 50000          # the pool's best picks must not run out in six weeks (issue 21)
     n_plays: int = 8000
     genre_fetch: bool = True        # pool genres only for history artists + the top of the pool (as the product)
     prior_weights: dict | None = None   # composite prior; None = the product's DEFAULT_PRIOR_WEIGHTS
@@ -75,7 +75,10 @@ class SimSettings:
     affinity_label_weight: float = 0.0  # ours' labels join its affinity fit with this weight (0: not at all)
     affinity_extra_negatives: int = 0   # random catalog tracks outside the pool added to the affinity negatives
     liked_artist_plays: float = 0.0     # ours: each like counts as this many plays of its artist (0: not at all)
-    liked_artist_share: float = 0.0     # share of the weekly draw from `artist:` searches of ours' liked artists
+    like_sources: bool = True       # ours draws part of its pool from its likes, as the product (False: the loop
+    #                                 before, where every method ranks the same pool)
+    remove_rate: float = 0.3        # share of the dislikes given as a removal (weight `weekly.removed_weight`)
+    stage2_evidence: bool = True    # stage 2's prior weight from the forward-chained comparison (False: 0, as before)
     uri_stubs: bool = True          # history tracks the export names by URI lack release date + explicit, as in the
     #                                 product, except the `enrich.DETAILS_CALLS` most-played ones `features` fills
     missing_policy: str = "balance"  # stage-1 models' provenance balance ("as_is": the pre-fix fits, ablation)
@@ -351,20 +354,92 @@ class _MethodState:
     batches: list = field(default_factory=list)  # track ids pushed, one list per week
     rows: list = field(default_factory=list)     # labelled track rows (as scored at push time)
     y: list = field(default_factory=list)
+    w: list = field(default_factory=list)        # each label's weight (a removal counts less)
+    batch: list = field(default_factory=list)    # the week each labelled track was pushed
+    sources: list = field(default_factory=list)  # each labelled track's pool source
     Z: list = field(default_factory=list)        # stored z-features (ours)
     label_model: object = None
 
 
-def _composite(Z: list[dict], y: list[int], rows: list[pd.DataFrame], settings: "SimSettings") -> CompositeScorer:
-    """`loop.composite_from_labels` on ours' labelled tracks, with the setting's prior and composite parameters."""
+def _composite(Z: list[dict], y: list[int], rows: list[pd.DataFrame], settings: "SimSettings",
+               w: list[float] | None = None, stage2_weight: float = 0.0,
+               batches: list[int] | None = None) -> CompositeScorer:
+    """`loop.composite_from_labels` on ours' labelled tracks, with the setting's prior and composite parameters;
+    `stage2_weight`: stage 2's prior weight from the forward-chained evidence, as `WeeklyRun._composite`."""
+    from spotify_modeling.core.selection import sources as src
+    from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS
+
     params = dict(settings.composite or {})
-    if settings.prior_weights is not None:
-        params["prior_weights"] = settings.prior_weights
+    params["prior_weights"] = {**(settings.prior_weights or DEFAULT_PRIOR_WEIGHTS), "label": stage2_weight}
     if settings.composite_n0 is not None:
         params["n0"] = settings.composite_n0
     frame = pd.DataFrame(Z) if Z else None
     tracks = pd.concat(rows, ignore_index=True) if rows else None
-    return loop.composite_from_labels(frame, y, tracks, **params)
+    if tracks is not None and batches:
+        tracks = tracks.assign(artist_evidence=src.artist_evidence_column(
+            tracks["artist_ids"], batches, tracks["artist_ids"], y, w, batches))
+    return loop.composite_from_labels(frame, y, tracks, sample_weight=w if w else None, **params)
+
+
+def _ours_evidence(st: _MethodState) -> pd.DataFrame:
+    """Ours' labelled tracks newest first, as `WeeklyRun._label_evidence` reads the store."""
+    if not st.rows:
+        return pd.DataFrame(columns=["label", "weight", "source", "artist_ids", "artist_names", "track_name",
+                                     "genres"])
+    rows = pd.concat(st.rows, ignore_index=True)[["artist_ids", "artist_names", "track_name", "genres"]]
+    ev = rows.assign(label=st.y, weight=st.w, source=st.sources)
+    return ev.iloc[::-1].reset_index(drop=True)
+
+
+def _ours_sources(cat: Catalog, st: _MethodState, cfg, history_menu: dict[str, float], new_taste: list[int],
+                  n_searches: int, per_page: int, by_artist: dict[str, list[int]], eligible: set[int],
+                  taken: set[int], rng: np.random.Generator, recco: bool) -> tuple[dict[int, tuple[str, str]], dict]:
+    """Ours' taste draw of the week as `WeeklyRun.top_up_pool` plans it: `n_searches` taste searches shared by
+    Thompson sampling among your history's genres (the first tracks of the shared genre draw), your likes' artists
+    and your likes' genres; plus ReccoBeats recommendations of the latest likes. Returns {catalog position:
+    (source, reason)} and the plan."""
+    from spotify_modeling.core.selection import sources as src
+
+    ev = _ours_evidence(st)
+    y, w = ev["label"].to_numpy(float), ev["weight"].to_numpy(float)
+    history = dict(history_menu)
+    if len(ev):
+        factors = src.genre_dislike_factors(ev["genres"], y, w)
+        history = {g: v * factors.get(g, 1.0) for g, v in history.items()}
+    pruned = src.pruned_artists(src.artist_evidence(ev, y, w), cfg.prune_dislikes)
+    artists = [a for a in src.liked_artists(ev, y, w) if a["artist_id"] not in pruned] if len(ev) else []
+    liked_menu = src.liked_genre_menu(ev["genres"], y, w) if len(ev) else {}
+    eligible_src = [s for s, m in (("genre", history), ("artist", artists), ("liked_genre", liked_menu)) if m]
+    posteriors = src.source_posteriors(ev)
+    plan = src.allocate_searches(n_searches, eligible_src, posteriors, rng)
+    out: dict[int, tuple[str, str]] = {}
+    picked_artist, spent = _artist_draw(by_artist, [a["artist_id"] for a in artists], plan.get("artist", 0),
+                                        eligible, taken, rng)
+    seed_of = {a["artist_id"]: a["seed"] for a in artists}
+    for p in picked_artist:
+        out[p] = ("artist", src.pool_reason("artist", seed_of.get(cat.tracks["artist_ids"].iat[p][0])))
+    leftover = plan.get("artist", 0) - spent   # searches of used-up artists go to your history's genres here
+    liked = _taste_draw(cat, liked_menu, plan.get("liked_genre", 0) * per_page, eligible,
+                        taken | set(out), rng) if liked_menu else []
+    for p in liked:
+        out.setdefault(p, ("liked_genre", "a genre of tracks you liked"))
+    for p in new_taste[: (plan.get("genre", 0) + leftover) * per_page]:
+        out.setdefault(p, ("genre", "one of your genres"))
+    if recco and (ev["label"] == 1).any():
+        seeds = [int(cat.positions([t])[0]) for t in st_liked_track_ids(st)[: cfg.recco_seeds]]
+        for p in _recco_draw(cat, seeds, cfg.recco_per_seed, eligible, taken | set(out)):
+            out.setdefault(p, ("reccobeats", "sounds like a track you liked"))
+    out = {p: v for p, v in out.items() if not (cat.tracks["artist_ids"].iat[p] and
+                                                   cat.tracks["artist_ids"].iat[p][0] in pruned)}
+    return out, {**plan, "pruned": pruned}
+
+
+def st_liked_track_ids(st: _MethodState) -> list[str]:
+    """Ours' liked track ids, newest first."""
+    if not st.rows:
+        return []
+    ids = pd.concat(st.rows, ignore_index=True)["track_id"].tolist()
+    return [t for t, y in zip(reversed(ids), reversed(st.y)) if y == 1]
 
 
 def _taste_draw(cat: Catalog, menu: dict[str, float], n: int, eligible: set[int], in_pool: set[int],
@@ -394,25 +469,51 @@ def _tracks_by_primary_artist(cat: Catalog) -> dict[str, list[int]]:
     return by_artist
 
 
-def _liked_artists(st: "_MethodState") -> list[str]:
-    """Primary artists of the method's liked labelled tracks, in the order first liked."""
-    if 1 not in st.y:
-        return []
-    rows = pd.concat(st.rows, ignore_index=True)["artist_ids"]
-    return list(dict.fromkeys(ids[0] for ids, y in zip(rows, st.y) if y == 1 and ids))
-
-
-def _artist_draw(by_artist: dict[str, list[int]], artists: list[str], n: int, eligible: set[int],
-                 in_pool: set[int], rng: np.random.Generator, per_search: int = 5) -> list[int]:
-    """Pool tracks from `artist:` searches of the given artists, most recent first (a few unknown tracks each)."""
+def _artist_draw(by_artist: dict[str, list[int]], artists: list[str], n_searches: int, eligible: set[int],
+                 in_pool: set[int], rng: np.random.Generator, per_search: int = 10) -> tuple[list[int], int]:
+    """Pool tracks from `n_searches` `artist:` searches of the given artists, in the order given, round and round
+    (a page: up to `per_search` of the artist's unknown tracks). Returns the tracks and the searches spent (an
+    artist whose tracks are used up is not searched, as the product skips a query with no page left)."""
     out: list[int] = []
-    for a in reversed(artists):
-        if len(out) >= n:
-            break
-        cands = [p for p in by_artist.get(a, ()) if p in eligible and p not in in_pool and p not in out]
-        if cands:
-            take = rng.choice(len(cands), size=min(per_search, len(cands), n - len(out)), replace=False)
-            out.extend(cands[i] for i in take)
+    spent = 0
+    left = {a: [p for p in by_artist.get(a, ()) if p in eligible and p not in in_pool] for a in artists}
+    while spent < n_searches and any(left.values()):
+        for a in artists:
+            if not left[a] or spent >= n_searches:
+                continue
+            take = rng.choice(len(left[a]), size=min(per_search, len(left[a])), replace=False)
+            picked = [left[a][i] for i in sorted(take)]
+            out.extend(picked)
+            spent += 1
+            left[a] = [p for p in left[a] if p not in set(picked)]
+    return out, spent
+
+
+_AUDIO_MATRIX: dict[int, np.ndarray] = {}
+
+
+def _recco_draw(cat: Catalog, seeds: list[int], per_seed: int, eligible: set[int], in_pool: set[int]) -> list[int]:
+    """ReccoBeats recommendations as the stand-in gives them: the covered catalog tracks nearest each liked seed in
+    standardised audio-feature space (unknown to the user, not in the pool yet)."""
+    key = id(cat)
+    if key not in _AUDIO_MATRIX:
+        m = cat.tracks[["danceability", "energy", "valence", "acousticness", "instrumentalness", "speechiness",
+                        "liveness", "tempo", "loudness"]].to_numpy(float)
+        m = (m - np.nanmean(m, 0)) / (np.nanstd(m, 0) + 1e-9)
+        _AUDIO_MATRIX.clear()
+        _AUDIO_MATRIX[key] = np.nan_to_num(m)
+    m = _AUDIO_MATRIX[key]
+    covered = cat.truth["reccobeats_covered"].to_numpy()
+    out: list[int] = []
+    for s in seeds:
+        dist = ((m - m[s]) ** 2).sum(1)
+        got = 0
+        for p in np.argsort(dist, kind="stable"):
+            if got >= per_seed:
+                break
+            if p != s and covered[p] and p in eligible and p not in in_pool and p not in out:
+                out.append(int(p))
+                got += 1
     return out
 
 
@@ -495,7 +596,9 @@ def _fit_label(state: _MethodState, need: int, kind: str = "lightgbm") -> None:
     y = np.asarray(state.y, dtype=int)
     if len(y) and min((y == 1).sum(), (y == 0).sum()) >= need:
         X = pd.concat(state.rows, ignore_index=True)
-        state.label_model = _label_model(kind).fit(X, y)
+        w = np.asarray(state.w, dtype=float) if len(state.w) == len(y) else None
+        model = _label_model(kind)
+        state.label_model = model.fit(X, y, sample_weight=w) if isinstance(model, LabelModel) else model.fit(X, y)
 
 
 def _auc(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarray, kind: str = "lightgbm") -> float:
@@ -555,7 +658,13 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     in_pool: set[int] = set()
     random_drawn: set[int] = set()
     rng_pool = np.random.default_rng([seed, 31])
-    by_artist = _tracks_by_primary_artist(cat) if settings.liked_artist_share > 0 and "ours" in states else None
+    ours_own = settings.like_sources and "ours" in states
+    by_artist = _tracks_by_primary_artist(cat) if ours_own else None
+    ours_pos = np.array([], dtype=int)          # ours' pool: the shared random draw, and its own taste draw
+    ours_src: dict[int, tuple[str, str]] = {}   # ... each taste track's (source, reason)
+    ours_taken: set[int] = set()
+    rng_ours = np.random.default_rng([seed, 37])
+    per_page = max(1, cfg.per_page)
     rows_out: list[dict] = []
     ranking: list[dict] = []      # ours: how well the composite orders the top of the pool, where batches come from
     for week in range(1, settings.weeks + 1):
@@ -566,11 +675,13 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         n_taste = int(round(cfg.genre_share * settings.pool_per_week)) if menu else 0
         new_taste = _taste_draw(cat, menu, n_taste, eligible, in_pool, rng_pool)
         in_pool.update(new_taste)
-        if by_artist is not None and (liked := _liked_artists(states["ours"])):
-            new_taste = new_taste + _artist_draw(by_artist, liked, int(round(settings.liked_artist_share
-                                                                              * settings.pool_per_week)),
-                                                 eligible, in_pool, rng_pool)
-            in_pool.update(new_taste)
+        if ours_own:   # ours spends the same taste searches, shared among its sources by its own labels
+            drawn, plan = _ours_sources(cat, states["ours"], cfg, menu, new_taste, n_taste // per_page, per_page,
+                                        by_artist, eligible, in_pool | ours_taken, rng_ours,
+                                        "reccobeats" in cfg.sources)
+            ours_src.update(drawn)
+            ours_taken.update(drawn)
+            ours_new = list(drawn)
         new = []
         while len(new) < settings.pool_per_week - len(new_taste) and cursor < len(prep.candidates):
             if prep.candidates[cursor] not in in_pool:
@@ -580,6 +691,10 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         random_drawn.update(new)
         pool_pos = np.concatenate([pool_pos, np.asarray(new, dtype=int), np.asarray(new_taste, dtype=int)]
                                   )[-settings.pool_max:]
+        if ours_own:
+            # (a random track the shared draw brings that ours' taste draw already has counts once)
+            ours_pos = pd.unique(np.concatenate([ours_pos, np.asarray(ours_new, dtype=int),
+                                                 np.asarray(new, dtype=int)]))[-settings.pool_max:]
         pool_pre = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
         # as the product: the affinity model's negatives are the randomly sampled tracks only
         random_ids = set(cat.tracks["track_id"].to_numpy()[list(random_drawn)])
@@ -607,13 +722,30 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             pool = pool_pre
         base = loop.score_pool(pool, stage1)
         base["random_sample"] = base["track_id"].isin(random_ids)
+        if ours_own:   # ours' own pool, its genres looked up for its own top as the product does
+            pool_o = add_artist_plays(catalog_table(cat, ours_pos, genre_artists), prep.artist_plays)
+            if settings.genre_fetch:
+                pre = loop.score_pool(pool_o, stage1)
+                top = pool_o.iloc[np.argsort(-CompositeScorer().fit().decision_function(pre))[: max(3 * n_total, 30)]]
+                todo = [a for a in dict.fromkeys(ids[0] for ids in top["artist_ids"] if ids) if a not in genre_artists]
+                genre_artists.update(todo[: cfg.genre_calls])
+                pool_o = add_artist_plays(catalog_table(cat, ours_pos, genre_artists), prep.artist_plays)
+            pruned = plan["pruned"]
+            pool_o = pool_o[[not (ids and ids[0] in pruned) for ids in pool_o["artist_ids"]]].reset_index(drop=True)
+            base_ours = loop.score_pool(pool_o, stage1)
+            base_ours["random_sample"] = base_ours["track_id"].isin(random_ids)
+            where = [ours_src.get(int(p), ("search", "a random catalog track"))
+                     for p in cat.positions(base_ours["track_id"].tolist())]
+            base_ours["source"] = [w[0] for w in where]
+            base_ours["pool_reason"] = [w[1] for w in where]
         if supervised is not None:   # scored with every pool genre known
             full = pool if not settings.supervised_all_genres else \
                 add_artist_plays(catalog_table(cat, pool_pos, None), prep.artist_plays)
             sup_score = dict(zip(full["track_id"], supervised[1].predict(supervised[0].transform(full))))
         for name, st in states.items():
             rng = method_rngs[name]
-            avail = base[~base["track_id"].isin(st.pushed)].reset_index(drop=True)
+            frame = base_ours if name == "ours" and ours_own else base
+            avail = frame[~frame["track_id"].isin(st.pushed)].reset_index(drop=True)
             if st.label_model is not None and name in ("ours", "original"):
                 avail["p_label"] = st.label_model.predict_proba(avail)[:, 1]
             if name == "random":
@@ -645,7 +777,16 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                     aff_l = _affinity_with_labels(prep, negatives, prep.window if settings.release_exposure else None,
                                                   st, settings.affinity_label_weight)
                     avail = avail.assign(p_affinity=aff_l.predict_proba(avail)[:, 1])
-                comp = _composite(st.Z, st.y, st.rows, settings)
+                ev = (loop.forward_chained(pd.concat(st.rows, ignore_index=True), st.y, st.batch,
+                                           pd.DataFrame(st.Z), st.w, n_boot=0)
+                      if st.label_model is not None and settings.stage2_evidence else {})
+                comp = _composite(st.Z, st.y, st.rows, settings, st.w, loop.stage2_prior_weight(ev), st.batch)
+                if st.rows:   # what the labels say of each pool track's artist, as `WeeklyRun._pool_table`
+                    from spotify_modeling.core.selection import sources as src
+
+                    labelled = pd.concat(st.rows, ignore_index=True)
+                    avail = avail.assign(artist_evidence=src.artist_evidence_column(
+                        avail["artist_ids"], None, labelled["artist_ids"], st.y, st.w))
                 chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
                                            family_shares if settings.family_headroom else None)
                 ranking.append({"week": week, **top_decile_quality(avail, comp.decision_function(avail),
@@ -666,6 +807,12 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             rows = avail.set_index("track_id").loc[ids].reset_index()
             st.rows.append(rows[labelled].reset_index(drop=True))
             st.y.extend(liked[labelled].astype(int).tolist())
+            # a share of the dislikes are removals from data_candidates: weaker labels, as the product counts them
+            removal = rng.random(len(ids)) < settings.remove_rate
+            st.w.extend(np.where(~liked & removal, cfg.removed_weight, 1.0)[labelled].tolist())
+            st.batch.extend([week] * int(labelled.sum()))
+            st.sources.extend((rows["source"] if "source" in rows else pd.Series(["search"] * len(rows)))
+                              .fillna("search")[labelled].tolist())
             if name == "ours":
                 st.Z.extend(json.loads(s) for s in chosen["scores"][labelled])
             if name in ("ours", "original"):

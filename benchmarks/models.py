@@ -1,18 +1,24 @@
 """Benchmark the modeling layer on real third-party data (prints figures; not a test).
 
 For each task: artist-grouped 5-fold CV (ROC AUC, or Spearman for the regressor, with a 95% bootstrap interval) of
-our estimators next to two plain baselines on the raw numeric columns (no featurizer, no genres): a default
-LGBMClassifier / LGBMRegressor and a logistic / ridge regression, scored on the very same folds. Then the same at
-the label counts a user reaches (50, 100, 200 rows: 10 stratified subsamples each, every model on the same rows and
-folds), where stage 2 lives. Then timings: fit + 5-fold CV of a stage-1 model on ~5,000 tracks, and scoring 100k
-rows end to end vs raw booster predict.
+our estimators next to plain baselines, all scored on the very same folds: a default LGBMClassifier / LGBMRegressor
+and a logistic / ridge regression on the raw numeric columns (no featurizer, no genres), and, where stage 2 is
+measured, a default LightGBM on our own features (LabelModel with LightGBM's defaults: the same featurizer and
+missingness balance, so ours minus it is the hyperparameters alone). Each of ours is also printed as a difference
+"ours minus default LightGBM" with a paired 95% bootstrap interval (the same resamples for both models). Then the
+same at label counts from a few weeks to years of labelling (50, 100, 200, 500, 1000, 2000 rows, where the task has
+more: stratified subsamples, every model on the same rows and folds; mean ± 95% t half-width over the subsamples, and
+the paired difference the same way). Then timings: fit + 5-fold CV of a stage-1 model on ~5,000 tracks, and scoring
+100k rows end to end vs raw booster predict.
 
 Data: `$SPOTIFY_MODEL_SHARED/data` or `<repo>/../shared/data` (read only, never copied).
-Run: `python benchmarks/models.py`. Skips cleanly when the data is absent.
+Run: `python benchmarks/models.py` (about 3 minutes on 2 cores; `--help` for a quicker subset). Skips cleanly when
+the data is absent.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import os
@@ -26,7 +32,9 @@ from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES, genre_family
-from spotify_modeling.core.metrics import artist_groups, cross_validate_model, grouped_folds
+from spotify_modeling.core.metrics import (_bootstrap_counts, _weighted_auc, artist_groups, cross_validate_model,
+                                          grouped_cv_scores, grouped_folds, roc_auc_with_ci, spearman_with_ci)
+from spotify_modeling.core.metrics import _effective_splits
 from spotify_modeling.core.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.core.normalize import name_key
 
@@ -151,52 +159,129 @@ def by_name(catalog: pd.DataFrame) -> pd.DataFrame:
     return catalog.drop_duplicates("name_key").set_index("name_key")
 
 
+N_BOOT = 1000
+SIZES = (50, 100, 200, 500, 1000, 2000)   # label counts from the first weeks to years of labelling
+REPEATS = 10                               # stratified subsamples per size
+DEFAULT_LGBM = "default LightGBM (raw columns)"
+DEFAULT_LGBM_REG = "default LightGBM regressor (raw columns)"
+DEFAULT_ON_OURS = "default LightGBM (our features)"
+#: LightGBM's own LGBMClassifier defaults, given to LabelModel explicitly: a default LightGBM on our featurizer's
+#: matrix (and our missingness balance), so that ours minus it is the hyperparameters alone.
+LGBM_DEFAULTS = dict(n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20, subsample=1.0,
+                     colsample_bytree=1.0, reg_lambda=0.0, class_weight=None)
+
+
+def _fmt(r: dict) -> str:
+    if np.isnan(r["value"]):
+        return f"n/a ({r.get('reason')})"
+    return (f"{r['metric']} {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            f"  rows={r['n_rows']} artists={r['n_groups']} base={r['base_rate']:.2f}")
+
+
 def _report(title: str, rows: list[tuple[str, dict]]) -> None:
     print(f"\n== {title}")
     for label, r in rows:
-        if np.isnan(r["value"]):
-            print(f"  {label:<34} n/a ({r.get('reason')})")
-        else:
-            print(f"  {label:<34} {r['metric']} {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-                  f"  rows={r['n_rows']} artists={r['n_groups']} base={r['base_rate']:.2f}")
+        print(f"  {label:<34} {_fmt(r)}")
 
 
-SIZES = (50, 100, 200)   # the label counts a user reaches in the first weeks
-REPEATS = 10
+def _cv(model, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray) -> tuple[dict, np.ndarray | None]:
+    """`cross_validate_model`'s summary (the same folds and bootstrap) and the out-of-fold predictions behind it."""
+    classifier = is_classifier(model)
+    try:
+        oof = grouped_cv_scores(model, X, y, groups, n_splits=5, random_state=SEED)
+    except ValueError:
+        return cross_validate_model(model, X, y, groups, n_splits=5, random_state=SEED), None
+    value, lo, hi = (roc_auc_with_ci if classifier else spearman_with_ci)(y, oof, n_boot=N_BOOT, random_state=SEED)
+    return {"metric": "roc_auc" if classifier else "spearman", "value": value, "ci_low": lo, "ci_high": hi,
+            "base_rate": float(np.mean(y == np.max(y))) if classifier else float(np.mean(y)),
+            "n_rows": int(len(y)), "n_groups": int(len(pd.unique(groups))),
+            "n_splits": _effective_splits(y, groups, 5, classifier), "reason": None}, oof
+
+
+def paired_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, regression: bool,
+                      n_boot: int = N_BOOT) -> tuple[float, float, float]:
+    """metric(a) - metric(b) on the same out-of-fold rows, with a percentile interval over shared bootstrap resamples."""
+    if regression:
+        from scipy.stats import spearmanr
+
+        point = spearmanr(y, a).statistic - spearmanr(y, b).statistic
+        rng = np.random.default_rng(SEED)
+        boots = []
+        for _ in range(n_boot):
+            i = rng.integers(0, len(y), len(y))
+            boots.append(spearmanr(y[i], a[i]).statistic - spearmanr(y[i], b[i]).statistic)
+        boots = np.asarray(boots)
+    else:
+        from sklearn.metrics import roc_auc_score
+
+        pos = y == np.max(y)
+        point = roc_auc_score(pos, a) - roc_auc_score(pos, b)
+        boots = np.concatenate([
+            _weighted_auc(pos, a, c) - _weighted_auc(pos, b, c)
+            for c in (_bootstrap_counts(len(y), min(200, n_boot - k), SEED + k) for k in range(0, n_boot, 200))])
+    boots = boots[~np.isnan(boots)]
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(point), float(lo), float(hi)
+
+
+def _pairs(models) -> list[tuple[str, str]]:
+    """(ours, reference) pairs to difference: each of ours against the default LightGBM on the raw columns, and
+    LabelModel also against the default LightGBM on its own features."""
+    ours = [m for m in models if "(ours" in m]
+    pairs = [(m, ref) for ref in (DEFAULT_LGBM, DEFAULT_LGBM_REG) if ref in models for m in ours]
+    if DEFAULT_ON_OURS in models:
+        pairs += [(m, DEFAULT_ON_OURS) for m in ours if m.startswith("LabelModel")]
+    return pairs
 
 
 def _baselines(regression: bool) -> dict[str, object]:
     if regression:
-        return {"default LightGBM regressor (raw columns)": RawLGBMRegressor(),
-                "ridge regression (raw columns)": RawRidgeRegressor()}
-    return {"default LightGBM (raw columns)": RawLGBMClassifier(),
-            "logistic regression (raw columns)": RawLogisticClassifier()}
+        return {DEFAULT_LGBM_REG: RawLGBMRegressor(), "ridge regression (raw columns)": RawRidgeRegressor()}
+    return {DEFAULT_LGBM: RawLGBMClassifier(), "logistic regression (raw columns)": RawLogisticClassifier()}
 
 
-def _compare(title: str, X: pd.DataFrame, y: np.ndarray, models: dict[str, object], curve: bool = True) -> dict:
-    """Ours vs a default LightGBM and a linear model on the same artist-grouped folds: the full table, then
-    (`curve`) at the label counts a user reaches, each the mean of REPEATS random subsamples."""
+def _compare(title: str, X: pd.DataFrame, y: np.ndarray, models: dict[str, object], curve: bool = True,
+             on_our_features: bool = False, curve_models=None, sizes=None, repeats: int | None = None) -> dict:
+    """Ours vs a default LightGBM and a linear model (and, `on_our_features`, a default LightGBM on our features) on
+    the same artist-grouped folds: the full table and the paired differences, then (`curve`) the same at smaller
+    label counts, each the mean of `repeats` random subsamples (`curve_models`: only these of ours, and the
+    baselines)."""
     regression = not is_classifier(next(iter(models.values())))
-    models = {**models, **_baselines(regression)}
+    extra = {DEFAULT_ON_OURS: LabelModel(**LGBM_DEFAULTS)} if on_our_features and not regression else {}
+    models = {**models, **extra, **_baselines(regression)}
     groups = artist_groups(X)
-    out = {name: cross_validate_model(model, X, y, groups, n_splits=5, random_state=SEED)
-           for name, model in models.items()}
+    fitted = {name: _cv(model, X, y, groups) for name, model in models.items()}
+    out = {name: res for name, (res, _) in fitted.items()}
     _report(title, list(out.items()))
+    for name, ref in _pairs(models):
+        a, b = fitted[name][1], fitted[ref][1]
+        if a is not None and b is not None:
+            d, lo, hi = paired_difference(y, a, b, regression)
+            out[f"{name} minus {ref}"] = {"diff": d, "ci_low": lo, "ci_high": hi}
+            print(f"  {name} minus {ref}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     if curve:
-        out["curve"] = size_curve(X, y, models, regression)
+        if curve_models is not None:
+            models = {k: v for k, v in models.items() if k in curve_models or k in extra or "raw columns" in k}
+        out["curve"] = size_curve(X, y, models, regression, sizes=SIZES if sizes is None else sizes,
+                                  repeats=repeats or REPEATS)
     return out
+
+
+def _t_half(v: np.ndarray) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
 def size_curve(X: pd.DataFrame, y: np.ndarray, models: dict[str, object], regression: bool,
                sizes=SIZES, repeats: int = REPEATS) -> pd.DataFrame:
-    """Mean artist-grouped CV metric [95% t interval over subsamples] of each model on n rows, n in `sizes`.
+    """Mean artist-grouped CV metric [95% t interval over subsamples] of each model on n rows, n in `sizes`, and
+    each of ours minus each default LightGBM (paired: per subsample, then the mean and t interval of the differences).
 
     Each subsample is stratified (the full set's class mix) and shared by every model, so the models see the
     same rows and the same folds."""
-    from scipy import stats
-
     rng = np.random.default_rng(SEED)
-    rows = []
+    rows, diffs = [], []
     for n in sizes:
         if n >= len(y):
             continue
@@ -216,20 +301,30 @@ def size_curve(X: pd.DataFrame, y: np.ndarray, models: dict[str, object], regres
                 values[name].append(res["value"])
         for name, v in values.items():
             v = np.array([x for x in v if x == x])
-            half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
-            rows.append({"n": n, "model": name, "mean": float(v.mean()) if len(v) else np.nan, "ci": float(half)})
+            rows.append({"n": n, "model": name, "mean": float(v.mean()) if len(v) else np.nan, "ci": _t_half(v)})
+        for name, ref in _pairs(models):
+            d = np.array(values[name]) - np.array(values[ref])
+            d = d[~np.isnan(d)]
+            diffs.append({"n": n, "model": f"{name} minus {ref}",
+                          "mean": float(d.mean()) if len(d) else np.nan, "ci": _t_half(d),
+                          "lower": int((d < 0).sum()), "repeats": len(d)})
     table = pd.DataFrame(rows)
     if len(table):
-        wide = table.assign(cell=[f"{m:.3f} ±{c:.3f}" for m, c in zip(table["mean"], table["ci"])]).pivot(
-            index="model", columns="n", values="cell")
-        print(f"  at the label counts a user reaches ({'Spearman' if regression else 'ROC AUC'}, mean of {repeats} "
+        cells = lambda t, sign="": t.assign(cell=[f"{m:{sign}.3f} ±{c:.3f}" for m, c in zip(t["mean"], t["ci"])]).pivot(  # noqa: E731
+            index="model", columns="n", values="cell").reindex(list(dict.fromkeys(t["model"])))
+        print(f"  at smaller label counts ({'Spearman' if regression else 'ROC AUC'}, mean of {repeats} "
               "stratified subsamples ± 95% t half-width):")
-        print("    " + wide.to_string().replace("\n", "\n    "))
+        print("    " + cells(table).to_string().replace("\n", "\n    "))
+        if diffs:
+            dt = pd.DataFrame(diffs)
+            print("  paired differences (same rows and folds; mean ± 95% t half-width over the subsamples):")
+            print("    " + cells(dt, "+").to_string().replace("\n", "\n    "))
+            table = pd.concat([table, dt.assign(kind="difference")], ignore_index=True)
     return table
 
 
 # -- tasks ---------------------------------------------------------------------------------
-def playlist_task(data: Path, catalog: pd.DataFrame) -> None:
+def playlist_task(data: Path, catalog: pd.DataFrame, **curve) -> None:
     export = data / "exports/christinamadian_account_2024"
     plays = pd.DataFrame(json.loads((export / "StreamingHistory_music_0.json").read_text()))
     playlists = json.loads((export / "Playlist1.json").read_text())["playlists"]
@@ -251,7 +346,7 @@ def playlist_task(data: Path, catalog: pd.DataFrame) -> None:
     _compare("playlist model: christinamadian playlist tracks vs other played tracks", table, y, {
         "PlaylistModel (ours)": PlaylistModel(),
         "LabelModel (ours, stage 2)": LabelModel(),
-    })
+    }, on_our_features=True, **curve)
 
     # Likeability: sum over plays of min(ms_played / duration, 1), log-scaled to [0, 1].
     dur = named.loc[played["key"], "duration_ms"].to_numpy(dtype=float)
@@ -261,10 +356,10 @@ def playlist_task(data: Path, catalog: pd.DataFrame) -> None:
     target = np.log1p(total.to_numpy()) / np.log1p(total.max())
     _compare("likeability model: christinamadian log-scaled full-listen sum", liked, target, {
         "LikeabilityModel (ours)": LikeabilityModel(),
-    })
+    }, **curve)
 
 
-def affinity_task(data: Path, catalog: pd.DataFrame) -> None:
+def affinity_task(data: Path, catalog: pd.DataFrame, **curve) -> None:
     export = data / "exports/efrrowini_extended_2022_2023"
     records = [r for f in sorted(export.glob("Streaming_History_Audio_*.json"))
                for r in json.loads(f.read_text())]
@@ -289,7 +384,8 @@ def affinity_task(data: Path, catalog: pd.DataFrame) -> None:
     res = _compare("affinity model: efrrowini played tracks vs random catalog tracks", table, y, {
         "AffinityModel (ours, auto genres)": AffinityModel(),
         "AffinityModel genre_policy=drop": AffinityModel(genre_policy="drop"),
-    }, curve=False)
+        "LabelModel (ours, stage 2)": LabelModel(),
+    }, on_our_features=True, curve_models=["LabelModel (ours, stage 2)"], **curve)
     model = AffinityModel().fit(table, y)
     print(f"  genre-unknown rate played/random: {model.genre_unknown_rates_[0]:.2f}/"
           f"{model.genre_unknown_rates_[1]:.2f} -> genres used: {model.genres_used_}")
@@ -307,7 +403,7 @@ def genre_taste_labels(tracks: pd.DataFrame, seed: int = SEED) -> np.ndarray:
     return (latent > np.quantile(latent, 0.7)).astype(int)
 
 
-def genre_task(catalog: pd.DataFrame, n: int = 5000) -> tuple[pd.DataFrame, np.ndarray]:
+def genre_task(catalog: pd.DataFrame, n: int = 5000, **curve) -> tuple[pd.DataFrame, np.ndarray]:
     hot = catalog[catalog["genres"].map(lambda g: isinstance(g, list))]
     sample = hot.sample(n=min(n, len(hot)), random_state=SEED).reset_index(drop=True)
     y = genre_taste_labels(sample)
@@ -315,7 +411,7 @@ def genre_task(catalog: pd.DataFrame, n: int = 5000) -> tuple[pd.DataFrame, np.n
         "PlaylistModel (ours, genres)": PlaylistModel(),
         "LabelModel (ours, stage 2)": LabelModel(),
         "PlaylistModel use_genres=False": PlaylistModel(use_genres=False),
-    })
+    }, on_our_features=True, **curve)
     return sample, y
 
 
@@ -349,7 +445,24 @@ def timing(catalog: pd.DataFrame, sample: pd.DataFrame, y: np.ndarray) -> None:
           f"{min(feat):.2f} s), ratio {min(ours) / min(raw):.2f}x (target <= 2x)")
 
 
-def main() -> int:
+TASKS = ("playlist", "affinity", "genre", "timing")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                    help="comma-separated subsample sizes for the label-count curves (default %(default)s; "
+                         "sizes at or above a task's row count are skipped; '' for none)")
+    ap.add_argument("--repeats", type=int, default=REPEATS,
+                    help="stratified subsamples per size (default %(default)s)")
+    ap.add_argument("--tasks", default=",".join(TASKS),
+                    help=f"comma-separated subset of {', '.join(TASKS)} (default: all; timing needs genre)")
+    args = ap.parse_args(argv)
+    tasks = {t.strip() for t in args.tasks.split(",") if t.strip()}
+    unknown = tasks - set(TASKS)
+    if unknown:
+        ap.error(f"unknown task(s): {', '.join(sorted(unknown))}")
+    curve = dict(sizes=tuple(int(n) for n in args.sizes.split(",") if n.strip()), repeats=args.repeats)
     data = shared_data()
     if data is None:
         print("benchmarks/models.py: shared data not found (set SPOTIFY_MODEL_SHARED); skipping.")
@@ -359,10 +472,14 @@ def main() -> int:
     has_genres = catalog["genres"].map(lambda g: isinstance(g, list) and len(g) > 0)
     print(f"catalog: {len(catalog)} tracks ({has_genres.sum()} with genres, "
           f"{catalog['release_date'].notna().sum()} with a release date)")
-    playlist_task(data, catalog)
-    affinity_task(data, catalog)
-    sample, y = genre_task(catalog)
-    timing(catalog, sample, y)
+    if "playlist" in tasks:
+        playlist_task(data, catalog, **curve)
+    if "affinity" in tasks:
+        affinity_task(data, catalog, **curve)
+    if tasks & {"genre", "timing"}:
+        sample, y = genre_task(catalog, **curve)
+        if "timing" in tasks:
+            timing(catalog, sample, y)
     print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -436,9 +436,15 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "genre_share=0.3": w.with_weekly(genre_share=0.3),
         "a like counts as 5 plays of its artist": _sim(w, liked_artist_plays=5.0),
         "a like counts as 20 plays of its artist": _sim(w, liked_artist_plays=20.0),
-        "artist searches 10% + a like counts as 20 plays": _sim(w, liked_artist_plays=20.0, liked_artist_share=0.1),
-        "artist searches 20% + a like counts as 20 plays": _sim(w, liked_artist_plays=20.0, liked_artist_share=0.2),
-        "artist searches 20%": _sim(w, liked_artist_share=0.2),
+        # candidates from your likes (issue 21): each part of the product's default taken away
+        "no like-seeded sources (one pool for all)": _sim(w, like_sources=False),
+        "like-seeded searches, no ReccoBeats": w.with_weekly(sources="search"),
+        "ReccoBeats only (no artist/genre searches of likes)": w.with_weekly(like_sources=""),
+        "artist searches only": w.with_weekly(like_sources="artist", sources="search"),
+        "liked-genre searches only": w.with_weekly(like_sources="liked_genre", sources="search"),
+        "no source corrections": _sim(w, composite={"extra_corrections": ("genre",)}),
+        "no dislike pruning": w.with_weekly(prune_dislikes=0.0),
+        "stage 2 prior weight 0 (as before)": _sim(w, stage2_evidence=False),
         "genre_share=0.7": w.with_weekly(genre_share=0.7),
         "max_family_share=1.0,max_per_artist=3": w.with_weekly(max_family_share=1.0, max_per_artist=3),
         # how the pool and the family cap were chosen (a flat cap = the same share for every family)

@@ -89,7 +89,8 @@ def build_home(root: Path, now: datetime | None = None) -> Home:
                 notes=["Pool top-up stopped by Spotify's quota after 10 searches (topped up less than planned): "
                        "Spotify's daily limit for search calls is reached."],
                 stage2={"fitted": True, "likes": 5, "dislikes": 4, "cv_auc": 0.61, "cv_low": 0.4, "cv_high": 0.8,
-                        "forward_auc": 0.55, "forward_low": 0.3, "forward_high": 0.8, "forward_batch": 2},
+                        "forward_auc": 0.55, "forward_low": 0.3, "forward_high": 0.8, "forward_batch": 2,
+                        "forward_n": 8, "prior_forward_auc": 0.48, "prior_forward_low": 0.2, "prior_forward_high": 0.75},
                 weights={"affinity": 0.5, "playlist": 0.2, "likeability": 0.2, "label": 0.1},
                 corrections={"fam_folk_country": -0.39, "genre:indie rock": 0.52, "newness": 0.2},
                 calls_by_group={"search": 10, "playlists": 6, "me": 1}, calls_total=17, pushed=pushed4,
@@ -112,11 +113,15 @@ def build_home(root: Path, now: datetime | None = None) -> Home:
                           (f"c{i}", run_id, batch, slice_, rank, 2.0 - rank / 10, pushed_at,
                            status.get(i, "labelled")))
         labels = {"c1": 1, "c2": 1, "c3": 0, "c5": 0, "c6": 0, "c7": 1, "c8": 0, "c10": 1, "x1": 1}
-        c.executemany("INSERT INTO labels(track_id, label, first_seen, updated_at) VALUES (?, ?, ?, ?)",
-                      [(tid, lab, t["d33"], t["d33"]) for tid, lab in labels.items()])
-        c.executemany("INSERT INTO candidates(track_id, name_key, source, added_at, status) VALUES (?, ?, 'search', ?, ?)",
-                      [(f"c{i}", f"ck{i}", t["d40"], "pushed") for i in range(1, 13)]
-                      + [(f"p{i}", f"pk{i}", t["d40"], "pool") for i in range(1, 8)])
+        kind = {"c7": ("heart", 1.0), "c8": ("removed", 0.5)}   # one like hearted, one dislike a removal
+        c.executemany("INSERT INTO labels(track_id, label, source, weight, first_seen, updated_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      [(tid, lab, *kind.get(tid, ("data_1" if lab else "data_0", 1.0)), t["d33"], t["d33"])
+                       for tid, lab in labels.items()])
+        source = {7: "artist", 10: "artist"}   # two candidates came from an artist you liked
+        c.executemany("INSERT INTO candidates(track_id, name_key, source, added_at, status) VALUES (?, ?, ?, ?, ?)",
+                      [(f"c{i}", f"ck{i}", source.get(i, "search"), t["d40"], "pushed") for i in range(1, 13)]
+                      + [(f"p{i}", f"pk{i}", "search", t["d40"], "pool") for i in range(1, 8)])
         today, yesterday = now.strftime("%Y-%m-%d"), (now - timedelta(days=1)).strftime("%Y-%m-%d")
         c.executemany("INSERT INTO api_usage(day, endpoint_group, status, calls) VALUES (?, ?, ?, ?)",
                       [(today, "search", 200, 50), (today, "search", 429, 1), (today, "playlists", 200, 6),

@@ -88,7 +88,7 @@ def test_exclusions(setup):
                  "VALUES ('extended', '2024-01-01T00:00:00Z', 1000, ?, 'k', 1)", (played,))
     conn.execute("INSERT INTO saved_tracks(position, track_id, name_key, origin) VALUES (0, ?, 'k2', 'export')",
                  (saved,))
-    conn.execute("INSERT INTO labels VALUES (?, 1, 'now', 'now')", (labelled,))
+    conn.execute("INSERT INTO labels(track_id, label, first_seen, updated_at) VALUES (?, 1, 'now', 'now')", (labelled,))
     conn.execute("INSERT INTO runs(run_id, command, started_at) VALUES (1, 'candidates', 'now')")
     conn.execute("INSERT INTO pushes(track_id, run_id, batch, slice, rank, pushed_at) VALUES (?, 1, 1, 'exploit', 1, 'now')",
                  (pushed,))

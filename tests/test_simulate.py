@@ -344,7 +344,8 @@ def _state_with_candidates(world, n: int, seed: int) -> tuple[StandInState, list
 def test_label_candidates_moves_tracks_like_a_person(small_world):
     state, ids = _state_with_candidates(small_world, 300, seed=1)
     user = state.user["id"]
-    result = label_candidates(state, small_world.listener, small_world.catalog, np.random.default_rng(7))
+    result = label_candidates(state, small_world.listener, small_world.catalog, np.random.default_rng(7),
+                              heart_rate=0.0, remove_rate=0.0)
     assert result["liked"] + result["disliked"] + result["left"] == 300
     assert sorted(result["liked_ids"] + result["disliked_ids"] + result["left_ids"]) == sorted(ids)
     assert 0.08 <= result["left"] / 300 <= 0.25
@@ -366,6 +367,30 @@ def test_label_candidates_moves_tracks_like_a_person(small_world):
         appeal(pd.DataFrame({"track_id": result["disliked_ids"]})).mean() + 0.2
 
 
+def test_label_candidates_hearts_some_likes_and_removes_some_dislikes(small_world):
+    """The one-tap ways: a hearted like is saved to Liked Songs and stays in data_candidates; a removed dislike is
+    just gone from it; the other labels are drags, at the stated rates."""
+    from spotify_modeling.sandbox.simulate.labelling import HEART_RATE, REMOVE_RATE
+
+    state, ids = _state_with_candidates(small_world, 600, seed=4)
+    saved_before = list(state.saved_tracks)
+    r = label_candidates(state, small_world.listener, small_world.catalog, np.random.default_rng(5), label_rate=1.0)
+    user = state.user["id"]
+    uri = "spotify:track:{}".format
+    [cand] = state.find_playlists("data_candidates", owner_id=user)
+    [liked] = state.find_playlists("data_1", owner_id=user)
+    [disliked] = state.find_playlists("data_0", owner_id=user)
+    hearted, removed = set(r["hearted_ids"]), set(r["removed_ids"])
+    assert hearted <= set(r["liked_ids"]) and removed <= set(r["disliked_ids"])
+    assert abs(len(hearted) / len(r["liked_ids"]) - HEART_RATE) < 0.15
+    assert abs(len(removed) / len(r["disliked_ids"]) - REMOVE_RATE) < 0.08
+    assert set(state.saved_tracks) == set(saved_before) | hearted and len(hearted) > 10
+    in_cand = set(state.playlist_uris(cand["id"]))
+    assert {uri(t) for t in hearted} <= in_cand and not ({uri(t) for t in removed} & in_cand)
+    assert set(state.playlist_uris(liked["id"])) == {uri(t) for t in r["liked_ids"] if t not in hearted}
+    assert set(state.playlist_uris(disliked["id"])) == {uri(t) for t in r["disliked_ids"] if t not in removed}
+
+
 def test_label_candidates_copies_sometimes_and_is_seeded(small_world):
     results = []
     for _ in range(2):
@@ -376,7 +401,8 @@ def test_label_candidates_copies_sometimes_and_is_seeded(small_world):
     r = results[0]
     assert r["left"] == 0 and 1 <= len(r["copied_ids"]) <= 40
     [cand] = state.find_playlists("data_candidates", owner_id=state.user["id"])
-    assert set(state.playlist_uris(cand["id"])) == {f"spotify:track:{t}" for t in r["copied_ids"]}
+    # left in data_candidates: the copies, and the hearted likes (a heart does not move a track)
+    assert set(state.playlist_uris(cand["id"])) == {f"spotify:track:{t}" for t in r["copied_ids"] + r["hearted_ids"]}
 
 
 def test_label_candidates_without_candidates_playlist(small_world):

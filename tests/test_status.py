@@ -44,7 +44,11 @@ def test_status_json_matches_hand_counts(home, capsys):
     assert cov["genres_by_source"] == {"spotify": {"artists": 4, "with_genres": 3}}
 
     assert st["labels"] == {"likes": 5, "dislikes": 4, "conflicts": 0, "pushed": 12, "pending": 3,
-                            "labelled": 8, "expired": 1, "removed": 0}
+                            "labelled": 8, "expired": 1, "removed": 0,
+                            "by_kind": {"data_1": 4, "data_0": 3, "heart": 1, "removed": 1}}
+    # the hit rate by pool source: c7 and c10 came from an artist you liked (both liked), the rest from search
+    by_source = {x["source"]: (x["labelled"], x["liked"]) for x in st["hit_rate"]["by_source"]}
+    assert by_source == {"search": (6, 2), "artist": (2, 2)}
     hr = st["hit_rate"]
     assert (hr["liked"], hr["labelled"], hr["hit_rate"]) == (4, 8, 0.5)     # x1 was never a candidate: not counted
     assert hr["ci_low"] < 0.5 < hr["ci_high"]

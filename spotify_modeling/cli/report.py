@@ -46,9 +46,16 @@ FIGURES: dict[str, tuple[str, str]] = {
         "batches go unheard."),
     "fig-auc": (
         "Stage 2: how well your labels are learnt",
-        "ROC AUC of the label model per run, cross-validated by artist (blue) and fitted on earlier batches to "
-        "score the latest one (orange), each with its 95% interval: 0.5 (dashed) is chance, so a model is worth "
-        "something only once its interval clears that line."),
+        "ROC AUC of the label model per run, cross-validated by artist (blue) and forward-chained (orange: each "
+        "labelled batch scored by a model fit on the batches before it), beside the prior composite's forward "
+        "AUC on the very same labels (grey), each with its 95% interval: 0.5 (dashed) is chance. Where orange "
+        "clears grey, stage 2 earns weight in the ranking."),
+    "fig-sources": (
+        "Where your candidates come from, and how each source does",
+        "The share of the labelled candidates you liked, per source, with its 95% Wilson interval: random catalog "
+        "searches (the baseline), your history's genres, the artists and genres of tracks you liked, and ReccoBeats "
+        "tracks that sound like your likes. The weekly searches follow these rates: a source that brings likes gets "
+        "more of them."),
     "fig-weights": (
         "The composite's weights per run",
         "How much each model counts in the ranking of each run (the bars add up to 1): stage 2 (orange) starts at "
@@ -432,11 +439,13 @@ def plot_auc(data: dict) -> tuple[str | None, str | None]:
     p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
               for i, r in enumerate(runs)])
     p.hline(0.5, "#9ca3af", label="chance")
-    series = (("cv", "cross-validated (by artist)", SLICE_COLOURS["exploit"], -0.12),
-              ("forward", "forward-chained (latest batch)", SLICE_COLOURS["explore"], 0.12))
+    series = (("cv", "cross-validated (by artist)", SLICE_COLOURS["exploit"], -0.18),
+              ("forward", "stage 2, forward-chained", SLICE_COLOURS["explore"], 0.0),
+              ("prior", "prior composite, same labels", MUTED, 0.18))
+    fields = {"cv": ("cv_auc", "cv_low", "cv_high"), "forward": ("forward_auc", "forward_low", "forward_high"),
+              "prior": ("prior_forward_auc", "prior_forward_low", "prior_forward_high")}
     for key, name, colour, off in series:
-        value, low, high = (("cv_auc", "cv_low", "cv_high") if key == "cv" else
-                            ("forward_auc", "forward_low", "forward_high"))
+        value, low, high = fields[key]
         shown = False
         for i, r in enumerate(runs):
             s2 = r["summary"].get("stage2") or {}
@@ -446,13 +455,29 @@ def plot_auc(data: dict) -> tuple[str | None, str | None]:
             lo, hi = s2.get(low), s2.get(high)
             if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
                 p.errorbar(i + 1 + off, lo, hi, colour)
-            extra = f" on batch {s2.get('forward_batch')}" if key == "forward" else ""
+            extra = f" on {s2.get('forward_n')} labels" if key != "cv" else ""
             p.dot(i + 1 + off, v, colour, title=f"run {r['run_id']}: {name} {v:.2f}{extra} "
                                                 f"({s2.get('likes')} likes, {s2.get('dislikes')} dislikes)")
             shown = True
         if shown:
             p.legend.append((name, colour, "dot"))
     return p.svg("stage-2 AUC per run"), None
+
+
+def plot_sources(data: dict) -> tuple[str | None, str | None]:
+    by = data["status"]["hit_rate"].get("by_source") or []
+    if not by:
+        return None, "No labelled candidate yet: the hit rate of each source shows once you label some."
+    p = Plot(height=260)
+    p.domain((0.4, len(by) + 0.6), (0, 1))
+    p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:.0%}", "share liked")
+    p.x_axis([(i + 1, f"{x['name']}\n{x['liked']} of {x['labelled']}") for i, x in enumerate(by)])
+    for i, x in enumerate(by):
+        colour = SLICE_COLOURS["control"] if x["source"] == "search" else SLICE_COLOURS["exploit"]
+        p.errorbar(i + 1, x["low"], x["high"], colour)
+        p.dot(i + 1, x["hit_rate"], colour, title=f"{x['name']}: {x['hit_rate']:.0%} liked ({x['liked']} of "
+                                                  f"{x['labelled']}; 95% CI {x['low']:.0%}-{x['high']:.0%})")
+    return p.svg("hit rate by pool source"), None
 
 
 def plot_weights(data: dict) -> tuple[str | None, str | None]:
@@ -657,7 +682,8 @@ def plot_calls(data: dict) -> tuple[str | None, str | None]:
 
 
 PLOTS: dict[str, Callable[[dict], tuple[str | None, str | None]]] = {
-    "fig-hit-rate": plot_hit_rate, "fig-labels": plot_labels, "fig-auc": plot_auc, "fig-weights": plot_weights,
+    "fig-hit-rate": plot_hit_rate, "fig-labels": plot_labels, "fig-auc": plot_auc, "fig-sources": plot_sources,
+    "fig-weights": plot_weights,
     "fig-corrections": plot_corrections, "fig-importance": plot_importance, "fig-genres": plot_genres, "fig-pool": plot_pool, "fig-calls": plot_calls,
 }
 
@@ -783,6 +809,8 @@ footer { color: #6b7280; font-size: 13px; margin-top: 24px; }
 code { font: 0.92em ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace;
        background: #f3f4f6; padding: 1px 5px; border-radius: 4px; }
 .next li { margin: 2px 0; }
+.scroll { overflow-x: auto; }
+a { color: #1f6fb2; }
 """ % {"font": FONT}
 
 
@@ -812,6 +840,12 @@ def _headline(st: dict, data: dict) -> str:
             f'{badge}</div></section>')
 
 
+def _kinds_note(kinds: dict) -> str:
+    """"; 4 by a heart, 3 removed" when labels came the one-tap ways."""
+    parts = [f"{kinds[k]} {w}" for k, w in (("heart", "by a heart"), ("removed", "removed")) if kinds.get(k)]
+    return ("; " + ", ".join(parts)) if parts else ""
+
+
 def _tiles(st: dict, data: dict) -> str:
     lab = st["labels"]
     runs = data["runs"]
@@ -822,7 +856,7 @@ def _tiles(st: dict, data: dict) -> str:
     tiles = [
         (f"{len(runs)}", "weekly runs" + (f", the last {short_date(last['started_at'])}" if last else "")),
         (f"{lab['pushed']}", "candidates pushed"),
-        (f"{lab['likes']} / {lab['dislikes']}", "likes / dislikes"),
+        (f"{lab['likes']} / {lab['dislikes']}", "likes / dislikes" + _kinds_note(lab.get("by_kind") or {})),
         (f"{lab['pending']}", "waiting for your label" + (f"; {lab['expired']} expired" if lab["expired"] else "")),
         ("–" if not s2 else f"{s2.get('cv_auc', float('nan')):.2f}", "stage-2 CV AUC (0.5 = chance)"),
         ("–" if calls is None else f"{calls}", "Spotify calls, last run"),
@@ -845,19 +879,36 @@ def _next_and_batch(st: dict, data: dict) -> str:
     items = "".join(f"<li>{_prose(s)}</li>" for s in steps)
     out = f'<section class="card next" id="next-run"><h2>What the next weekly run will do</h2><ol>{items}</ol></section>'
     batch = data["last_batch"]
-    if batch:
-        mark = {1: "liked", 0: "disliked"}
+    mark = {1: "liked", 0: "disliked"}
+    how = {"heart": " (heart)", "removed": " (removed)"}
 
+    def link(p: dict) -> str:
+        title = _e(p["name"] or p["track_id"])
+        return f'<a href="https://open.spotify.com/track/{_e(p["track_id"])}">{title}</a>'
+
+    def now(p: dict) -> str:
+        return _e(mark.get(p["label"], p["status"]) + how.get(p.get("label_source") or "", ""))
+
+    if batch:
         def row(p: dict) -> str:
             score = "" if p["score"] is None else f"{p['score']:.2f}"
-            return (f"<tr><td class='num'>{p['rank']}</td><td>{_e(', '.join(p['artist_names']) or '?')}</td>"
-                    f"<td>{_e(p['name'] or p['track_id'])}</td><td>{_e(p['slice'])}</td>"
-                    f"<td class='num'>{score}</td><td>{_e(mark.get(p['label'], p['status']))}</td></tr>")
+            return (f"<tr><td>{_e(', '.join(p['artist_names']) or '?')} – {link(p)}</td>"
+                    f"<td>{_e((p.get('reason') or '').split(';')[0])}</td><td>{_e(p['slice'])}</td>"
+                    f"<td class='num'>{score}</td><td>{now(p)}</td></tr>")
 
-        rows = "".join(row(p) for p in batch)
-        out += (f'<section class="card" id="latest-batch"><details><summary>Batch {batch[0]["batch"]}: the '
-                f'{len(batch)} tracks pushed last</summary><table><tr><th>#</th><th>artist</th><th>title</th>'
-                f'<th>slice</th><th>score</th><th>now</th></tr>{rows}</table></details></section>')
+        ordered = sorted(batch, key=lambda p: -(p["score"] if p["score"] is not None else -1e9))
+        rows = "".join(row(p) for p in ordered)
+        out += (f'<section class="card" id="latest-batch"><h2>Batch {batch[0]["batch"]}: the {len(batch)} tracks '
+                f'pushed last, best first</h2><div class="scroll"><table><tr><th>track</th><th>why</th>'
+                f'<th>slice</th><th>score</th><th>now</th></tr>{rows}</table></div></section>')
+    liked = [p for p in data["pushes"] if p["label"] == 1 and (not batch or p["batch"] != batch[0]["batch"])]
+    if liked:
+        rows = "".join(f"<tr><td>{_e(', '.join(p['artist_names']) or '?')} – {link(p)}</td>"
+                       f"<td>{_e((p.get('reason') or '').split(';')[0])}</td><td class='num'>{p['batch']}</td>"
+                       f"<td>{now(p)}</td></tr>" for p in sorted(liked, key=lambda p: (-p["batch"], p["rank"])))
+        out += (f'<section class="card" id="liked-before"><details><summary>The {len(liked)} candidates you liked '
+                f'in earlier batches</summary><div class="scroll"><table><tr><th>track</th><th>why</th>'
+                f'<th>batch</th><th>how</th></tr>{rows}</table></div></details></section>')
     return out
 
 

@@ -226,6 +226,13 @@ def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last
     return {"first": steps[0], "then": steps[1:]}
 
 
+def pd_frame(rows: list[dict], columns: list[str]):
+    """A small DataFrame of some columns of dict rows (pandas only when there is something to count)."""
+    import pandas as pd
+
+    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
+
+
 def collect_status(h: Home, now: datetime | None = None) -> dict:
     """Everything `status` shows, as plain JSON-ready values (the keys docs/usage.md documents)."""
     from spotify_modeling.db import reporting
@@ -247,6 +254,10 @@ def collect_status(h: Home, now: datetime | None = None) -> dict:
     hit_rate["by_slice"] = {s: _rate(r["liked"], r["labelled"], r["pushed"]) for s in SLICES
                             for r in records if r["batch"] == "all" and r["slice"] == s}
     hit_rate["trend"] = _trend(records) if records else None
+    from spotify_modeling.core.selection.sources import hit_rate_by_source
+
+    labelled = [p for p in pushes if p["label"] is not None and p["status"] != "expired"]
+    hit_rate["by_source"] = hit_rate_by_source(pd_frame(labelled, ["source", "label", "weight"]))
 
     per_batch = {(r["batch"], r["slice"]): r for r in records if r["batch"] != "all"}
     run_rows = []
@@ -260,6 +271,8 @@ def collect_status(h: Home, now: datetime | None = None) -> dict:
         row = {"run_id": run["run_id"], "started_at": run["started_at"], "status": state,
                "batch": batch, "pushed": run["landed"], "calls": s.get("calls_total"),
                "stage2_cv_auc": _finite((s.get("stage2") or {}).get("cv_auc")),
+               "stage2_forward_auc": _finite((s.get("stage2") or {}).get("forward_auc")),
+               "prior_forward_auc": _finite((s.get("stage2") or {}).get("prior_forward_auc")),
                "labelled": 0, "liked": 0, "hit_rate": None, "by_slice": {}, "running_hit_rate": None}
         if batch is not None and (batch, "all") in per_batch:
             a = per_batch[(batch, "all")]
@@ -358,6 +371,11 @@ def print_status(st: dict) -> None:
                         + (f", {lab['conflicts']} in both playlists" if lab["conflicts"] else "")
                         + f"; of {lab['pushed']} candidates pushed: {lab['pending']} pending, {lab['expired']} expired"
                         + (f", {lab['removed']} removed by you" if lab["removed"] else ""))
+    kinds = lab.get("by_kind") or {}
+    if any(kinds.values()):
+        t.add_row("", "given by: " + ", ".join(f"{n} {kinds.get(k, 0)}" for k, n in (
+            ("data_1", "dragging into data_1"), ("data_0", "dragging into data_0"), ("heart", "a heart"),
+            ("removed", "removing from data_candidates")) ))
     t.add_row("pool", f"{st['pool']['size']:,} catalog tracks waiting to be scored")
     console.print(t)
 
@@ -395,6 +413,10 @@ def print_status(st: dict) -> None:
         by = ", ".join(f"{s} {_ci(v)}" for s, v in hr["by_slice"].items())
         if by:
             console.print(f"all batches: {by}", highlight=False)
+        src = "; ".join(f"{x['name']} {x['hit_rate']:.0%} ({x['liked']} of {x['labelled']}, 95% CI "
+                        f"{x['low']:.0%}-{x['high']:.0%})" for x in hr.get("by_source") or [])
+        if src:
+            console.print(f"by source: {src}", highlight=False)
     else:
         console.print("No weekly run yet: `spotify-model candidates` pushes your first batch.")
 

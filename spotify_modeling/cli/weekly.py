@@ -114,7 +114,17 @@ def corrections_line(corrections: dict, top: int = 5) -> str | None:
     return ("what your labels changed in the ranking (log-odds): " + ", ".join(words)) if words else None
 
 
+def _batches(batches) -> str:
+    """[2, 3, 4] -> "2-4"; [5] -> "5"."""
+    batches = list(batches or [])
+    if not batches:
+        return "–"
+    return str(batches[0]) if len(batches) == 1 else f"{batches[0]}-{batches[-1]}"
+
+
 def print_weekly_report(r) -> None:
+    from spotify_modeling.core.selection.sources import SOURCE_NAMES
+
     lab = r.labels or {}
     console.print(f"[bold]Weekly run {r.number or r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
     console.print(f"labels: +{lab.get('new_likes', 0)} likes, +{lab.get('new_dislikes', 0)} dislikes, "
@@ -122,11 +132,21 @@ def print_weekly_report(r) -> None:
                   f"(total {lab.get('total_likes', 0)} likes / {lab.get('total_dislikes', 0)} dislikes); "
                   f"housekeeping removed {r.removed_copied} copied and {r.expired} expired candidates"
                   + (f"; {r.vanished} you removed by hand" if r.vanished else ""))
+    if lab.get("hearted") or lab.get("removed_by_you"):
+        console.print(f"one-tap labels this run: {lab.get('hearted', 0)} hearted (likes), "
+                      f"{lab.get('removed_by_you', 0)} removed from data_candidates (weaker dislikes)")
+    if (kinds := lab.get("kinds")):
+        console.print("your labels by kind: " + ", ".join(f"{k} {kinds.get(k, 0)}" for k in
+                                                          ("data_1", "data_0", "heart", "removed")))
     s2 = r.stage2 or {}
     if s2.get("fitted"):
         console.print(f"stage 2: CV AUC {_num(s2.get('cv_auc'))} ({_num(s2.get('cv_low'))}–{_num(s2.get('cv_high'))})"
-                      + (f", forward-chained AUC {_num(s2.get('forward_auc'))} "
-                         f"({_num(s2.get('forward_low'))}–{_num(s2.get('forward_high'))}) on batch {s2.get('forward_batch')}"
+                      + (f"; forward-chained on {s2.get('forward_n')} labels of batches "
+                         f"{_batches(s2.get('forward_batches'))}: stage 2 AUC {_num(s2.get('forward_auc'))} "
+                         f"({_num(s2.get('forward_low'))}–{_num(s2.get('forward_high'))}) against the prior "
+                         f"composite's {_num(s2.get('prior_forward_auc'))} "
+                         f"({_num(s2.get('prior_forward_low'))}–{_num(s2.get('prior_forward_high'))}); "
+                         f"stage 2 starts from weight {_num((r.stage2_vs_prior or {}).get('prior_weight'), '{:.2f}')}"
                          if s2.get("forward_auc") is not None else ""))
     else:
         console.print(f"stage 2: {s2.get('reason', 'not fitted')}")
@@ -144,7 +164,18 @@ def print_weekly_report(r) -> None:
         console.print(t)
         if (line := _trend_line(r.hit_rates)) is not None:
             console.print(line)
+    if r.sources:
+        t = Table("source", "labelled", "liked", "hit rate (95% CI)", box=None,
+                  title="Where your candidates came from, and how each source does")
+        for x in r.sources:
+            t.add_row(x["name"], str(x["labelled"]), str(x["liked"]),
+                      f"{x['hit_rate']:.0%} ({x['low']:.0%}–{x['high']:.0%})")
+        console.print(t)
     p = r.pool or {}
+    if p.get("calls_by_source"):
+        console.print("searches this run by source: " + ", ".join(
+            f"{SOURCE_NAMES.get(k, k)} {v}" for k, v in sorted(p["calls_by_source"].items(), key=lambda kv: -kv[1]))
+            + (f"; ReccoBeats recommendations: {p['reccobeats_added']} new" if p.get("reccobeats_added") else ""))
     genre_part = f", {p['genre_searches']} of them in your genres" if p.get("genre_searches") else ""
     console.print(f"pool: {p.get('size', 0)} eligible tracks ({p.get('added', 0)} new from {p.get('searches', 0)} "
                   f"searches{genre_part}), {p.get('scored', 0)} scored; composite weights: "
@@ -152,9 +183,10 @@ def print_weekly_report(r) -> None:
     if (line := corrections_line(r.corrections)) is not None:
         console.print(line)
     if r.pushed:
-        t = Table("#", "artist — title", "score", "slice", box=None)
+        t = Table("#", "artist — title", "score", "slice", "why", box=None)
         for x in r.pushed:
-            t.add_row(str(x["rank"]), escape(f"{x['artist']} — {x['title']}"), _num(x["score"], "{:.2f}"), x["slice"])
+            t.add_row(str(x["rank"]), escape(f"{x['artist']} — {x['title']}"), _num(x["score"], "{:.2f}"), x["slice"],
+                      escape(str(x.get("reason") or "").split(";")[0]))
         verb = "would push" if r.dry_run else "pushed"
         console.print(f"{verb} {len(r.pushed)} tracks to data_candidates (batch {r.batch}):")
         console.print(t)

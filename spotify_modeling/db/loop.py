@@ -52,11 +52,16 @@ def weekly_run_number(store: Store, run_id: int, command: str = "candidates") ->
 
 
 # ------------------------------------------------------------------------------------------------ the pool
-def add_candidates(conn, rows: Iterable[tuple[str, str, str, str]]) -> None:
-    """Pool tracks: (track_id, name_key, source, query); a track already in the pool stays as it was."""
+def add_candidates(conn, rows: Iterable[tuple]) -> None:
+    """Pool tracks: (track_id, name_key, source, query[, reason]); a track already in the pool stays as it was.
+
+    `source` is where it came from (search | genre | artist | liked_genre | reccobeats), `reason` why, in words
+    ("because you liked Artist - Title", "one of your genres: indie rock").
+    """
     now = utc_now()
-    conn.executemany("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, added_at) "
-                     "VALUES (?, ?, ?, ?, ?)", [(*r, now) for r in rows])
+    conn.executemany("INSERT OR IGNORE INTO candidates(track_id, name_key, source, query, reason, added_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     [(*r[:4], r[4] if len(r) > 4 else None, now) for r in rows])
 
 
 def set_candidate_status(conn, track_ids: Iterable[str], status: str) -> None:
@@ -140,10 +145,13 @@ def set_push_status(store: Store, track_ids: Iterable[str], status: str) -> None
 
 
 def labelled_pushes(store: Store) -> pd.DataFrame:
-    """One row per pushed track: batch, slice, label (NaN while pending/expired), stored z-features."""
+    """One row per pushed track: batch, slice, label (NaN while pending/expired), its kind (`label_source`) and
+    weight, the pool source the track came from (`source`), stored z-features."""
     return pd.read_sql_query(
-        "SELECT p.track_id, p.batch, p.slice, p.scores, p.status, l.label FROM pushes p "
-        "LEFT JOIN labels l ON l.track_id = p.track_id ORDER BY p.batch, p.rank", store.conn)
+        "SELECT p.track_id, p.batch, p.slice, p.scores, p.status, p.reason, l.label, l.source AS label_source, "
+        "l.weight, coalesce(c.source, 'search') AS source FROM pushes p "
+        "LEFT JOIN labels l ON l.track_id = p.track_id LEFT JOIN candidates c ON c.track_id = p.track_id "
+        "ORDER BY p.batch, p.rank", store.conn)
 
 
 # ------------------------------------------------------------------------------------------------ labels
@@ -154,22 +162,36 @@ def label_ids(store: Store, label: int | None = None) -> list[str]:
     return [r[0] for r in store.conn.execute("SELECT track_id FROM labels WHERE label = ?", (label,))]
 
 
-def labels_now(conn) -> dict[str, int | None]:
-    return {r[0]: r[1] for r in conn.execute("SELECT track_id, label FROM labels")}
+#: where a label came from: the two playlists (and a track in both), or the one-tap ways (see `sync_labels`)
+PLAYLIST_SOURCES = ("data_1", "data_0", "conflict")
+LABEL_SOURCES = ("data_1", "data_0", "heart", "removed")
 
 
-def apply_labels(conn, new: dict[str, int | None], changed: dict[str, int | None], gone: Iterable[str]) -> None:
-    """New, changed (1 like, 0 dislike, None conflict) and removed labels; pushes follow (labelled / pending)."""
+def labels_now(conn) -> dict[str, tuple[int | None, str]]:
+    """{track id: (label, source)}."""
+    return {r[0]: (r[1], r[2]) for r in conn.execute("SELECT track_id, label, source FROM labels")}
+
+
+def apply_labels(conn, new: dict[str, tuple], changed: dict[str, tuple], gone: Iterable[str]) -> None:
+    """New, changed and removed labels, each (label, source, weight): label 1 like, 0 dislike, None conflict;
+    source as in `LABEL_SOURCES` (or "conflict"); pushes follow (labelled / pending)."""
     now = utc_now()
-    conn.executemany("INSERT INTO labels(track_id, label, first_seen, updated_at) VALUES (?, ?, ?, ?)",
-                     [(t, lab, now, now) for t, lab in sorted(new.items())])
-    conn.executemany("UPDATE labels SET label = ?, updated_at = ? WHERE track_id = ?",
-                     [(lab, now, t) for t, lab in changed.items()])
+    conn.executemany("INSERT INTO labels(track_id, label, source, weight, first_seen, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     [(t, lab, src, w, now, now) for t, (lab, src, w) in sorted(new.items())])
+    conn.executemany("UPDATE labels SET label = ?, source = ?, weight = ?, updated_at = ? WHERE track_id = ?",
+                     [(lab, src, w, now, t) for t, (lab, src, w) in changed.items()])
     conn.executemany("DELETE FROM labels WHERE track_id = ?", [(t,) for t in gone])
     conn.execute("UPDATE pushes SET status = 'labelled', resolved_at = coalesce(resolved_at, ?) "
                  "WHERE track_id IN (SELECT track_id FROM labels WHERE label IS NOT NULL)", (now,))
     conn.execute("UPDATE pushes SET status = 'pending', resolved_at = NULL WHERE status = 'labelled' "
                  "AND track_id NOT IN (SELECT track_id FROM labels WHERE label IS NOT NULL)")
+
+
+def label_kind_counts(store: Store) -> dict[str, int]:
+    """How many labels came each way: {"data_1", "data_0", "heart", "removed"} (a conflict is none of them)."""
+    counts = dict(store.conn.execute("SELECT source, count(*) FROM labels WHERE label IS NOT NULL GROUP BY source"))
+    return {k: int(counts.get(k, 0)) for k in LABEL_SOURCES}
 
 
 def label_totals(store: Store) -> tuple[int, int]:
@@ -179,18 +201,41 @@ def label_totals(store: Store) -> tuple[int, int]:
 
 
 def labelled_tracks(store: Store) -> pd.DataFrame:
-    """Every like and dislike: track_id, label, first_seen and the batch it was pushed in (NaN: not pushed)."""
+    """Every like and dislike: track_id, label, its source and weight, first_seen and the batch it was pushed in
+    (NaN: not pushed)."""
     return pd.read_sql_query(
-        "SELECT l.track_id, l.label, l.first_seen, p.batch FROM labels l LEFT JOIN pushes p USING (track_id) "
+        "SELECT l.track_id, l.label, l.source, l.weight, l.first_seen, p.batch FROM labels l "
+        "LEFT JOIN pushes p USING (track_id) "
         "WHERE l.label IS NOT NULL ORDER BY coalesce(p.batch, 0), p.rank, l.track_id", store.conn)
 
 
 def latest_likes(store: Store, n: int) -> list[str]:
     return [r[0] for r in store.conn.execute(
-        "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC LIMIT ?", (n,))]
+        "SELECT track_id FROM labels WHERE label = 1 ORDER BY updated_at DESC, track_id LIMIT ?", (n,))]
+
+
+def labelled_artists(store: Store) -> list[tuple[str, int, float, int | None]]:
+    """(track id, label, weight, batch pushed in or None) of every like and dislike, newest label first: what the
+    like-seeded sources and the dislike pruning read (joined with `tracks` by the caller's track table)."""
+    return [tuple(r) for r in store.conn.execute(
+        "SELECT l.track_id, l.label, l.weight, p.batch FROM labels l LEFT JOIN pushes p USING (track_id) "
+        "WHERE l.label IS NOT NULL ORDER BY l.updated_at DESC, l.track_id")]
+
+
+def candidate_sources(store: Store, track_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """{track id: (source, reason)} of pool tracks."""
+    ids = list(dict.fromkeys(track_ids))
+    out: dict[str, tuple[str, str | None]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out.update({r[0]: (r[1], r[2]) for r in store.conn.execute(
+            f"SELECT track_id, source, reason FROM candidates WHERE track_id IN ({','.join('?' * len(chunk))})",
+            chunk)})
+    return out
 
 
 __all__ = ["COUNTED_RUN", "start_run", "finish_run", "run_summaries", "weekly_run_number", "add_candidates", "set_candidate_status", "pool_rows", "random_sample_ids",
            "candidate_ids_and_keys", "known_name_keys", "excluded_track_ids", "record_pushes", "forget_pushes",
            "push_ids_of_run", "last_batch", "pending_count", "pending_ids", "set_push_status", "labelled_pushes",
-           "label_ids", "labels_now", "apply_labels", "label_totals", "labelled_tracks", "latest_likes"]
+           "label_ids", "labels_now", "apply_labels", "label_totals", "labelled_tracks", "latest_likes",
+           "label_kind_counts", "labelled_artists", "candidate_sources", "PLAYLIST_SOURCES", "LABEL_SOURCES"]

@@ -124,18 +124,22 @@ def label_counts(store: Store) -> dict:
         "SELECT coalesce(sum(label = 1), 0), coalesce(sum(label = 0), 0), coalesce(sum(label IS NULL), 0) "
         "FROM labels").fetchone()
     by_status = dict(store.conn.execute("SELECT status, count(*) FROM pushes GROUP BY status"))
+    from spotify_modeling.db.loop import label_kind_counts
+
     return {"likes": likes, "dislikes": dislikes, "conflicts": conflicts,
             "pushed": sum(by_status.values()), "pending": by_status.get("pending", 0),
             "labelled": by_status.get("labelled", 0), "expired": by_status.get("expired", 0),
-            "removed": by_status.get("removed", 0)}
+            "removed": by_status.get("removed", 0), "by_kind": label_kind_counts(store)}
 
 
 def pushes(store: Store) -> list[dict]:
     """Every pushed candidate with its batch, slice, score, status and current label (None while unlabelled)."""
     rows = store.conn.execute(
         "SELECT p.track_id, p.run_id, p.batch, p.slice, p.rank, p.score, p.status, p.pushed_at, p.resolved_at, "
-        "  l.label, l.first_seen AS labelled_at, t.name, t.artist_names "
+        "  p.reason, l.label, l.source AS label_source, l.weight, l.first_seen AS labelled_at, t.name, "
+        "  t.artist_names, coalesce(c.source, 'search') AS source "
         "FROM pushes p LEFT JOIN labels l ON l.track_id = p.track_id LEFT JOIN tracks t ON t.track_id = p.track_id "
+        "LEFT JOIN candidates c ON c.track_id = p.track_id "
         "ORDER BY p.batch, p.rank").fetchall()
     out = []
     for r in rows:

@@ -126,6 +126,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE labels (
         track_id TEXT PRIMARY KEY,
         label INTEGER,                   -- 1 like, 0 dislike, NULL = conflict (in both playlists)
+                                         -- (migration 5 adds source: data_1 | data_0 | heart | removed | conflict,
+                                         -- and weight: 1, or less for a removal)
         first_seen TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
@@ -140,7 +142,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE candidates (
         track_id TEXT PRIMARY KEY,       -- the candidate pool, accumulated across runs
         name_key TEXT NOT NULL,
-        source TEXT NOT NULL,            -- search | reccobeats
+        source TEXT NOT NULL,            -- search | genre | artist | liked_genre | reccobeats (+ reason, migration 5)
         query TEXT,
         added_at TEXT NOT NULL,
         status TEXT NOT NULL DEFAULT 'pool'  -- pool | pushed | excluded
@@ -237,6 +239,14 @@ MIGRATIONS: list[str] = [
            OR NOT EXISTS (SELECT 1 FROM plays e WHERE e.source = 'extended')
            OR ts < (SELECT min(ts) FROM plays WHERE source = 'extended')
            OR ts > (SELECT max(ts) FROM plays WHERE source = 'extended');
+    """,
+    # 5: every label keeps where it came from (a drag into data_1 / data_0, a heart, a removal from
+    # data_candidates) and how much it weighs (a removal is a weaker dislike); every pool track why it came
+    """
+    ALTER TABLE labels ADD COLUMN source TEXT NOT NULL DEFAULT 'data_1';
+    UPDATE labels SET source = CASE label WHEN 1 THEN 'data_1' WHEN 0 THEN 'data_0' ELSE 'conflict' END;
+    ALTER TABLE labels ADD COLUMN weight REAL NOT NULL DEFAULT 1.0;
+    ALTER TABLE candidates ADD COLUMN reason TEXT;
     """,
 ]
 

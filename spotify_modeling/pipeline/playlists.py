@@ -113,6 +113,9 @@ class LabelSync:
     conflicts: list[str] = field(default_factory=list)
     total_likes: int = 0
     total_dislikes: int = 0
+    hearted: int = 0           # new likes from a heart (saved to Liked Songs while in data_candidates)
+    removed_by_you: int = 0    # new (weaker) dislikes: taken out of data_candidates without a label
+    kinds: dict = field(default_factory=dict)   # every label so far by where it came from (`loop.LABEL_SOURCES`)
 
 
 def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str],
@@ -120,25 +123,48 @@ def sync_labels(store: Store, like_ids: list[str], dislike_ids: list[str],
     """Labels follow the playlists: moves take the latest label, removals drop it, a track in both is a conflict.
 
     With `seen_before` (the tracks of these same data_1/data_0 playlists at the last sync), only a track taken out
-    of them loses its label: labels read from a playlist the user since deleted or renamed are kept.
+    of them loses its label: labels read from a playlist the user since deleted or renamed are kept. Labels given
+    another way (a heart, a removal from data_candidates: `add_one_tap_labels`) are not the playlists' to drop; a
+    drag into data_1 or data_0 later overrules them.
     """
     likes, dislikes = set(like_ids), set(dislike_ids)
     # in a fixed order: set order changes from one process to the next, and the label model's fit follows row order
-    wanted: dict[str, int | None] = {t: 1 for t in sorted(likes - dislikes)}
-    wanted.update({t: 0 for t in sorted(dislikes - likes)})
-    wanted.update({t: None for t in sorted(likes & dislikes)})
+    wanted: dict[str, tuple] = {t: (1, "data_1", 1.0) for t in sorted(likes - dislikes)}
+    wanted.update({t: (0, "data_0", 1.0) for t in sorted(dislikes - likes)})
+    wanted.update({t: (None, "conflict", 1.0) for t in sorted(likes & dislikes)})
     out = LabelSync(conflicts=sorted(likes & dislikes))
     with store.transaction() as conn:
         existing = loop_db.labels_now(conn)
         new = {t: lab for t, lab in wanted.items() if t not in existing}
-        changed = {t: lab for t, lab in wanted.items() if t in existing and existing[t] != lab}
-        gone = [t for t in existing if t not in wanted and (seen_before is None or t in seen_before)]
+        changed = {t: lab for t, lab in wanted.items() if t in existing and existing[t] != lab[:2]}
+        gone = [t for t, (_, src) in existing.items() if t not in wanted and src in loop_db.PLAYLIST_SOURCES
+                and (seen_before is None or t in seen_before)]
         loop_db.apply_labels(conn, new, changed, gone)
-    out.new_likes = sum(lab == 1 for lab in new.values())
-    out.new_dislikes = sum(lab == 0 for lab in new.values())
+    out.new_likes = sum(lab[0] == 1 for lab in new.values())
+    out.new_dislikes = sum(lab[0] == 0 for lab in new.values())
     out.changed, out.removed = len(changed), len(gone)
     out.total_likes, out.total_dislikes = loop_db.label_totals(store)
+    out.kinds = loop_db.label_kind_counts(store)
     return out
+
+
+def add_one_tap_labels(store: Store, sync: LabelSync, hearted: list[str], removed: list[str],
+                       removed_weight: float) -> None:
+    """Labels given without a drag: a pushed candidate saved to Liked Songs is a like (source "heart"); one the
+    user took out of data_candidates without labelling it is a dislike of `removed_weight` (source "removed").
+    Tracks already labelled keep their label (a drag says more than a heart)."""
+    with store.transaction() as conn:
+        existing = loop_db.labels_now(conn)
+        rows = {t: (1, "heart", 1.0) for t in sorted(set(hearted)) if t not in existing}
+        rows.update({t: (0, "removed", float(removed_weight)) for t in sorted(set(removed))
+                     if t not in existing and t not in rows})
+        loop_db.apply_labels(conn, rows, {}, [])
+    sync.hearted = sum(lab[1] == "heart" for lab in rows.values())
+    sync.removed_by_you = sum(lab[1] == "removed" for lab in rows.values())
+    sync.new_likes += sync.hearted
+    sync.new_dislikes += sync.removed_by_you
+    sync.total_likes, sync.total_dislikes = loop_db.label_totals(store)
+    sync.kinds = loop_db.label_kind_counts(store)
 
 
 def housekeeping_removals(store: Store, candidate_ids: list[str], labelled_ids: set[str],
@@ -156,8 +182,13 @@ def mark_expired(store: Store, track_ids: list[str]) -> None:
     loop_db.set_push_status(store, track_ids, "expired")
 
 
+def vanished_ids(store: Store, candidate_ids: list[str]) -> list[str]:
+    """Pending pushes no longer in `data_candidates`: the user took them out (or deleted the playlist)."""
+    return sorted(loop_db.pending_ids(store) - set(candidate_ids))
+
+
 def mark_vanished(store: Store, candidate_ids: list[str]) -> int:
     """Pending pushes no longer in `data_candidates` (removed by hand, playlist deleted) stop counting as pending."""
-    gone = sorted(loop_db.pending_ids(store) - set(candidate_ids))
+    gone = vanished_ids(store, candidate_ids)
     loop_db.set_push_status(store, gone, "removed")
     return len(gone)

@@ -20,6 +20,7 @@ import numpy as np
 
 from spotify_modeling.errors import QuotaExhausted
 from spotify_modeling.core.normalize import name_key
+from spotify_modeling.core.selection.sources import pool_reason
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db import tracks
 from spotify_modeling.db.store import Store
@@ -39,6 +40,8 @@ class PoolTopUp:
     retry_after: float | None = None
     stopped_error: Exception | None = None   # what stopped it (daily quota or short-term rate limit)
     queries: list[str] = field(default_factory=list)
+    calls_by_source: dict[str, int] = field(default_factory=dict)
+    added_by_source: dict[str, int] = field(default_factory=dict)
 
 
 def random_query(rng: np.random.Generator, totals: dict[str, int]) -> tuple[str, int]:
@@ -148,30 +151,83 @@ def _taken(store: Store) -> tuple[set[str], set[str]]:
     return excluded_track_ids(store) | in_pool, known_name_keys(store) | pool_keys
 
 
+def artist_query_text(name: str) -> str:
+    return 'artist:"' + name.replace('"', "") + '"'
+
+
+def artist_query(rng: np.random.Generator, artists: list[dict], totals: dict[str, int],
+                 asked: set[str]) -> tuple[str, int, dict] | None:
+    """An `artist:"..."` search of one of the artists you liked and its next page: the artist searched least so far
+    (the newest like first among equals), a page deeper each time it comes round (0, 10, 20, ... below the query's
+    known total and Spotify's 1,000 cap). None when every artist's pages are used up."""
+    best = None
+    for order, a in enumerate(artists):
+        q = artist_query_text(a["name"])
+        total = totals.get(q)
+        pages = [0] if total is None else list(range(0, min(total, MAX_OFFSET + 1), 10))
+        left = [o for o in pages if f"{q}@{o}" not in asked]
+        if not left:
+            continue
+        done = len(pages) - len(left) if total is not None else 0
+        key = (done, order)
+        if best is None or key < best[0]:
+            best = (key, q, left[0], a)
+    if best is None:
+        return None
+    _, q, offset, a = best
+    return q, int(offset), a
+
+
+@dataclass
+class SearchMenus:
+    """What the taste searches draw from: your history's genres, the genres and artists of your likes."""
+    history_genres: dict[str, float] = field(default_factory=dict)
+    liked_genres: dict[str, float] = field(default_factory=dict)
+    artists: list[dict] = field(default_factory=list)      # {"artist_id", "name", "seed"}, newest like first
+    pruned_artists: set[str] = field(default_factory=set)  # never searched nor offered
+
+
 def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, per_page: int = 3,
-                genres: dict[str, float] | None = None, genre_share: float = 0.0) -> PoolTopUp:
+                genres: dict[str, float] | None = None, genre_share: float = 0.0,
+                calls_by_source: dict[str, int] | None = None, menus: SearchMenus | None = None) -> PoolTopUp:
     """Spend up to `max_calls` searches adding new, unknown tracks to the pool; a quota wall ends it cleanly.
 
-    A `genre_share` of the searches are `genre:` searches of your own genres (`genres`, from `taste_genres`); their
-    tracks enter the pool with source 'genre', the rest with source 'search' (the random sample the affinity model
-    needs as its negatives).
+    The searches go to the sources in `calls_by_source` (see `core.selection.sources`): ``search`` (random catalog
+    tracks: the affinity model's negatives and the control), ``genre`` (your history's genres, `menus`), ``artist``
+    (the artists of your likes: every fresh track of theirs on the page is kept) and ``liked_genre`` (the genres of
+    your likes). Without it, a `genre_share` of the searches are `genre:` searches of `genres` and the rest random.
+    A source whose menu is used up gives its searches to random ones. Every track records its source and why.
     """
     out = PoolTopUp()
     asked = set(store.get_kv("pool_queries_asked", []))
     totals: dict[str, int] = store.get_kv("pool_query_totals", {})
     excluded, known_keys = _taken(store)
-    n_genre = int(round(genre_share * max_calls)) if genres else 0
-    kinds = ["genre"] * n_genre + ["search"] * (max_calls - n_genre)
-    if n_genre:
+    menus = menus or SearchMenus(history_genres=genres or {})
+    if calls_by_source is None:
+        n_genre = int(round(genre_share * max_calls)) if menus.history_genres else 0
+        calls_by_source = {"genre": n_genre, "search": max_calls - n_genre}
+    kinds = [k for k, n in sorted(calls_by_source.items()) for _ in range(max(0, int(n)))][:max_calls]
+    kinds += ["search"] * (max_calls - len(kinds))
+    if len(set(kinds)) > 1:
         rng.shuffle(kinds)
+    pruned = menus.pruned_artists
     attempts = 0
     while out.calls < max_calls and attempts < max_calls * 5:
         attempts += 1
         source = kinds[out.calls]
-        picked = taste_query(rng, genres, totals, asked) if source == "genre" else None
-        if source == "genre" and picked is None:   # every genre used up: the rest of the searches are random
-            kinds[out.calls:] = ["search"] * (len(kinds) - out.calls)
-            source = "search"
+        picked, detail, artist = None, None, None
+        if source in ("genre", "liked_genre"):
+            menu = menus.history_genres if source == "genre" else menus.liked_genres
+            picked = taste_query(rng, menu, totals, asked) if menu else None
+            if picked is not None:
+                detail = picked[0][len('genre:"'):-1]
+        elif source == "artist":
+            found = artist_query(rng, [a for a in menus.artists if a["artist_id"] not in pruned], totals, asked)
+            if found is not None:
+                picked, artist = found[:2], found[2]
+                detail = artist["seed"]
+        if source != "search" and picked is None:   # this source's menu is used up: the search goes random
+            kinds[out.calls] = source = "search"
         q, offset = picked if picked is not None else random_query(rng, totals)
         if f"{q}@{offset}" in asked or (q in totals and totals[q] == 0):
             continue
@@ -188,43 +244,53 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
             raise
         out.calls += 1
         out.queries.append(f"{q} @{offset}")
+        out.calls_by_source[source] = out.calls_by_source.get(source, 0) + 1
         asked.add(f"{q}@{offset}")
         totals[q] = int(total or 0)
         fresh = [t for t in items if t and t.get("id") and not t.get("is_local") and t.get("is_playable") is not False
                  and t["id"] not in excluded
+                 and not ({a.get("id") for a in t.get("artists") or []} & pruned)
                  and name_key((t.get("artists") or [{}])[0].get("name"), t.get("name")) not in known_keys]
-        if len(fresh) > per_page:
+        if artist is not None:   # the liked artist's own tracks (a name search also finds namesakes)
+            fresh = [t for t in fresh if artist["artist_id"] in {a.get("id") for a in t.get("artists") or []}]
+        elif len(fresh) > per_page:
             fresh = [fresh[i] for i in sorted(rng.choice(len(fresh), per_page, replace=False))]
+        reason = pool_reason(source, detail)
         with store.transaction() as conn:
             save_track_objects(store, fresh)
-            rows = [(t["id"], name_key(t["artists"][0].get("name"), t.get("name")), source, f"{q} @{offset}")
-                    for t in fresh]
+            rows = [(t["id"], name_key(t["artists"][0].get("name"), t.get("name")), source, f"{q} @{offset}",
+                     reason) for t in fresh]
             loop_db.add_candidates(conn, rows)
             excluded.update(r[0] for r in rows)
             known_keys.update(r[1] for r in rows)
             store.set_kv("pool_queries_asked", sorted(asked))
             store.set_kv("pool_query_totals", totals)
         out.added += len(fresh)
+        out.added_by_source[source] = out.added_by_source.get(source, 0) + len(fresh)
     return out
 
 
-def add_recommendations(reccobeats, store: Store, seed_ids: list[str], size: int = 50) -> int:
-    """Optional cheap source: ReccoBeats recommendations seeded by liked tracks (no Spotify quota)."""
-    if not seed_ids:
+def add_recommendations(reccobeats, store: Store, seeds: list[dict] | list[str], size: int = 20,
+                        pruned_artists: set[str] | None = None) -> int:
+    """ReccoBeats recommendations seeded by tracks you liked (no Spotify quota), one call per seed so that each
+    track can say which like it sounds like. `seeds`: {"track_id", "seed": "Artist - Title"} (or bare ids)."""
+    if not seeds:
         return 0
-    recs = reccobeats.recommendations(seed_ids[:5], size=size)
+    seeds = [s if isinstance(s, dict) else {"track_id": s, "seed": None} for s in seeds]
     excluded, known_keys = _taken(store)
+    pruned = pruned_artists or set()
     fresh, rows = [], []
-    for r in recs:
-        tid = r.get("track_id")
-        artists = r.get("artists") or [{}]
-        key = name_key(artists[0].get("name"), r.get("name"))
-        if not tid or tid in excluded or key in known_keys:
-            continue
-        fresh.append(track_from_reccobeats(tid, r))
-        rows.append((tid, key, "reccobeats", ",".join(seed_ids[:5])))
-        excluded.add(tid)
-        known_keys.add(key)
+    for seed in seeds:
+        for r in reccobeats.recommendations([seed["track_id"]], size=size):
+            tid = r.get("track_id")
+            artists = r.get("artists") or [{}]
+            key = name_key(artists[0].get("name"), r.get("name"))
+            if not tid or tid in excluded or key in known_keys or ({a.get("id") for a in artists} & pruned):
+                continue
+            fresh.append(track_from_reccobeats(tid, r))
+            rows.append((tid, key, "reccobeats", seed["track_id"], pool_reason("reccobeats", seed.get("seed"))))
+            excluded.add(tid)
+            known_keys.add(key)
     with store.transaction() as conn:
         tracks.upsert_tracks(conn, fresh, "reccobeats", fill_only=True)
         loop_db.add_candidates(conn, rows)

@@ -20,7 +20,11 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_pending": (1, 100_000, True), "search_calls": (0, 100_000, True), "per_page": (1, 10, True),
     "genre_share": (0, 1, True), "genre_calls": (0, 100_000, True), "backlog_calls": (0, 100_000, True),
     "min_labels_per_class": (1, 10**9, True), "seed": (0, 2**63 - 1, True),
+    "removed_weight": (0, 1, True), "prune_dislikes": (0, 1000, True), "recco_seeds": (0, 50, True),
+    "recco_per_seed": (1, 100, True),
 }
+#: the like-seeded Spotify-search sources `like_sources` may name (see `core.selection.sources`)
+LIKE_SEARCH_SOURCES = ("artist", "liked_genre")
 
 
 @dataclass
@@ -41,10 +45,17 @@ class WeeklyConfig:
     max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
     search_calls: int = 80          # pool top-up: searches per run
     per_page: int = 5               # tracks kept per search page (of 10)
-    genre_share: float = 0.5        # share of the searches that ask for one of your genres (`genre:"..."`)
+    genre_share: float = 0.5        # share of the searches spent on your taste: your history's genres, and once you
+    #                                 like candidates, the artists and genres you liked (shared by their hit rates);
+    #                                 the rest sample the catalog at random (the affinity negatives, the control)
+    like_sources: str = "artist,liked_genre"   # the like-seeded searches ("" turns them off)
+    prune_dislikes: float = 2.0     # an artist disliked this often and never liked is not searched nor offered (0: off)
+    removed_weight: float = 0.5     # a candidate you take out of data_candidates unlabelled: a dislike of this weight
+    recco_seeds: int = 5            # ReccoBeats recommendations: your latest likes asked for similar tracks ...
+    recco_per_seed: int = 20        # ... this many each (no Spotify quota)
     genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
     backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
-    sources: str = "search"         # "search" or "search,reccobeats"
+    sources: str = "search,reccobeats"   # "search" alone turns the ReccoBeats recommendations off
     min_labels_per_class: int = MIN_LABELS_PER_CLASS
     seed: int | None = None
 
@@ -104,6 +115,10 @@ class WeeklyConfig:
             raise BadInput(f"Bad pool source(s): {named}." if named else
                            f"Pool sources {config.sources!r} have an empty entry (a stray comma)." if any(entries) else
                            "No pool source given.", "Sources: search, reccobeats (comma-separated).")
+        like = [e for e in str(config.like_sources).replace(" ", "").split(",") if e]
+        if set(like) - set(LIKE_SEARCH_SOURCES):
+            raise BadInput(f"Bad like source(s): {', '.join(sorted(_shown(b) for b in set(like) - set(LIKE_SEARCH_SOURCES)))}.",
+                           f"like_sources: {', '.join(LIKE_SEARCH_SOURCES)} (comma-separated), or \"\" for none.")
         if config.explore_mode not in ("thompson", "uncertainty"):
             raise BadInput(f"explore_mode = {config.explore_mode!r} in {home.config_path} is not one I know.",
                            "Use \"thompson\" or \"uncertainty\".")
@@ -132,4 +147,4 @@ def _check_range(key: str, value, where: str) -> None:
                        "Fix it and run again.")
 
 
-__all__ = ["WeeklyConfig", "MIN_LABELS_PER_CLASS", "RANGES"]
+__all__ = ["WeeklyConfig", "MIN_LABELS_PER_CLASS", "RANGES", "LIKE_SEARCH_SOURCES"]

@@ -20,15 +20,19 @@ from spotify_modeling.core.metrics import artist_groups, cross_validate_model, r
 from spotify_modeling.core.models import MIN_ROWS, AffinityModel, LabelModel
 from spotify_modeling.pipeline.persist import load_model, save_model
 from spotify_modeling.core.provenance import guard_sentence, provenance_guard
-from spotify_modeling.pipeline.playlists import (LabelSync, find_tool_playlists, housekeeping_removals, mark_expired, mark_vanished,
-                        read_tool_playlist, sync_labels)
+from spotify_modeling.pipeline.playlists import (LabelSync, add_one_tap_labels, find_tool_playlists,
+                                                 housekeeping_removals, mark_expired, mark_vanished,
+                                                 read_tool_playlist, sync_labels, vanished_ids)
 from spotify_modeling.core.selection import CompositeScorer, batch_sizes, hit_rates
+from spotify_modeling.core.selection import sources as sources_mod
 from spotify_modeling.core.selection.weekly import (affinity_fit_data, choose_batch, composite_from_labels,
-                                                    history_family_shares, rounded, score_pool)
+                                                    forward_chained, history_family_shares, rounded, score_pool,
+                                                    stage2_prior_weight)
+from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS
 from spotify_modeling.db import library
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db.store import Store
-from spotify_modeling.sources.errors import RateLimited
+from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
 from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline.train import history_window, training_data
 from spotify_modeling.db.tracktable import has_features, track_table
@@ -71,6 +75,8 @@ class WeeklyReport:
     affinity_guard: dict = field(default_factory=dict)
     seconds: float = 0.0
     pool_scores: dict = field(default_factory=dict)   # the report's pool plot (issue 12): score histogram, cut line
+    sources: list[dict] = field(default_factory=list)  # hit rate of the labelled candidates by pool source
+    stage2_vs_prior: dict = field(default_factory=dict)  # forward-chained AUC of stage 2 and the prior, same labels
 
 
 labelled_pushes = loop_db.labelled_pushes
@@ -94,6 +100,9 @@ class WeeklyRun:
         self.scored_pool: pd.DataFrame | None = None   # the pool this run ranked (for benchmarks and the demo)
         self._usage_before = self.store.usage_today()
         self._played_cache: pd.DataFrame | None = None
+        self._evidence_cache: pd.DataFrame | None = None
+        self._pruned: set[str] = set()
+        self._stage2_prior = 0.0   # stage 2's weight in the composite's prior (`stage2_prior_weight`)
 
     # ------------------------------------------------------------------------------------------ steps
     def run(self) -> WeeklyReport:
@@ -169,7 +178,8 @@ class WeeklyRun:
         cand = pls.get("candidates")
         if cand is not None and not self.dry_run:
             self.settle_unconfirmed_push(cand)
-            labelled_ids = set(likes) | set(dislikes)
+            self.one_tap_labels(cand, sync)
+            labelled_ids = set(loop_db.label_ids(self.store))
             copied, expired = housekeeping_removals(self.store, cand.track_ids, labelled_ids,
                                                     self.config.expire_weeks)
             remove = list(dict.fromkeys(copied + expired))
@@ -181,6 +191,28 @@ class WeeklyRun:
             self.report.removed_copied, self.report.expired = len(copied), len(expired)
             self.report.vanished = mark_vanished(self.store, cand.track_ids)
         return pls
+
+    def one_tap_labels(self, cand, sync: LabelSync) -> None:
+        """Hearts and removals count: a pushed candidate still unlabelled that is in Liked Songs is a like; one the
+        user took out of data_candidates without labelling it (and did not heart) is a weaker dislike.
+
+        Liked Songs is asked for the pending candidates only (`GET /me/library/contains`, 40 a call: at most two
+        calls for the 60 that can be pending). The tool's own removals (copied labels, expired candidates) happen
+        after this, so they never count. A data_candidates the run had to create again (the user deleted it) says
+        nothing about its tracks: no removal counts then.
+        """
+        pending = sorted(loop_db.pending_ids(self.store))
+        hearted: list[str] = []
+        if pending:
+            try:
+                saved = self.spotify.library_contains([f"spotify:track:{t}" for t in pending])
+                hearted = [t for t in pending if saved.get(f"spotify:track:{t}")]
+            except (Forbidden, ApiError) as err:   # an optional signal: the drags still count
+                self.report.notes.append(f"could not check Liked Songs for hearted candidates: {err}")
+        removed = [] if cand.created else [t for t in vanished_ids(self.store, cand.track_ids) if t not in hearted]
+        with self.store.transaction():
+            add_one_tap_labels(self.store, sync, hearted, removed, self.config.removed_weight)
+        self.report.labels = asdict(sync)
 
     def label_data(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """(track table, labels, push info) of every labelled track with features."""
@@ -202,7 +234,8 @@ class WeeklyRun:
             info["reason"] = (f"needs {need} likes and {need} dislikes with features "
                               f"(have {n_like} and {n_dislike}); ranking on stage 1 alone")
             return None
-        model = LabelModel().fit(X, y)
+        w = lab["weight"].fillna(1.0).to_numpy(float) if "weight" in lab else None
+        model = LabelModel().fit(X, y, sample_weight=w)
         cv = cross_validate_model(LabelModel(), X, y, artist_groups(X), n_boot=300)
         info.update(fitted=True, cv_auc=cv["value"], cv_low=cv["ci_low"], cv_high=cv["ci_high"])
         fwd = self._forward_auc(X, y, lab)
@@ -212,19 +245,23 @@ class WeeklyRun:
         return model
 
     def _forward_auc(self, X, y, lab) -> dict:
-        """Fit on the labels of earlier batches, score the latest labelled batch."""
-        batches = lab["batch"].dropna()
-        if batches.empty:
-            return {}
-        latest = batches.max()
-        test = (lab["batch"] == latest).to_numpy()
-        train = ~test
-        if (len(np.unique(y[test])) < 2 or min((y[train] == 1).sum(), (y[train] == 0).sum()) < 3
-                or train.sum() < MIN_ROWS):   # LabelModel refuses fewer rows (demo seed 0 crashed in week 3)
+        """Stage 2 against the prior composite, forward-chained over every labelled batch (`forward_chained`):
+        both AUCs on the same labels, and the weight stage 2 starts from in the composite."""
+        hist = labelled_pushes(self.store).set_index("track_id")
+        scores = hist["scores"].reindex(lab["track_id"]).fillna("{}")
+        Z = _scores_frame(scores.reset_index(drop=True))
+        batches = lab["batch"].fillna(0).to_numpy(float)   # labels of tracks never pushed: known before any batch
+        w = lab["weight"].fillna(1.0).to_numpy(float) if "weight" in lab else None
+        ev = forward_chained(X, y, batches, Z, sample_weight=w, n_boot=300)
+        if not ev:
             return {"forward_reason": "not enough labelled batches yet"}
-        m = LabelModel().fit(X[train].reset_index(drop=True), y[train])
-        auc, lo, hi = roc_auc_with_ci(y[test], m.predict_proba(X[test].reset_index(drop=True))[:, 1], n_boot=300)
-        return {"forward_auc": auc, "forward_low": lo, "forward_high": hi, "forward_batch": int(latest)}
+        self._stage2_prior = stage2_prior_weight(ev)
+        self.report.stage2_vs_prior = {k: (rounded(v) if isinstance(v, float) else v) for k, v in ev.items()}
+        self.report.stage2_vs_prior["prior_weight"] = rounded(self._stage2_prior)
+        return {"forward_auc": ev["label_auc"], "forward_low": ev["label_low"], "forward_high": ev["label_high"],
+                "forward_batch": ev["batches"][-1], "forward_batches": ev["batches"],
+                "prior_forward_auc": ev["prior_auc"], "prior_forward_low": ev["prior_low"],
+                "prior_forward_high": ev["prior_high"], "forward_n": ev["n"]}
 
     def _calls_left(self, reserve: int = PUSH_RESERVE) -> int | None:
         """Spotify calls this run may still spend on a step, keeping `reserve` for the push (None = no cap)."""
@@ -233,27 +270,82 @@ class WeeklyRun:
             return None
         return max(0, cap - self.spotify.calls_made - reserve)
 
+    def _label_evidence(self) -> pd.DataFrame:
+        """Every labelled track, newest label first, with its track row (artists, genres), label, weight and the
+        pool source it came from: what the like-seeded sources and the dislike pruning read (once per run)."""
+        if self._evidence_cache is None:
+            rows = loop_db.labelled_artists(self.store)
+            if not rows:
+                self._evidence_cache = pd.DataFrame(columns=["track_id", "label", "weight", "batch", "artist_ids",
+                                                             "artist_names", "track_name", "genres", "source"])
+            else:
+                lab = pd.DataFrame(rows, columns=["track_id", "label", "weight", "batch"])
+                table = track_table(self.store, list(lab["track_id"]))
+                table = table.set_index("track_id").reindex(lab["track_id"]).reset_index()
+                src = loop_db.candidate_sources(self.store, lab["track_id"])
+                self._evidence_cache = pd.concat(
+                    [lab[["label", "weight", "batch"]], table[["track_id", "artist_ids", "artist_names", "track_name",
+                                                       "genres"]]], axis=1).assign(
+                    source=[src.get(t, ("search", None))[0] for t in lab["track_id"]])
+        return self._evidence_cache
+
+    def _search_menus(self) -> pool_mod.SearchMenus:
+        """Your history's genres (fewer searches for genres you keep disliking), and your likes' artists and
+        genres, with the artists your dislikes prune."""
+        cfg = self.config
+        ev = self._label_evidence()
+        y, w = ev["label"].to_numpy(float), ev["weight"].to_numpy(float)
+        history = pool_mod.taste_genres(self._played()["genres"]) if cfg.genre_share > 0 else {}
+        if len(ev):
+            factors = sources_mod.genre_dislike_factors(ev["genres"], y, w)
+            history = {g: v * factors.get(g, 1.0) for g, v in history.items()}
+        like = set(e for e in str(cfg.like_sources).replace(" ", "").split(",") if e)
+        evidence = sources_mod.artist_evidence(ev, y, w)
+        return pool_mod.SearchMenus(
+            history_genres=history,
+            liked_genres=sources_mod.liked_genre_menu(ev["genres"], y, w) if "liked_genre" in like else {},
+            artists=sources_mod.liked_artists(ev, y, w) if "artist" in like else [],
+            pruned_artists=sources_mod.pruned_artists(evidence, cfg.prune_dislikes))
+
     def top_up_pool(self, label_model) -> None:
         cfg = self.config
         left = self._calls_left(PUSH_RESERVE + min(cfg.genre_calls, 10))
         searches = cfg.search_calls if left is None else min(cfg.search_calls, left)
-        genres = pool_mod.taste_genres(self._played()["genres"]) if cfg.genre_share > 0 else None
+        menus = self._search_menus()
+        self._pruned = menus.pruned_artists
+        n_taste = int(round(cfg.genre_share * searches))
+        eligible = [s for s, menu in (("genre", menus.history_genres), ("artist", menus.artists),
+                                      ("liked_genre", menus.liked_genres)) if menu]
+        hist = labelled_pushes(self.store)
+        posteriors = sources_mod.source_posteriors(hist[hist["label"].notna()])
+        plan = {"search": searches - (n_taste if eligible else 0),
+                **sources_mod.allocate_searches(n_taste, eligible, posteriors, self.rng)}
         out = pool_mod.top_up_pool(self.spotify, self.store, searches, self.rng, cfg.per_page,
-                                   genres=genres, genre_share=cfg.genre_share)
+                                   calls_by_source=plan, menus=menus)
         info = {"searches": out.calls, "added": out.added,
-                "genre_searches": sum(q.startswith("genre:") for q in out.queries)}
+                "genre_searches": sum(q.startswith("genre:") for q in out.queries),
+                "plan": plan, "calls_by_source": out.calls_by_source, "added_by_source": out.added_by_source,
+                "posteriors": {k: [round(a, 2), round(b, 2)] for k, (a, b) in posteriors.items()},
+                "pruned_artists": len(menus.pruned_artists)}
         if out.stopped_by:
             self.report.quota_stopped = True
             self.report.notes.append(f"Pool top-up stopped by Spotify's quota after {out.calls} searches "
                                      f"(topped up less than planned): {out.stopped_by}")
             self.report.quota_retry_after = out.retry_after
             self._note_limit(out.stopped_error)
-        if "reccobeats" in cfg.sources and self.reccobeats is not None:
-            seeds = loop_db.latest_likes(self.store, 5)
-            try:
-                info["reccobeats_added"] = pool_mod.add_recommendations(self.reccobeats, self.store, seeds)
-            except (ServiceUnavailable, QuotaExhausted) as err:   # an optional source: the batch goes out without it
-                self.report.notes.append(f"ReccoBeats recommendations skipped this run: {err}")
+        if "reccobeats" in cfg.sources and self.reccobeats is not None and cfg.recco_seeds > 0:
+            ev = self._label_evidence()
+            liked = ev[ev["label"] == 1].head(cfg.recco_seeds)
+            seeds = [{"track_id": t, "seed": f"{(names or ['?'])[0]} - {title}"}
+                     for t, names, title in zip(liked["track_id"], liked["artist_names"], liked["track_name"])]
+            if seeds:   # on by default once there are likes
+                try:
+                    info["reccobeats_added"] = pool_mod.add_recommendations(
+                        self.reccobeats, self.store, seeds, size=cfg.recco_per_seed,
+                        pruned_artists=menus.pruned_artists)
+                    info["added_by_source"]["reccobeats"] = info["reccobeats_added"]
+                except (ServiceUnavailable, QuotaExhausted) as err:   # optional: the batch goes out without it
+                    self.report.notes.append(f"ReccoBeats recommendations skipped this run: {err}")
         ids = pool_mod.pool_track_ids(self.store)
         if self.enricher is not None:
             self.enricher.features(ids)
@@ -314,8 +406,7 @@ class WeeklyRun:
                                      f"(max {cfg.max_pending}): no new batch this run")
             return None
         ids = pool_mod.pool_track_ids(self.store)
-        pool = track_table(self.store, ids)
-        pool = pool[has_features(pool)].reset_index(drop=True)
+        pool = self._pool_table(ids)
         if pool.empty:
             if self.report.pool.get("features_stopped") == "unavailable":   # exit 69, not a quiet "done"
                 raise ServiceUnavailable("No pool track has audio features: their source did not answer "
@@ -349,8 +440,7 @@ class WeeklyRun:
                 self.report.quota_stopped = True
                 self.report.notes.append(f"genre look-ups stopped early: {self.enricher.quota_note}")
             if fetched:
-                pool = track_table(self.store, list(pool["track_id"]))
-                pool = pool[has_features(pool)].reset_index(drop=True)
+                pool = self._pool_table(list(pool["track_id"]))
         scored = score_pool(pool, models, label_model)
         scored["random_sample"] = scored["track_id"].isin(random_ids)   # the control slice draws from these
         composite = self._composite()
@@ -369,6 +459,23 @@ class WeeklyRun:
         self.scored_pool = scored
         return chosen
 
+    def _pool_table(self, ids: list[str]) -> pd.DataFrame:
+        """The pool tracks with features, each with its source and why it came (`pool_reason`); tracks of the
+        artists your dislikes pruned are not offered."""
+        pool = track_table(self.store, ids)
+        pool = pool[has_features(pool)].reset_index(drop=True)
+        if self._pruned and len(pool):
+            first = [(a[0] if isinstance(a, list) and a else None) for a in pool["artist_ids"]]
+            pool = pool[[f not in self._pruned for f in first]].reset_index(drop=True)
+        src = loop_db.candidate_sources(self.store, pool["track_id"])
+        ev = self._label_evidence()
+        pool["artist_evidence"] = sources_mod.artist_evidence_column(pool["artist_ids"], None, ev["artist_ids"],
+                                                                     ev["label"], ev["weight"])
+        pool["source"] = [src.get(t, ("search", None))[0] for t in pool["track_id"]]
+        pool["pool_reason"] = [src.get(t, ("search", None))[1] or sources_mod.pool_reason(s, None)
+                               for t, s in zip(pool["track_id"], pool["source"])]
+        return pool
+
     def _composite(self) -> CompositeScorer:
         """Learnt from every labelled push: its stored z-features, and its track (genres, release) for the
         corrections."""
@@ -377,7 +484,15 @@ class WeeklyRun:
         if not len(hist):
             return composite_from_labels(None, hist["label"])
         tracks = track_table(self.store, list(hist["track_id"])).set_index("track_id").reindex(hist["track_id"])
-        return composite_from_labels(_scores_frame(hist["scores"]), hist["label"], tracks.reset_index())
+        ev = self._label_evidence()
+        tracks = tracks.reset_index().assign(
+            source=hist["source"].to_numpy(),
+            artist_evidence=sources_mod.artist_evidence_column(
+                tracks["artist_ids"].to_numpy(), hist["batch"].to_numpy(), ev["artist_ids"], ev["label"],
+                ev["weight"], ev["batch"].fillna(0)))
+        return composite_from_labels(_scores_frame(hist["scores"]), hist["label"], tracks,
+                                     sample_weight=hist["weight"].fillna(1.0).to_numpy(float),
+                                     prior_weights={**DEFAULT_PRIOR_WEIGHTS, "label": self._stage2_prior})
 
     def push(self, playlists, chosen: pd.DataFrame) -> None:
         batch = loop_db.last_batch(self.store) + 1
@@ -385,7 +500,7 @@ class WeeklyRun:
         self.report.pushed = [
             {"track_id": r.track_id, "artist": ", ".join(r.artist_names or []) if isinstance(r.artist_names, list)
              else str(r.artist_names), "title": r.track_name, "score": rounded(r.score), "slice": r.slice, "rank": int(r.rank),
-             "reason": r.reason}
+             "reason": r.reason, "source": getattr(r, "source", "search")}
             for r in chosen.itertuples()]
         if self.dry_run:
             return
@@ -468,6 +583,7 @@ class WeeklyRun:
         if len(hist):
             hr = hit_rates(hist.assign(label=hist["label"].where(hist["status"] != "expired")))
             self.report.hit_rates = hr.replace({np.nan: None}).to_dict("records")
+            self.report.sources = sources_mod.hit_rate_by_source(hist[hist["label"].notna()])
         self.report.number = loop_db.weekly_run_number(self.store, self.report.run_id)
         loop_db.finish_run(self.store, self.report.run_id, status,
                            json.dumps(asdict(self.report), default=_json_default))

@@ -73,7 +73,7 @@ def prepare_home(root: Path) -> Home:
     return Home(root).ensure()
 
 
-def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None = None, n_tracks: int = 8000,
+def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None = None, n_tracks: int = 30000,
              n_plays: int = 6000, progress=None, config_overrides: dict | None = None) -> tuple[list[DemoWeek], dict]:
     """Build the world, run `features` once and `candidates` for `weeks` weeks; return one row per week."""
 

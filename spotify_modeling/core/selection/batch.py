@@ -41,7 +41,7 @@ from spotify_modeling.errors import BadInput
 from spotify_modeling.core.selection.composite import OUTPUT_COLUMNS, STAGE1_MODELS, pool_ranks
 
 RESULT_COLUMNS = ["track_id", "slice", "rank", "score", "choice_prob", "reason"]
-_PASS_THROUGH = ["track_name", "artist_names"]
+_PASS_THROUGH = ["track_name", "artist_names", "source", "pool_reason"]
 
 
 #: a family may take up to this multiple of its share of your listening (when that beats `max_family_share`)

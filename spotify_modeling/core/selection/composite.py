@@ -100,7 +100,9 @@ CORRECTION_FEATURES = [f"fam_{f}" for f in FAMILIES] + ["newness"]
 AUDIO_SCALES = {"danceability": (0.55, 0.2), "energy": (0.6, 0.25), "valence": (0.45, 0.25),
                 "acousticness": (0.3, 0.3), "instrumentalness": (0.15, 0.3), "speechiness": (0.1, 0.1),
                 "tempo": (120.0, 30.0), "loudness": (-8.0, 4.0)}
-EXTRA_GROUPS = ("audio", "artist", "genre")
+EXTRA_GROUPS = ("audio", "artist", "genre", "source", "liked_artist")
+#: the pool sources the "source" corrections give an offset each (relative to random search: see `selection.sources`)
+SOURCE_OFFSETS = ("genre", "artist", "liked_genre", "reccobeats")
 #: variance of logit(U) for U uniform: the z features' mean square before any label
 _Z_MEAN_SQUARE = np.pi ** 2 / 3
 #: the like rate assumed for the prior's uncertainty before any label
@@ -120,7 +122,10 @@ def correction_features(df: pd.DataFrame, extra: tuple[str, ...] = (), genres: l
     """Per row: the share of each broad genre family (a two-family track counts half; unknown genres: all 0) and
     newness ``exp(-age / 10) - 0.5`` (0 when the release year is unknown), as the corrections read them; with
     `extra`, the audio features (centred and scaled, 0 when unknown), how much you play the artist
-    (`artist_plays`), and one indicator per fine genre in `genres`."""
+    (`artist_plays`), one indicator per fine genre in `genres`, and one per pool source the track came from
+    (`source`: your genres, a liked artist, a liked genre, ReccoBeats; random search is the baseline), and what your
+    labels said of the track's artist before it was offered (`artist_evidence`: likes minus dislikes, -3 to 3;
+    `liked_artist`)."""
     n = len(df)
     cols = list(CORRECTION_FEATURES)
     out = np.zeros((n, len(cols)))
@@ -154,6 +159,15 @@ def correction_features(df: pd.DataFrame, extra: tuple[str, ...] = (), genres: l
                 if g in index:
                     G[i, index[g]] = 1.0
         parts.append(G)
+    if "liked_artist" in extra:
+        cols.append("liked_artist")
+        ev = (pd.to_numeric(df["artist_evidence"], errors="coerce").to_numpy(float) if "artist_evidence" in df.columns
+              else np.zeros(n))
+        parts.append(np.clip(np.nan_to_num(ev, nan=0.0), -3.0, 3.0)[:, None])
+    if "source" in extra:
+        cols += [f"source:{s}" for s in SOURCE_OFFSETS]
+        src = df["source"].to_numpy(dtype=object) if "source" in df.columns else np.array([None] * n, dtype=object)
+        parts.append(np.column_stack([(src == s).astype(float) for s in SOURCE_OFFSETS]))
     return pd.DataFrame(np.column_stack(parts), columns=cols, index=df.index)
 
 
@@ -197,8 +211,9 @@ class CompositeScorer(BaseEstimator):
     def __init__(self, prior_weights: Mapping[str, float] | None = None, n0: float = 30.0,
                  min_labels: int = 10, max_iter: int = 50, corrections: bool = True,
                  family_pseudo_count: float = 10.0, newness_pseudo_count: float = 30.0,
-                 extra_corrections: tuple[str, ...] = ("genre",), extra_pseudo_count: float = 30.0,
-                 genre_min_count: int = 5, genre_pseudo_count: float = 5.0):
+                 extra_corrections: tuple[str, ...] = ("genre", "source", "liked_artist"),
+                 extra_pseudo_count: float = 30.0,
+                 genre_min_count: int = 5, genre_pseudo_count: float = 5.0, source_pseudo_count: float = 10.0):
         self.prior_weights = prior_weights
         self.n0 = n0
         self.min_labels = min_labels
@@ -210,6 +225,7 @@ class CompositeScorer(BaseEstimator):
         self.extra_pseudo_count = extra_pseudo_count
         self.genre_min_count = genre_min_count
         self.genre_pseudo_count = genre_pseudo_count
+        self.source_pseudo_count = source_pseudo_count
 
     # -- helpers -----------------------------------------------------------------------
     def _prior(self) -> dict[str, float]:
@@ -225,11 +241,13 @@ class CompositeScorer(BaseEstimator):
         return transform_outputs(pool_df)
 
     # -- estimator API -------------------------------------------------------------------
-    def fit(self, Z: pd.DataFrame | None = None, y=None, tracks: pd.DataFrame | None = None) -> "CompositeScorer":
+    def fit(self, Z: pd.DataFrame | None = None, y=None, tracks: pd.DataFrame | None = None,
+            sample_weight=None) -> "CompositeScorer":
         """Learn weights (and corrections) from labelled tracks; keep the prior if too few.
 
         ``Z``: the labelled tracks' stored ``z_*`` features; ``y``: their labels; ``tracks``: their rows (genres or
-        families, release date), aligned with ``Z``, for the corrections.
+        families, release date, pool source), aligned with ``Z``, for the corrections; ``sample_weight``: how much
+        each label counts (a removal from data_candidates is a weaker dislike).
         """
         prior = self._prior()
         names = [n for n in OUTPUT_COLUMNS
@@ -259,7 +277,10 @@ class CompositeScorer(BaseEstimator):
             if FEATURE_PREFIX + n in Z.columns else np.zeros(len(Z))
             for n in names])
         X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
-        ybar = yv.mean()
+        sw = np.ones(len(yv)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if len(sw) != len(yv):
+            raise ValueError(f"sample_weight has {len(sw)} values but y has {len(yv)}")
+        ybar = float(np.clip((sw * yv).sum() / max(sw.sum(), 1e-9), 1e-3, 1 - 1e-3))
         lam = self.n0 * ybar * (1 - ybar) * (X ** 2).mean(axis=0) + 1e-9
         if self.corrections_:
             C = (self._corrections_of(tracks) if tracks is not None
@@ -268,7 +289,7 @@ class CompositeScorer(BaseEstimator):
                 raise ValueError(f"tracks has {len(C)} rows but y has {len(yv)}")
             X = np.column_stack([X, C])
             lam = np.concatenate([lam, self._correction_penalty(ybar * (1 - ybar), C)])
-        b, w, cov = self._newton(X, yv, np.concatenate([w0, c0]), lam, b0=np.log(ybar / (1 - ybar)))
+        b, w, cov = self._newton(X, yv, np.concatenate([w0, c0]), lam, b0=np.log(ybar / (1 - ybar)), sw=sw)
         self._set(w, b, learned=True, cov=cov)
         return self
 
@@ -282,18 +303,21 @@ class CompositeScorer(BaseEstimator):
             return np.zeros(0)
         pen = []
         for j, name in enumerate(self.corrections_):
-            if name.startswith("fam_") or name.startswith("genre:"):
-                k = self.family_pseudo_count if name.startswith("fam_") else self.genre_pseudo_count
+            if name.startswith(("fam_", "genre:", "source:")):
+                k = (self.family_pseudo_count if name.startswith("fam_") else self.genre_pseudo_count
+                     if name.startswith("genre:") else self.source_pseudo_count)
                 pen.append(k * rate)
                 continue
-            k = self.newness_pseudo_count if name == "newness" else self.extra_pseudo_count
+            k = (self.newness_pseudo_count if name == "newness" else self.source_pseudo_count
+                 if name == "liked_artist" else self.extra_pseudo_count)
             default = 0.25 ** 2 if name == "newness" else 1.0
             square = default if C is None or not len(C) else max(float((C[:, j] ** 2).mean()), 1e-3)
             pen.append(k * rate * square)
         return np.asarray(pen) + 1e-9
 
-    def _newton(self, X, y, w0, lam, b0):
-        """Minimise logloss(b + Xw) + 0.5 * sum(lam * (w - w0)^2) by damped Newton."""
+    def _newton(self, X, y, w0, lam, b0, sw=None):
+        """Minimise weighted logloss(b + Xw) + 0.5 * sum(lam * (w - w0)^2) by damped Newton."""
+        sw = np.ones(len(X)) if sw is None else sw
         A = np.column_stack([np.ones(len(X)), X])
         theta = np.concatenate([[b0], w0])
         pen = np.concatenate([[1e-9], lam])
@@ -301,13 +325,13 @@ class CompositeScorer(BaseEstimator):
 
         def loss(t):
             eta = A @ t
-            return np.sum(np.logaddexp(0, eta) - y * eta) + 0.5 * np.sum(pen * (t - target) ** 2)
+            return np.sum(sw * (np.logaddexp(0, eta) - y * eta)) + 0.5 * np.sum(pen * (t - target) ** 2)
 
         cur = loss(theta)
         for _ in range(self.max_iter):
             p = 1.0 / (1.0 + np.exp(-(A @ theta)))
-            grad = A.T @ (p - y) + pen * (theta - target)
-            H = (A * (p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
+            grad = A.T @ (sw * (p - y)) + pen * (theta - target)
+            H = (A * (sw * p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
             step = np.linalg.solve(H, grad)
             t = 1.0
             while t > 1e-6:
@@ -323,7 +347,7 @@ class CompositeScorer(BaseEstimator):
             if done:
                 break
         p = 1.0 / (1.0 + np.exp(-(A @ theta)))
-        H = (A * (p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
+        H = (A * (sw * p * (1 - p))[:, None]).T @ A + np.diag(pen + 1e-9)
         cov = np.linalg.inv(H)   # Laplace: the posterior covariance of (intercept, weights)
         return float(theta[0]), theta[1:], cov
 

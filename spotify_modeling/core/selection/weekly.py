@@ -16,7 +16,7 @@ import pandas as pd
 from spotify_modeling.core.featurize import genre_family
 from spotify_modeling.core.models import AffinityModel
 from spotify_modeling.core.selection.batch import select_batch
-from spotify_modeling.core.selection.composite import CompositeScorer, transform_outputs
+from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS, CompositeScorer, transform_outputs
 from spotify_modeling.core.targets import affinity_table
 
 #: plausible rankings drawn for a Thompson exploration slice (its choice probabilities are shares of these)
@@ -88,6 +88,8 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
                           max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
                           control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
                           family_shares=family_shares, explore_scores=draws)
+    chosen["reason"] = [pick_reason(sl, pick, pr) for sl, pick, pr in zip(
+        chosen["slice"], chosen["reason"], chosen["pool_reason"] if "pool_reason" in chosen else [None] * len(chosen))]
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
     chosen.attrs["corrections"] = dict(getattr(composite, "corrections_learned_", {}))
     z = transform_outputs(scored).set_index(scored["track_id"])
@@ -99,14 +101,85 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
     return chosen
 
 
-def composite_from_labels(Z: pd.DataFrame | None, y, tracks: pd.DataFrame | None = None,
+def prior_scores(Z: pd.DataFrame, prior_weights: dict | None = None) -> np.ndarray:
+    """The prior composite's score of labelled tracks from their stored z-features (stage 1 only, no correction):
+    what the ranking would have said of them with no label."""
+    weights = {k: v for k, v in (prior_weights or DEFAULT_PRIOR_WEIGHTS).items() if k != "label"}
+    total = np.zeros(len(Z))
+    for name, w in weights.items():
+        col = f"z_{name}"
+        if col in Z.columns:
+            total += w * np.nan_to_num(pd.to_numeric(Z[col], errors="coerce").to_numpy(float), nan=0.0,
+                                       posinf=0.0, neginf=0.0)
+    return total
+
+
+def forward_chained(X: pd.DataFrame, y, batches, Z: pd.DataFrame, sample_weight=None,
+                    min_per_class: int = 3, n_boot: int = 200) -> dict:
+    """Stage 2 against the prior composite on the same labels, forward-chained: every labelled batch after the
+    first is scored by a label model fit on the batches before it (as it would have been that week), and by the
+    prior composite's stored score. Returns both AUCs with 95% intervals over the pooled rows ({} while no batch
+    can be scored yet): the evidence that decides how much weight stage 2 starts from (`stage2_prior_weight`)."""
+    from spotify_modeling.core.metrics import roc_auc_with_ci
+    from spotify_modeling.core.models import MIN_ROWS, LabelModel
+
+    y = np.asarray(y, dtype=int)
+    b = pd.to_numeric(pd.Series(batches), errors="coerce").to_numpy(float)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    p = np.full(len(y), np.nan)
+    scored = []
+    for batch in sorted(set(b[~np.isnan(b)]))[1:]:
+        train, test = b < batch, b == batch
+        if (train.sum() < MIN_ROWS or min((y[train] == 1).sum(), (y[train] == 0).sum()) < min_per_class
+                or not test.any()):
+            continue
+        model = LabelModel().fit(X[train].reset_index(drop=True), y[train], sample_weight=w[train])
+        p[test] = model.predict_proba(X[test].reset_index(drop=True))[:, 1]
+        scored.append(int(batch))
+    rows = ~np.isnan(p)
+    if rows.sum() < 10 or len(np.unique(y[rows])) < 2:
+        return {}
+    prior = prior_scores(Z.reset_index(drop=True))[rows]
+    la, ll, lh = roc_auc_with_ci(y[rows], p[rows], n_boot=n_boot)
+    pa, pl, ph = roc_auc_with_ci(y[rows], prior, n_boot=n_boot)
+    return {"label_auc": la, "label_low": ll, "label_high": lh, "prior_auc": pa, "prior_low": pl,
+            "prior_high": ph, "n": int(rows.sum()), "batches": scored}
+
+
+def stage2_prior_weight(evidence: dict, n0: float = 30.0, prior_weights: dict | None = None) -> float:
+    """Stage 2's weight in the composite's prior, from the forward-chained evidence: 0 while stage 2 ranks the
+    labelled tracks no better than the prior composite; else its share of the prior's total weight is how much
+    more of the ranking it carries than the prior on the same labels ((AUC_2 - AUC_prior) / (AUC_2 - 0.5)),
+    shrunk by the labels scored (n / (n + n0)). The composite's regression starts from it and the labels move it
+    on from there; it is no longer pinned to 0 until stage 2 has months of stored scores."""
+    if not evidence:
+        return 0.0
+    a2, ap = evidence["label_auc"] - 0.5, max(evidence["prior_auc"] - 0.5, 0.0)
+    if a2 <= ap or a2 <= 0:
+        return 0.0
+    share = (a2 - ap) / a2 * evidence["n"] / (evidence["n"] + n0)
+    share = min(share, 0.9)
+    stage1 = sum(abs(v) for k, v in (prior_weights or DEFAULT_PRIOR_WEIGHTS).items() if k != "label")
+    return float(stage1 * share / (1.0 - share))
+
+
+def pick_reason(slice_: str, pick: str, pool_reason: str | None) -> str:
+    """Why a track is in this week's batch, in words: where it came from, then how it was picked."""
+    if slice_ == "control":
+        return f"random control ({pick.removeprefix('control: ')}): the baseline the other picks are measured against"
+    return f"{pool_reason}; {pick}" if pool_reason else pick
+
+
+def composite_from_labels(Z: pd.DataFrame | None, y, tracks: pd.DataFrame | None = None, sample_weight=None,
                           **params) -> CompositeScorer:
     """The composite learned from labelled tracks: weights from their stored z-features, corrections from `tracks`
-    (their rows: genres or families, release date), the prior while labels are few. `params`: CompositeScorer's."""
+    (their rows: genres or families, release date, pool source), the prior while labels are few; `sample_weight`:
+    how much each label counts. `params`: CompositeScorer's."""
     scorer = CompositeScorer(**params)
     if Z is None or not len(Z):
         return scorer.fit(None, None)
-    return scorer.fit(Z[[c for c in Z.columns if c.startswith("z_")]], np.asarray(y, dtype=int), tracks)
+    return scorer.fit(Z[[c for c in Z.columns if c.startswith("z_")]], np.asarray(y, dtype=int), tracks,
+                      sample_weight=sample_weight)
 
 
 def families(df: pd.DataFrame) -> list[list[str]]:
@@ -130,4 +203,5 @@ def rounded(v):
 
 
 __all__ = ["affinity_fit_data", "fit_affinity", "score_pool", "history_family_shares", "choose_batch",
-           "composite_from_labels", "families", "rounded"]
+           "composite_from_labels", "families", "rounded", "pick_reason", "prior_scores", "forward_chained",
+           "stage2_prior_weight"]

@@ -220,9 +220,14 @@ def _release_dates(rng: np.random.Generator, years: np.ndarray) -> list[str]:
 
 def make_catalog(n_tracks: int = 20000, n_artists: int | None = None, seed: int = 0,
                  no_genre_share: float = 0.3) -> Catalog:
-    """Build a reproducible synthetic catalog of `n_tracks` tracks by `n_artists` artists (default n/6)."""
+    """Build a reproducible synthetic catalog of `n_tracks` tracks by `n_artists` artists.
+
+    Default n/9: Spotify's catalog holds about 100 million tracks by about 11 million artists (Spotify, "Loud &
+    Clear" 2023 and its 2024 company figures), nine tracks an artist on average, heavy-tailed; a catalog with fewer
+    makes a liked artist's other songs run out after a page, which no real artist's do.
+    """
     rng = np.random.default_rng(seed)
-    n_artists = min(n_artists or max(5, n_tracks // 6), n_tracks)
+    n_artists = min(n_artists or max(5, n_tracks // 9), n_tracks)
     artists = _make_artists(rng, n_artists, no_genre_share)
 
     # Tracks per artist: heavy-tailed, at least one each.

@@ -48,6 +48,14 @@ LIKE_FLOOR = 0.02   # even a dreadful track is occasionally liked (mis-drag, moo
 LIKE_CEIL = 0.92    # and a perfect one occasionally disliked
 LIKE_SHARPNESS = 9.0
 DEFAULT_RANDOM_LIKE_RATE = 0.09
+#: The spread of the listener's feeling for each artist beyond their favourites and dislikes: the voice, the words,
+#: the band a friend played them, which no audio feature or genre shows. People judge music by its artist as much
+#: as by its sound (Yahoo! Music's 300 million ratings were given to artists as well as to tracks, albums and genres;
+#: Dror, Koenigstein, Koren and Weimer, KDD-Cup'11), so a like says something about the artist's other songs that
+#: the features do not. 0.5 on the score is a judgement: above the per-track whim (0.35), below the genre
+#: preferences of a loved family (0.5 spread around a higher mean), so the artist neither decides alone nor is
+#: a detail. It is not tuned on the product's figures.
+ARTIST_FEELING_SD = 0.5
 CURRENT_YEAR = 2026
 
 
@@ -211,6 +219,8 @@ def _score_components(catalog: Catalog, persona: Persona, rng: np.random.Generat
     affinity[guilty] = rng.normal(1.5, 0.4, guilty.sum())
     hated = a_loved & (draw > 0.97)
     affinity[hated] = -rng.uniform(0.8, 1.5, hated.sum())
+    # ... and a feeling for every other artist too, that no feature shows (see ARTIST_FEELING_SD)
+    affinity += rng.normal(0.0, ARTIST_FEELING_SD, len(artists))
     artist_affinity = pd.Series(affinity, index=artists.index, name="artist_affinity")
     artist_term = artist_affinity.reindex(truth["artist_id"]).to_numpy(float)
 
