@@ -823,8 +823,11 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     info = {"listener": listener.name, "seed": seed, "played_with_features": len(prep.X_played),
             "random_like_rate": float(p_like[prep.candidates].mean()),
             "models": sorted(prep.models) + ["affinity"]}
+    ours = states.get("ours")
+    sources = (pd.DataFrame({"source": ours.sources, "label": ours.y, "week": ours.batch}) if ours is not None
+               else pd.DataFrame(columns=["source", "label", "week"]))
     return {"weeks": weeks_df, "auc": auc, "info": info, "ranking": pd.DataFrame(ranking),
-            "batches": {name: st.batches for name, st in states.items()}}
+            "batches": {name: st.batches for name, st in states.items()}, "sources": sources}
 
 
 def top_decile_quality(pool: pd.DataFrame, scores: np.ndarray, positions: np.ndarray, liked_truth: np.ndarray,
@@ -905,6 +908,7 @@ def run_task(task: tuple[str, int, SimSettings]) -> dict:
     out["weeks"]["listener"] = listener
     out["weeks"]["seed"] = seed
     out["ranking"] = out["ranking"].assign(listener=listener, seed=seed)
+    out["sources"] = out["sources"].assign(listener=listener, seed=seed)
     if out["auc"] is not None:
         out["auc"]["listener"] = listener
         out["auc"]["seed"] = seed

@@ -246,6 +246,26 @@ def auc_summary(aucs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------ reports
+def source_table(sources: pd.DataFrame, late: list[int]) -> pd.DataFrame:
+    """Ours' labelled candidates by pool source: count, share liked with its Wilson interval, all weeks and late."""
+    from spotify_modeling.core.metrics import wilson_interval
+    from spotify_modeling.core.selection.sources import ALL_SOURCES
+
+    rows = []
+    for s in ALL_SOURCES:
+        part = sources[sources["source"] == s]
+        if not len(part):
+            continue
+        row = {"source": s}
+        for name, frame in (("all", part), ("late", part[part["week"].isin(late)])):
+            n, k = len(frame), int(frame["label"].sum())
+            rate, lo, hi = wilson_interval(k, n)
+            row[f"{name}_n"] = n
+            row[f"{name}_hit"] = f"{rate:.2f} [{lo:.2f}, {hi:.2f}]" if n else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def report(results: list[dict], settings: SimSettings, title: str) -> dict:
     weeks = pd.concat([r["weeks"] for r in results], ignore_index=True)
     methods = [m for m in METHODS if m in set(weeks["method"])]
@@ -300,6 +320,13 @@ def report(results: list[dict], settings: SimSettings, title: str) -> dict:
               f"{up:+.3f} [{ulo:+.3f}, {uhi:+.3f}]")
         out["ours_minus_stage1"] = {"point": d, "ci": [lo, hi]}
         out["late_minus_week1"] = {"week1": first, "late": late_rate, "point": up, "ci": [ulo, uhi]}
+    sources = [r["sources"] for r in results if r.get("sources") is not None and len(r["sources"])]
+    if sources:
+        by = source_table(pd.concat(sources, ignore_index=True), late)
+        print(f"\nOurs' hit rate by pool source (labelled candidates pooled over runs; all weeks / weeks "
+              f"{late[0]}-{late[-1]}; 95% Wilson intervals):")
+        print(by.to_string(index=False))
+        out["by_source"] = by.to_dict("records")
     ranking = [r["ranking"] for r in results if r.get("ranking") is not None and len(r["ranking"])]
     if ranking:
         rs = ranking_summary(pd.concat(ranking, ignore_index=True), late)
@@ -442,7 +469,9 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "ReccoBeats only (no artist/genre searches of likes)": w.with_weekly(like_sources=""),
         "artist searches only": w.with_weekly(like_sources="artist", sources="search"),
         "liked-genre searches only": w.with_weekly(like_sources="liked_genre", sources="search"),
-        "no source corrections": _sim(w, composite={"extra_corrections": ("genre",)}),
+        "no source or liked-artist corrections": _sim(w, composite={"extra_corrections": ("genre",)}),
+        "genre + source corrections": _sim(w, composite={"extra_corrections": ("genre", "source")}),
+        "genre + liked-artist corrections": _sim(w, composite={"extra_corrections": ("genre", "liked_artist")}),
         "no dislike pruning": w.with_weekly(prune_dislikes=0.0),
         "stage 2 prior weight 0 (as before)": _sim(w, stage2_evidence=False),
         "genre_share=0.7": w.with_weekly(genre_share=0.7),

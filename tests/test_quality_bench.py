@@ -52,7 +52,7 @@ def test_hit_rates_are_counted_from_labels_and_ceiling_beats_random(result):
     assert exp["ceiling"] > exp["ours"] > exp["random"]
     # the hidden taste's own top-k maximises the expected likes, so no method can beat it, not even the
     # model fit to thousands of hidden-taste scores
-    assert exp["ceiling"] >= exp["supervised"] > exp["random"]
+    assert exp["ceiling"] >= exp["supervised"] - 1e-9 and exp["supervised"] > exp["random"]   # (equal when both pick the same)
     ours = w[(w["method"] == "ours") & (w["slice"] != "all")]
     assert set(ours["slice"]) == {"exploit", "explore", "control"}
     per_week = ours.groupby("week")["labelled"].sum()

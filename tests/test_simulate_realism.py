@@ -28,13 +28,16 @@ from spotify_modeling.sandbox.simulate import (
     taste_distance,
 )
 
-# sha256 over sorted (export path, NUL, bytes) of export_files(build_world(**kwargs)), computed before noise/drift existed
+# sha256 over sorted (export path, NUL, bytes) of export_files(build_world(**kwargs)). First computed before noise/drift
+# existed (so the realism options were proven to leave the default world alone); re-pinned once, on purpose, when the
+# listener got a feeling for every artist and the catalog nine tracks an artist (issue 21): the options still must not
+# change the default world.
 PINNED_EXPORTS = [
-    ({"seed": 1, "n_tracks": 2000, "n_plays": 1500}, "9f3ff7bc321844a51956e028ea749cbb47778b5fbd7bed14255a308c542d2e87"),
+    ({"seed": 1, "n_tracks": 2000, "n_plays": 1500}, "259af789a8cf921ac13743593c51dc82ee82317b7d2d89da09237051d2da993f"),
     ({"seed": 3, "persona": "hiphop_loyalist", "n_tracks": 2500, "n_plays": 1500},
-     "84daa1d538365b9168f97b95b99a703000585259d7fa2f45ea5e7793effc13b5"),
+     "e2ae1cd6c0b86357ad07a875ceebcf59844a808b9567b822ef7bb581e7ae40ff"),
     ({"seed": 7, "persona": "classical_purist", "n_tracks": 2000, "n_plays": 1200, "years": 1.5},
-     "7cd6143c5e769e056901916168a273ecd964c657d33cbbd9db4266bbc0a311dd"),
+     "36211c34c754af9fb3fd3a773ffc8d83c5c7eb5f9ed203e700b53e505cbf8956"),
 ]
 
 
@@ -57,12 +60,12 @@ def test_defaults_reproduce_the_pre_realism_export_bytes(kwargs, digest):
 def test_pinned_values_of_the_default_world():
     w = build_world(seed=1, n_tracks=2000, n_plays=1500)
     h = w.history
-    assert len(h) == 1500 and h["track_id"].iloc[0] == "oTRjtL3oSn9wq5j0BJLD9Z"
-    assert int(h["ms_played"].sum()) == 256620619
-    assert str(h["ts"].iloc[-1]) == "2026-05-30 12:21:44+00:00"
-    assert w.listener.bias == pytest.approx(2.7991682703716556, abs=1e-12)
-    assert [p.name for p in w.playlists] == ["chill", "road trip"] and len(w.saved_tracks) == 48
-    assert w.top_artists[:2] == ["RMTuPxWRqqWUoJjUCoIb9d", "mJx43BpcbajoiWmmjWP5vV"]
+    assert len(h) == 1500 and h["track_id"].iloc[0] == "GO4Zkc0YrO3N5vdHy6WXU7"
+    assert int(h["ms_played"].sum()) == 278388174
+    assert str(h["ts"].iloc[-1]) == "2026-05-28 16:23:00+00:00"
+    assert w.listener.bias == pytest.approx(3.284790830273523, abs=1e-12)
+    assert [p.name for p in w.playlists] == ["chill", "road trip"] and len(w.saved_tracks) == 46
+    assert w.top_artists[:2] == ["iVucpognMkJCkIeA0uVYy5", "sBdPiN7Y0v5SqD2I6p6G4z"]
 
 
 def test_options_off_explicitly_is_the_default_world():
@@ -180,7 +183,9 @@ def test_noisy_history_is_still_dominated_by_the_taste(noisy_worlds):
         assert np.isin(fam, list(hl.persona.loved)).mean() >= 0.5
         assert h["appeal"].mean() > 2 * hl.appeal_.mean()
         top = h["track_id"].value_counts().head(20).index
-        assert np.isin(top, h.loc[h["context"] == OWN, "track_id"]).sum() >= 14
+        # two thirds of the 20 most played are the listener's own (13-17 of 20 in these worlds since the listener
+        # has a feeling for every artist; 14-17 before)
+        assert np.isin(top, h.loc[h["context"] == OWN, "track_id"]).sum() >= 13
 
 
 def test_noise_lands_in_playlists_and_saved_tracks_as_documented(noisy_worlds):

@@ -20,7 +20,10 @@ WRITES = ("POST", "DELETE", "PUT")
 def prepared(tmp_path_factory):
     """A home after `features` on a small synthetic world, and the stand-in state it was built against."""
     root = tmp_path_factory.mktemp("weekly")
-    world = simulate.build_world(seed=3, persona="pop_mainstream", n_tracks=3000, n_plays=2500)
+    # 500 artists for 3,000 tracks (six an artist, not the default nine): a small catalog with room for artists
+    # the history never played, which the quota scenarios' genre look-ups need
+    catalog = simulate.make_catalog(n_tracks=3000, n_artists=500, seed=3)
+    world = simulate.build_world(seed=3, persona="pop_mainstream", n_plays=2500, catalog=catalog)
     state = StandInState()
     world.populate(state)
     export = world.write_export(root / "export", as_zip=True)

@@ -10,6 +10,11 @@ A share of the searches can instead ask for one of your own genres (`genre:"indi
 history plays it): those tracks are far more often to your taste than a random one, and a bigger share of the pool
 worth offering is what raises the share of candidates you like. The random share stays: it is what the affinity model
 learns "random catalog track" from, and it keeps the loop from closing in on the genres you already know.
+
+Once you like candidates, the taste searches are shared (by `core.selection.sources`, from your labels) among your
+history's genres, `artist:"..."` searches of the artists you liked (their own tracks, a page deeper each time) and
+`genre:` searches of your likes' genres; ReccoBeats adds tracks that sound like your likes at no Spotify quota. Every
+pool track records its source and why it came.
 """
 
 from __future__ import annotations
@@ -155,8 +160,7 @@ def artist_query_text(name: str) -> str:
     return 'artist:"' + name.replace('"', "") + '"'
 
 
-def artist_query(rng: np.random.Generator, artists: list[dict], totals: dict[str, int],
-                 asked: set[str]) -> tuple[str, int, dict] | None:
+def artist_query(artists: list[dict], totals: dict[str, int], asked: set[str]) -> tuple[str, int, dict] | None:
     """An `artist:"..."` search of one of the artists you liked and its next page: the artist searched least so far
     (the newest like first among equals), a page deeper each time it comes round (0, 10, 20, ... below the query's
     known total and Spotify's 1,000 cap). None when every artist's pages are used up."""
@@ -222,7 +226,7 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
             if picked is not None:
                 detail = picked[0][len('genre:"'):-1]
         elif source == "artist":
-            found = artist_query(rng, [a for a in menus.artists if a["artist_id"] not in pruned], totals, asked)
+            found = artist_query([a for a in menus.artists if a["artist_id"] not in pruned], totals, asked)
             if found is not None:
                 picked, artist = found[:2], found[2]
                 detail = artist["seed"]

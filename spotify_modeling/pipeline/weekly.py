@@ -43,6 +43,9 @@ PUSH_RESERVE = 4
 LABELS_SEEN = "label_playlists_seen"
 #: kv key: the run whose add to data_candidates is not confirmed yet (its records are settled by the next run).
 UNSETTLED_PUSH = "unsettled_push"
+#: kv key: {"playlist": id, "track_ids": [...]}: data_candidates as the last run left it. A candidate gone from it
+#: since, and not labelled, is one the user removed (a weaker dislike); the tool's own removals happen before.
+CANDIDATES_LEFT = "candidates_left"
 
 
 @dataclass
@@ -190,6 +193,7 @@ class WeeklyRun:
                 library.forget_snapshot(self.store, cand.id)   # our copy of the playlist is now stale
             self.report.removed_copied, self.report.expired = len(copied), len(expired)
             self.report.vanished = mark_vanished(self.store, cand.track_ids)
+            self._candidates_left(cand, cand.track_ids)
         return pls
 
     def one_tap_labels(self, cand, sync: LabelSync) -> None:
@@ -209,10 +213,18 @@ class WeeklyRun:
                 hearted = [t for t in pending if saved.get(f"spotify:track:{t}")]
             except (Forbidden, ApiError) as err:   # an optional signal: the drags still count
                 self.report.notes.append(f"could not check Liked Songs for hearted candidates: {err}")
-        removed = [] if cand.created else [t for t in vanished_ids(self.store, cand.track_ids) if t not in hearted]
+        left = self.store.get_kv(CANDIDATES_LEFT) or {}
+        seen = set(left.get("track_ids") or []) if left.get("playlist") == cand.id and not cand.created else set()
+        removed = [t for t in vanished_ids(self.store, cand.track_ids) if t in seen and t not in hearted]
         with self.store.transaction():
             add_one_tap_labels(self.store, sync, hearted, removed, self.config.removed_weight)
         self.report.labels = asdict(sync)
+
+    def _candidates_left(self, cand, track_ids: list[str]) -> None:
+        """Remember data_candidates as this run leaves it: what the next run compares against to tell the user's
+        removals from the tool's own (and from a playlist the user renamed or deleted)."""
+        with self.store.transaction():
+            self.store.set_kv(CANDIDATES_LEFT, {"playlist": cand.id, "track_ids": sorted(set(track_ids))})
 
     def label_data(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """(track table, labels, push info) of every labelled track with features."""
@@ -525,6 +537,7 @@ class WeeklyRun:
         with self.store.transaction():
             library.forget_snapshot(self.store, cand.id)
             self.store.set_kv(UNSETTLED_PUSH, None)
+        self._candidates_left(cand, list(cand.track_ids) + new)
         self.report.pushed_ok = True
 
     def _reconcile_failed_push(self, cand, track_ids: list[str], landed: set[str] | None = None) -> None:
@@ -545,6 +558,7 @@ class WeeklyRun:
             except Exception:  # cannot tell now: keep the records; the next run settles them (settle_unconfirmed_push)
                 return
         self._forget_unlanded(track_ids, landed, self.report.run_id)
+        self._candidates_left(cand, list(landed))
         with self.store.transaction():
             self.store.set_kv(UNSETTLED_PUSH, None)
         if any(t in landed for t in track_ids):

@@ -43,6 +43,7 @@ class DemoWeek:
     calls: int = 0
     ceiling: float | None = None
     random: float | None = None
+    expected: dict = field(default_factory=dict)   # slice -> mean like probability of its pushed tracks
 
 
 @contextmanager
@@ -123,9 +124,16 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
                         s[1] += 1
                     elif p["track_id"] in disliked_now:
                         s[1] += 1
+                expected: dict = {}
+                if report.pushed:
+                    probs = like_p(pd.DataFrame({"track_id": [p["track_id"] for p in report.pushed]}))
+                    for sl in {p["slice"] for p in report.pushed}:
+                        expected[sl] = float(np.mean([q for p, q in zip(report.pushed, probs) if p["slice"] == sl]))
+                    expected["all"] = float(np.mean(probs))
                 rows.append(DemoWeek(week, len(report.pushed), len(liked_now) + len(disliked_now), len(liked_now),
                                      {k_: tuple(v) for k_, v in by_slice.items()},
-                                     (report.stage2 or {}).get("cv_auc"), report.calls_total, ceiling, random_rate))
+                                     (report.stage2 or {}).get("cv_auc"), report.calls_total, ceiling, random_rate,
+                                     expected))
                 say(f"week {week}: pushed {len(report.pushed)}, liked {len(liked_now)} of "
                     f"{len(liked_now) + len(disliked_now)} labelled")
         finally:

@@ -211,7 +211,7 @@ class CompositeScorer(BaseEstimator):
     def __init__(self, prior_weights: Mapping[str, float] | None = None, n0: float = 30.0,
                  min_labels: int = 10, max_iter: int = 50, corrections: bool = True,
                  family_pseudo_count: float = 10.0, newness_pseudo_count: float = 30.0,
-                 extra_corrections: tuple[str, ...] = ("genre", "source", "liked_artist"),
+                 extra_corrections: tuple[str, ...] = ("genre",),
                  extra_pseudo_count: float = 30.0,
                  genre_min_count: int = 5, genre_pseudo_count: float = 5.0, source_pseudo_count: float = 10.0):
         self.prior_weights = prior_weights
