@@ -9,7 +9,8 @@ missingness balance, so ours minus it is the hyperparameters alone). Each of our
 same at label counts from a few weeks to years of labelling (50, 100, 200, 500, 1000, 2000 rows, where the task has
 more: stratified subsamples, every model on the same rows and folds; mean ± 95% t half-width over the subsamples, and
 the paired difference the same way). Then timings: fit + 5-fold CV of a stage-1 model on ~5,000 tracks, and scoring
-100k rows end to end vs raw booster predict.
+100k rows end to end vs raw booster predict. Optional (`--tasks large`, ~1.5 min): stage 2 on 2,000-20,000 real
+labels, LabelModel's auto capacity against its old fixed setting and the default LightGBMs.
 
 Data: `$SPOTIFY_MODEL_SHARED/data` or `<repo>/../shared/data` (read only, never copied).
 Run: `python benchmarks/models.py` (about 3 minutes on 2 cores; `--help` for a quicker subset). Skips cleanly when
@@ -200,7 +201,8 @@ def _cv(model, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray) -> tuple[dict
 
 def paired_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, regression: bool,
                       n_boot: int = N_BOOT) -> tuple[float, float, float]:
-    """metric(a) - metric(b) on the same out-of-fold rows, with a percentile interval over shared bootstrap resamples."""
+    """metric(a) - metric(b) on the same out-of-fold rows, with a percentile interval over shared bootstrap
+    resamples (both models scored on each resample)."""
     if regression:
         from scipy.stats import spearmanr
 
@@ -274,9 +276,10 @@ def _t_half(v: np.ndarray) -> float:
 
 
 def size_curve(X: pd.DataFrame, y: np.ndarray, models: dict[str, object], regression: bool,
-               sizes=SIZES, repeats: int = REPEATS) -> pd.DataFrame:
+               sizes=SIZES, repeats: int = REPEATS, pairs: list[tuple[str, str]] | None = None) -> pd.DataFrame:
     """Mean artist-grouped CV metric [95% t interval over subsamples] of each model on n rows, n in `sizes`, and
-    each of ours minus each default LightGBM (paired: per subsample, then the mean and t interval of the differences).
+    each of ours minus each default LightGBM, or the given `pairs` (paired: per subsample, then the mean and t
+    interval of the differences).
 
     Each subsample is stratified (the full set's class mix) and shared by every model, so the models see the
     same rows and the same folds."""
@@ -302,7 +305,7 @@ def size_curve(X: pd.DataFrame, y: np.ndarray, models: dict[str, object], regres
         for name, v in values.items():
             v = np.array([x for x in v if x == x])
             rows.append({"n": n, "model": name, "mean": float(v.mean()) if len(v) else np.nan, "ci": _t_half(v)})
-        for name, ref in _pairs(models):
+        for name, ref in (_pairs(models) if pairs is None else pairs):
             d = np.array(values[name]) - np.array(values[ref])
             d = d[~np.isnan(d)]
             diffs.append({"n": n, "model": f"{name} minus {ref}",
@@ -310,8 +313,10 @@ def size_curve(X: pd.DataFrame, y: np.ndarray, models: dict[str, object], regres
                           "lower": int((d < 0).sum()), "repeats": len(d)})
     table = pd.DataFrame(rows)
     if len(table):
-        cells = lambda t, sign="": t.assign(cell=[f"{m:{sign}.3f} ±{c:.3f}" for m, c in zip(t["mean"], t["ci"])]).pivot(  # noqa: E731
-            index="model", columns="n", values="cell").reindex(list(dict.fromkeys(t["model"])))
+        def cells(t: pd.DataFrame, sign: str = "") -> pd.DataFrame:
+            t = t.assign(cell=[f"{m:{sign}.3f} ±{c:.3f}" for m, c in zip(t["mean"], t["ci"])])
+            return t.pivot(index="model", columns="n", values="cell").reindex(list(dict.fromkeys(t["model"])))
+
         print(f"  at smaller label counts ({'Spearman' if regression else 'ROC AUC'}, mean of {repeats} "
               "stratified subsamples ± 95% t half-width):")
         print("    " + cells(table).to_string().replace("\n", "\n    "))
@@ -411,8 +416,32 @@ def genre_task(catalog: pd.DataFrame, n: int = 5000, **curve) -> tuple[pd.DataFr
         "PlaylistModel (ours, genres)": PlaylistModel(),
         "LabelModel (ours, stage 2)": LabelModel(),
         "PlaylistModel use_genres=False": PlaylistModel(use_genres=False),
-    }, on_our_features=True, **curve)
+    }, on_our_features=True, curve_models=["PlaylistModel (ours, genres)", "LabelModel (ours, stage 2)"], **curve)
     return sample, y
+
+
+LARGE_SIZES = (2000, 5000, 10000, 20000)
+LARGE_REPEATS = 3
+
+
+def large_task(data: Path, sizes=LARGE_SIZES, repeats: int = LARGE_REPEATS) -> pd.DataFrame:
+    """Stage 2 with many labels (not in the default run, ~1.5 min): TidyTuesday's 28,000 tracks (audio, dates, no
+    genres), liked = Spotify popularity in the top 30% (real labels; not the task the capacity schedule was chosen
+    on, which was one playlist genre vs the rest on the same tracks). LabelModel's auto capacity against its old fixed
+    setting (120 trees of 7 leaves at every size) and the default LightGBMs."""
+    tidy = pd.read_csv(data / "catalogs/tidytuesday_spotify_songs.csv.gz")
+    tidy = tidy.dropna(subset=["track_id", "track_artist", "danceability"]).drop_duplicates("track_id")
+    X = pd.DataFrame({"track_id": tidy["track_id"], "artist_names": [[a] for a in tidy["track_artist"]],
+                      "duration_ms": tidy["duration_ms"], "release_date": tidy["track_album_release_date"],
+                      **{c: tidy[c] for c in AUDIO_FEATURES}}).reset_index(drop=True)
+    popularity = tidy["track_popularity"].to_numpy(float)
+    y = (popularity > np.quantile(popularity, 0.7)).astype(int)
+    ours, fixed = "LabelModel (ours, stage 2)", "LabelModel, old fixed 120 trees x 7 leaves"
+    models = {ours: LabelModel(), fixed: LabelModel(n_estimators=120, num_leaves=7),
+              DEFAULT_ON_OURS: LabelModel(**LGBM_DEFAULTS), **_baselines(False)}
+    print(f"\n== many labels: TidyTuesday popularity top 30% over {len(y)} tracks (subsamples only)")
+    return size_curve(X, y, models, False, sizes=sizes, repeats=repeats,
+                      pairs=[(ours, fixed), (ours, DEFAULT_ON_OURS), (ours, DEFAULT_LGBM), (fixed, DEFAULT_ON_OURS)])
 
 
 def timing(catalog: pd.DataFrame, sample: pd.DataFrame, y: np.ndarray) -> None:
@@ -446,6 +475,7 @@ def timing(catalog: pd.DataFrame, sample: pd.DataFrame, y: np.ndarray) -> None:
 
 
 TASKS = ("playlist", "affinity", "genre", "timing")
+OPTIONAL_TASKS = ("large",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,10 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=REPEATS,
                     help="stratified subsamples per size (default %(default)s)")
     ap.add_argument("--tasks", default=",".join(TASKS),
-                    help=f"comma-separated subset of {', '.join(TASKS)} (default: all; timing needs genre)")
+                    help=f"comma-separated subset of {', '.join(TASKS + OPTIONAL_TASKS)} (default: all but large; "
+                         "timing needs genre; large: stage 2 on 2,000-20,000 labels, "
+                         f"{LARGE_REPEATS} subsamples a size, ~1.5 min more)")
     args = ap.parse_args(argv)
     tasks = {t.strip() for t in args.tasks.split(",") if t.strip()}
-    unknown = tasks - set(TASKS)
+    unknown = tasks - set(TASKS) - set(OPTIONAL_TASKS)
     if unknown:
         ap.error(f"unknown task(s): {', '.join(sorted(unknown))}")
     curve = dict(sizes=tuple(int(n) for n in args.sizes.split(",") if n.strip()), repeats=args.repeats)
@@ -472,14 +504,23 @@ def main(argv: list[str] | None = None) -> int:
     has_genres = catalog["genres"].map(lambda g: isinstance(g, list) and len(g) > 0)
     print(f"catalog: {len(catalog)} tracks ({has_genres.sum()} with genres, "
           f"{catalog['release_date'].notna().sum()} with a release date)")
+
+    def timed(name, run):
+        start = time.perf_counter()
+        out = run()
+        print(f"  ({name}: {time.perf_counter() - start:.0f} s)")
+        return out
+
     if "playlist" in tasks:
-        playlist_task(data, catalog, **curve)
+        timed("playlist and likeability tasks", lambda: playlist_task(data, catalog, **curve))
     if "affinity" in tasks:
-        affinity_task(data, catalog, **curve)
+        timed("affinity task", lambda: affinity_task(data, catalog, **curve))
     if tasks & {"genre", "timing"}:
-        sample, y = genre_task(catalog, **curve)
+        sample, y = timed("genre-taste task", lambda: genre_task(catalog, **curve))
         if "timing" in tasks:
-            timing(catalog, sample, y)
+            timed("timing", lambda: timing(catalog, sample, y))
+    if "large" in tasks:
+        timed("many-labels task", lambda: large_task(data))
     print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -8,7 +8,7 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.metrics import roc_auc_score
 
 from spotify_modeling.core.models import (AffinityModel, LabelModel, LikeabilityModel, PlaylistModel,
-                                     genre_unknown_rates, mask_genres_to_match)
+                                     genre_unknown_rates, label_capacity, mask_genres_to_match)
 
 FAST = dict(n_estimators=40, n_jobs=1)  # fast and steady on a busy machine; defaults: test_defaults
 
@@ -123,6 +123,90 @@ def test_label_model_scales_leaf_size_with_few_labels():
     big = LabelModel(**FAST).fit(*synthetic(400))
     assert big.model_.get_params()["min_child_samples"] == 20
     assert LabelModel(min_child_samples=7, **FAST).fit(X, y).model_.get_params()["min_child_samples"] == 7
+
+
+def test_label_capacity_schedule_grows_with_the_labels():
+    sizes = [10, 40, 160, 400, 1000, 1600, 2000, 4000, 8000, 9000, 16000, 50000]
+    caps = [label_capacity(n) for n in sizes]
+    trees = [c["n_estimators"] for c in caps]
+    leaves = [c["num_leaves"] for c in caps]
+    assert trees == sorted(trees) and leaves == sorted(leaves)          # never less capacity with more labels
+    assert all(c == {"n_estimators": 120, "num_leaves": 7} for c in caps[:7])   # up to 2,000: as tuned for 20-200
+    assert label_capacity(4000) == {"n_estimators": 120, "num_leaves": 14}
+    assert label_capacity(8000) == {"n_estimators": 120, "num_leaves": 28}
+    assert label_capacity(9000) == {"n_estimators": 135, "num_leaves": 31}     # LightGBM's default leaves
+    assert label_capacity(16000) == {"n_estimators": 240, "num_leaves": 31}
+    assert label_capacity(50000) == {"n_estimators": 360, "num_leaves": 31}    # capped
+
+
+def test_label_model_auto_capacity_follows_the_rows_it_fits():
+    small = LabelModel().fit(*synthetic(40))
+    big = LabelModel().fit(*synthetic(4000))
+    for model, n in ((small, 40), (big, 4000)):
+        params = model.model_.get_params()
+        assert (model.n_estimators_, model.num_leaves_) == (params["n_estimators"], params["num_leaves"])
+        assert model.min_child_samples_ == params["min_child_samples"]
+        assert {k: model.lgbm_params_[k] for k in ("n_estimators", "num_leaves")} == label_capacity(n)
+        assert model.booster_.num_trees() == model.n_estimators_
+    assert (small.n_estimators_, small.num_leaves_, small.min_child_samples_) == (120, 7, 4)
+    assert (big.n_estimators_, big.num_leaves_, big.min_child_samples_) == (120, 14, 20)
+    assert big.num_leaves_ > small.num_leaves_ and big.min_child_samples_ > small.min_child_samples_
+    assert max(t["num_leaves"] for t in big.booster_.dump_model()["tree_info"]) > 7   # the extra leaves are used
+    assert small.learning_rate == big.learning_rate == 0.05 and small.reg_lambda == 5.0
+
+
+def test_label_model_explicit_capacity_overrides_the_schedule():
+    X, y = synthetic(4000)
+    model = LabelModel(n_estimators=30, num_leaves=5, min_child_samples=9, learning_rate=0.2).fit(X, y)
+    params = model.model_.get_params()
+    assert (params["n_estimators"], params["num_leaves"], params["min_child_samples"]) == (30, 5, 9)
+    assert params["learning_rate"] == 0.2
+    assert (model.n_estimators_, model.num_leaves_, model.min_child_samples_) == (30, 5, 9)
+    only_trees = LabelModel(n_estimators=30).fit(X, y)          # the others stay on the schedule
+    assert (only_trees.n_estimators_, only_trees.num_leaves_) == (30, label_capacity(4000)["num_leaves"])
+
+
+def test_label_model_auto_parameters_survive_get_params_and_clone():
+    model = LabelModel()
+    params = model.get_params()
+    assert params["n_estimators"] is None and params["num_leaves"] is None and params["min_child_samples"] is None
+    X, y = synthetic(300)
+    model.fit(X, y)
+    assert model.get_params() == params                   # fit chose values without changing the parameters
+    twin = clone(model)
+    assert twin.get_params() == params and not hasattr(twin, "n_estimators_")
+    np.testing.assert_array_equal(twin.fit(X, y).predict_proba(X), model.predict_proba(X))
+    fixed = clone(LabelModel(n_estimators=50, num_leaves=3))
+    assert fixed.get_params()["n_estimators"] == 50 and fixed.get_params()["num_leaves"] == 3
+    assert LabelModel().set_params(num_leaves=9).fit(X, y).num_leaves_ == 9
+
+
+def test_label_model_zero_weight_equals_dropping_the_rows():
+    X, y = synthetic(300)
+    w = np.ones(len(y))
+    w[::3] = 0.0
+    keep = w > 0
+    weighted = LabelModel(random_state=5).fit(X, y, sample_weight=w)
+    dropped = LabelModel(random_state=5).fit(X[keep].reset_index(drop=True), y[keep])
+    np.testing.assert_array_equal(weighted.predict_proba(X), dropped.predict_proba(X))
+    assert weighted.n_train_rows_ == dropped.n_train_rows_ == int(keep.sum())
+    assert weighted.lgbm_params_ == dropped.lgbm_params_   # the capacity follows the rows that count
+    # weights that are not 0 change the fit too (a removal is a dislike of weight 0.5), and weights of 1 are none
+    half = np.where(np.arange(len(y)) % 2 == 0, 1.0, 0.5)
+    plain = LabelModel(random_state=5).fit(X, y).predict_proba(X)
+    assert not np.allclose(LabelModel(random_state=5).fit(X, y, sample_weight=half).predict_proba(X), plain)
+    np.testing.assert_array_equal(LabelModel(random_state=5).fit(X, y, sample_weight=np.ones(len(y)))
+                                  .predict_proba(X), plain)
+
+
+def test_label_model_rejects_bad_weights():
+    X, y = synthetic(60)
+    with pytest.raises(ValueError, match="one weight per track"):
+        LabelModel(**FAST).fit(X, y, sample_weight=np.ones(len(y) - 1))
+    with pytest.raises(ValueError, match="non-negative"):
+        LabelModel(**FAST).fit(X, y, sample_weight=np.r_[-1.0, np.ones(len(y) - 1)])
+    with pytest.raises(ValueError, match="both classes"):            # every dislike weighs 0: nothing to contrast
+        LabelModel(**FAST).fit(X, y, sample_weight=(y == 1).astype(float))
 
 
 def test_use_genres_false_drops_genre_columns():

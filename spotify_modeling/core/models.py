@@ -8,7 +8,7 @@ picklable, `get_params`/`set_params`); fitted attributes end in `_`.
 - LikeabilityModel (stage 1, regressor): how much of it does the user play (target in [0, 1]).
 - AffinityModel (stage 1, positive-unlabelled): played tracks vs random catalog tracks.
 - LabelModel (stage 2, classifier): liked (data_1) vs disliked (data_0); small n, so heavier
-  regularisation that scales with the number of labels.
+  regularisation, and a capacity (leaf size, leaves, trees) that follows the number of labels.
 
 Threads: `n_jobs=1` (default) fits and scores on one thread, which is fastest for the table
 sizes this tool sees and immune to OpenMP spin-waiting on a busy laptop. `n_jobs=None` means
@@ -177,14 +177,36 @@ class PlaylistModel(_TrackClassifier):
         self.n_jobs = n_jobs
 
 
+def label_capacity(n_rows: int) -> dict[str, int]:
+    """LabelModel's auto capacity for `n_rows` training labels: {"n_estimators", "num_leaves"}.
+
+    Up to 2,000 labels it keeps the small-data setting (120 trees of 7 leaves; with the leaf size, a tenth of the
+    rows up to 20, and the strong L2). Past that the leaves grow with the labels (7 per 2,000: 14 at 4,000, LightGBM's
+    default 31 from about 8,700), and past 8,000 the trees too (120 per 8,000, at most 360). Measured in
+    docs/quality.md ("Real data"; `benchmarks/models.py --tasks large`): below 2,000 labels more capacity cost about
+    as much ROC AUC on some tasks as it gained on others; at 8,000-16,000 labels it gained 0.005-0.015, and without
+    it a default LightGBM on the same features overtook the fixed 120 x 7 setting by 20,000.
+    """
+    n = max(int(n_rows), 0)
+    return {"n_estimators": int(np.clip(round(120 * n / 8000), 120, 360)),
+            "num_leaves": int(np.clip(round(7 * n / 2000), 7, 31))}
+
+
 class LabelModel(_TrackClassifier):
     """Stage 2: probability the user will drag a track into data_1 (like) rather than data_0.
 
-    Labels are few (often 20-200), so: fewer, shallower trees, stronger L2, and
-    `min_child_samples=None` scales the leaf size with the number of labels.
+    Labels are often few (20-200) but can reach thousands, so the capacity follows the number of labels: with
+    `n_estimators`, `num_leaves` and `min_child_samples` left at None, `fit` picks them from the rows it learns
+    from (`label_capacity`; leaf size a tenth of the rows, 3 to 20), with a low learning rate and strong L2 at
+    every size. Explicit values override the schedule. The values used are in `n_estimators_`, `num_leaves_`,
+    `min_child_samples_` (and with everything else in `lgbm_params_`).
+
+    `sample_weight` (non-negative, one per track) weighs labels; a track of weight 0 is left out altogether (as
+    if it had not been passed: it takes no part in the featurizer, the missingness balance, the binning or the
+    row count the capacity follows).
     """
 
-    def __init__(self, n_estimators: int = 120, learning_rate: float = 0.05, num_leaves: int = 7,
+    def __init__(self, n_estimators: int | None = None, learning_rate: float = 0.05, num_leaves: int | None = None,
                  min_child_samples: int | None = None, subsample: float = 0.8,
                  colsample_bytree: float = 0.7, reg_lambda: float = 5.0,
                  class_weight: str | dict | None = "balanced", use_genres: bool = True,
@@ -205,6 +227,38 @@ class LabelModel(_TrackClassifier):
         self.missing_policy = missing_policy
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def _lgbm_params(self, n_rows: int) -> dict[str, Any]:
+        params = super()._lgbm_params(n_rows)
+        auto = label_capacity(n_rows)
+        for name in ("n_estimators", "num_leaves"):
+            value = getattr(self, name)
+            params[name] = auto[name] if value is None else int(value)
+        return params
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "LabelModel":
+        X = _as_frame(X)
+        y = self._check_target(y, len(X))
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=float)
+            if weights.shape != (len(X),):
+                raise ValueError(f"LabelModel: sample_weight must be 1-D with one weight per track "
+                                 f"({len(X)} tracks, sample_weight shape {weights.shape})")
+            if not np.isfinite(weights).all() or (weights < 0).any():
+                raise ValueError("LabelModel: sample_weight must be finite and non-negative")
+            keep = weights > 0
+            if not keep.all():   # weight 0: as if the track had not been passed at all
+                X, y, weights = X.iloc[np.flatnonzero(keep)], y[keep], weights[keep]
+                try:
+                    y = self._check_target(y, len(X))
+                except ValueError as err:
+                    raise ValueError(f"{err} (after leaving out the {int((~keep).sum())} tracks of weight 0)") from None
+            sample_weight = weights
+        super().fit(X, y, sample_weight=sample_weight)
+        self.n_estimators_ = int(self.lgbm_params_["n_estimators"])
+        self.num_leaves_ = int(self.lgbm_params_["num_leaves"])
+        self.min_child_samples_ = int(self.lgbm_params_["min_child_samples"])
+        return self
 
 
 def genre_unknown_rates(X: pd.DataFrame, y: Any) -> tuple[float, float]:
@@ -361,5 +415,5 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
         return np.clip(raw, 0.0, 1.0)
 
 
-__all__ = ["PlaylistModel", "LikeabilityModel", "AffinityModel", "LabelModel", "genre_unknown_rates", "mask_genres_to_match", "MIN_ROWS", "GENRE_POLICIES",
+__all__ = ["PlaylistModel", "LikeabilityModel", "AffinityModel", "LabelModel", "label_capacity", "genre_unknown_rates", "mask_genres_to_match", "MIN_ROWS", "GENRE_POLICIES",
            "MISSING_POLICIES"]
