@@ -250,3 +250,51 @@ def test_login_with_browser_uses_loopback_redirect(home, monkeypatch):
     assert body["code"] == ["LOOP"] and body["redirect_uri"] == [f"http://127.0.0.1:{port}/callback"]
     assert token_call.request.headers["Authorization"].startswith("Basic ")  # client secret flow
     assert answers == [200]
+
+
+def _ipv6_loopback_port() -> int | None:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            return s.getsockname()[1]
+    except OSError:
+        return None
+
+
+@responses.activate
+def test_login_with_browser_listens_on_an_ipv6_loopback_redirect(home, monkeypatch):
+    # an http://[::1]:PORT redirect is accepted, but spotipy listens on 127.0.0.1 only: the browser's return never
+    # reached the login, which ended after its timeout with "never redirected back"
+    port = _ipv6_loopback_port()
+    if port is None:
+        pytest.skip("no IPv6 loopback here")
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", f"http://[::1]:{port}/callback")
+    responses.add_passthru(f"http://[::1]:{port}")
+    _mock_login_services()
+    answers: list[int] = []
+    threads: list[threading.Thread] = []
+
+    def fake_browser(url: str) -> bool:
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        t = threading.Thread(target=lambda: answers.append(
+            requests.get(f"http://[::1]:{port}/callback?code=LOOP6&state={state}", timeout=10).status_code))
+        t.start()
+        threads.append(t)
+        return True
+
+    result = login(home, open_url=fake_browser, timeout=5)
+    threads[0].join(10)
+    assert result["user_id"] == "u1" and answers == [200]
+    token_call = [c for c in responses.calls if c.request.url.startswith(ACCOUNTS)][0]
+    assert parse_qs(token_call.request.body)["redirect_uri"] == [f"http://[::1]:{port}/callback"]
+
+
+@pytest.mark.parametrize("uri", ["http://localhost:8888/callback", "https://example.com/cb"])
+@responses.activate
+def test_the_library_login_refuses_a_redirect_spotify_refuses_before_any_request(home, monkeypatch, uri):
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", uri)
+    shown: list[str] = []
+    with pytest.raises(BadInput) as info:
+        login(home, no_browser=True, input_fn=lambda p: pytest.fail("prompted"), show_url=shown.append)
+    assert "127.0.0.1" in str(info.value) and info.value.exit_code == 2
+    assert shown == [] and len(responses.calls) == 0 and not home.token_cache.exists()

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from cli_harness import login_in_process
+from cli_harness import cli_env, login_in_process, run, write_token
 from export_fixtures import _w, extended_row
 from spotify_modeling.cli import main
 from spotify_modeling.home import Home
@@ -169,7 +169,7 @@ def test_features_end_to_end_finds_the_right_tracks_and_writes_the_table(world, 
     # summary: coverage as counts and share of plays, calls by group
     assert "Coverage" in out and "with audio features (reccobeats)" in out
     assert "93.8%" in out  # 15 of 16 plays have an id (the podcast episode never resolves)
-    assert "search 4/4" in out and "track table:" in out
+    assert "search 4/4" in out and "track table (" in out
 
 
 def test_second_run_repeats_no_call(world, capsys):
@@ -320,3 +320,21 @@ def test_details_calls_caps_the_release_date_look_ups_most_played_first(world, c
     assert [c.path for c in server.calls_in("tracks")] == [f"/v1/tracks/{T_URI}"]
     assert main(["features"]) == 0                                                   # the default picks up the rest
     assert [c.path for c in server.calls_in("tracks")] == [f"/v1/tracks/{T_URI}", f"/v1/tracks/{T_URI2}"]
+
+
+def test_paths_are_printed_whole_at_80_columns(world, tmp_path):
+    # at 80 columns the CSV paths ended in "…/data/processed/stre…" (cut in a table cell) or were folded over two
+    # lines: neither can be copied. A path is printed whole, on a line of its own.
+    server, state, home, export = world
+    deep = tmp_path / "a-home-folder-with-a-long-name" / "for-the-music-model-of-someone-who-likes-long-names"
+    deep.mkdir(parents=True)
+    write_token(deep, server)
+    env = cli_env(server, deep, COLUMNS="80", LINES="40")
+    res = run(["features", str(export)], env, tmp_path / "logs", "features", server)
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    history_csv = str(deep / "data" / "processed" / "streaming_history.csv")
+    track_csv = str(deep / "data" / "processed" / "track_features.csv")
+    assert len(history_csv) > 80 and len(track_csv) > 80
+    assert history_csv in lines and track_csv in lines        # verbatim, each on a line of its own
+    assert not [line for line in lines if "/data/" in line and "…" in line]   # and no cut copy of one either

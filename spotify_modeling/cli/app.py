@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 
@@ -17,7 +18,32 @@ from spotify_modeling import __version__
 from spotify_modeling.errors import EXIT_BUG, UserError
 from spotify_modeling.home import Home
 
+
+def _plain_flags(params) -> None:
+    """Show a flag as a flag: typer labels every one `<bool>` in help (`--json <bool>`), as if it took a value
+    (`status --json yes` is then refused). An empty metavar shows nothing; parsing is unchanged."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+class _Commands(TyperGroup):
+    """The app's command group: every help page (the app's, each command's, `--help` itself) shows flags plainly."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        _plain_flags(params)
+        return params
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command.get_params(ctx))   # its options and its own --help
+        return command
+
+
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -53,6 +79,11 @@ def _root(
 def say_waiting(message: str) -> None:
     """What a command prints once while it waits for another run's lock (`Home.lock(on_wait=...)`)."""
     console.print(f"[dim]{escape(message)}…[/dim]", highlight=False, soft_wrap=True)
+
+
+def print_path(path: Path | str) -> None:
+    """A path on a line of its own, never cut, folded or styled, so that it copies whole at any terminal width."""
+    console.print(str(path), overflow="ignore", crop=False, soft_wrap=True, highlight=False, markup=False)
 
 
 def require_writable(folder: Path, *files: Path) -> None:
@@ -128,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:                  # the bare command: its help, on stdout, and done (exit 0, not a usage error)
+        args = ["--help"]
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into a returned 130 when not standalone
             err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)
         return code if isinstance(code, int) else 0
@@ -155,7 +189,8 @@ def _main(argv: list[str] | None) -> int:
             if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
                 exc.show()
             else:
-                message = exc.format_message().rstrip(".") + "."
+                message = exc.format_message().strip()
+                message += "" if message.endswith((".", "?", "!")) else "."   # "Did you mean 'x'?", not "?."
                 where = f" See `{ctx.command_path if ctx is not None else 'spotify-model'} --help`."
                 err_console.print(f"[red]error:[/red] {escape(message + where)}", highlight=False, soft_wrap=True)
             return exc.exit_code

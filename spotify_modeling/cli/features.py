@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from spotify_modeling.cli.app import app, console, err_console, require_writable, say_waiting
+from spotify_modeling.cli.app import app, console, err_console, print_path, require_writable, say_waiting
 from spotify_modeling.home import Home, lock_wait
 
 
@@ -267,20 +267,28 @@ def _print_enrich_summary(report, rows: int) -> None:
     for w in report.warnings:
         console.print(f"[yellow]note:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
     if report.csv_path:
-        console.print(f"track table: {escape(report.csv_path)} ({rows:,} tracks)")
+        console.print(f"track table ({rows:,} tracks):", highlight=False)
+        print_path(report.csv_path)
 
 
-@app.command()
+@app.command(help="Sign in to Spotify once (the token is saved privately under data/) and check what your app may "
+                  "use.\n\n"
+                  "Needs your own Spotify app: set SPOTIPY_CLIENT_ID to its Client ID (SPOTIPY_CLIENT_SECRET is "
+                  "optional) and add http://127.0.0.1:8888/callback under its Redirect URIs, or add another "
+                  "http://127.0.0.1 address with a port and set SPOTIPY_REDIRECT_URI to it (Spotify refuses "
+                  "localhost). How to make the app: docs/usage.md, \"Connect to Spotify (once)\".")
 def login(
     no_browser: bool = typer.Option(False, "--no-browser",
                                     help="Print the sign-in address and paste back the address you land on "
                                          "(for a machine without a browser)."),
     home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
 ) -> None:
-    """Sign in to Spotify once (the token is saved privately under data/) and check what your app may use."""
+    """Sign in to Spotify and check what the app may use (the help text is the decorator's, one paragraph a line)."""
+    from spotify_modeling.sources.auth import login_redirect_uri
     from spotify_modeling.sources.login import login as do_login
 
     h = Home.from_env(home)
+    login_redirect_uri()          # an address Spotify refuses: one line, before anything is written or sent
     require_writable(h.data)
     h.data.mkdir(parents=True, exist_ok=True)
 
@@ -291,12 +299,27 @@ def login(
             console.print("Opening your browser to sign in (if nothing opens, visit this address):")
         console.print(url, soft_wrap=True, highlight=False)
 
-    result = do_login(h, no_browser=no_browser, show_url=show, input_fn=lambda prompt: input(prompt))
+    def waiting(redirect_uri: str, timeout: float) -> None:
+        console.print(f"Waiting up to {_duration(timeout)} for Spotify to send your browser back to {redirect_uri}.",
+                      soft_wrap=True, highlight=False, markup=False)
+        console.print("No browser on this machine? Press Ctrl-C and run `spotify-model login --no-browser`.",
+                      soft_wrap=True, highlight=False, markup=False)
+
+    result = do_login(h, no_browser=no_browser, show_url=show, on_wait=waiting,
+                      input_fn=lambda prompt: input(prompt))
     console.print(f"[bold]Logged in[/bold] as {escape(str(result.get('display_name') or result.get('user_id')))}.")
     t = Table(show_header=False, box=None, padding=(0, 2))
     for name, state in (result.get("probe") or {}).items():
         t.add_row(name, state)
     console.print(t)
+
+
+def _duration(seconds: float) -> str:
+    """300 -> "5 minutes", 90 -> "90 seconds"."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} seconds"
 
 
 def _pct(x: float | None) -> str:
@@ -305,14 +328,15 @@ def _pct(x: float | None) -> str:
 
 def _print_import_summary(result, s: dict, csv_path: Path) -> None:
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.files_by_kind.items())) or "none"
-    if result.already_imported:
-        console.print(f"[bold]Export already imported[/bold] ({escape(str(result.export))}): nothing changed.")
+    if result.already_imported:   # soft_wrap: a long path is never folded at the terminal's width
+        console.print(f"[bold]Export already imported[/bold] ({escape(str(result.export))}): nothing changed.",
+                      soft_wrap=True)
     else:
         console.print(f"[bold]Imported[/bold] {escape(str(result.export))}: {result.new_files} new file(s), "
                       f"{result.plays_added:,} plays added"
                       + (f", {result.plays_already_known:,} already known" if result.plays_already_known else "")
                       + (f", {result.dropped_non_music:,} podcast/audiobook streams skipped"
-                         if result.dropped_non_music else "") + ".")
+                         if result.dropped_non_music else "") + ".", soft_wrap=True)
     t = Table(show_header=False, box=None, padding=(0, 2))
     t.add_row("files found", kinds)
     t.add_row("plays", f"{s['plays']:,}")
@@ -324,8 +348,9 @@ def _print_import_summary(result, s: dict, csv_path: Path) -> None:
     t.add_row("skip rate (< 30 s)", _pct(s["skip_rate"]))
     t.add_row("completion rate (>= 80%)", _pct(s["completion_rate"]) + (
         f" of {s['completion_known']:,} plays of known length" if s["completion_known"] else " (durations not fetched yet)"))
-    t.add_row("history CSV", escape(str(csv_path)))
     console.print(t)
+    console.print("history CSV (one row per play):", highlight=False)
+    print_path(csv_path)           # on its own line: a table cell would cut it at the terminal's width
     notes = getattr(result, "notes", [])
     for note in notes[:10]:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)

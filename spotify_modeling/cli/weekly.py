@@ -59,7 +59,27 @@ def train(
     require_writable(h.data, h.db_path, h.models, h.training_features)
     with h.lock(on_wait=say_waiting), Store.open(h) as store:   # not beside a `features` or `candidates` run
         report = train_stage1(store, h)
+    if not report.trained:   # too few tracks with audio features: it returned before writing anything
+        raise _nothing_to_train(report)
     print_train_report(report)
+
+
+def _nothing_to_train(report):
+    """The one line (exit 2) for a store with too few tracks with audio features to fit anything yet."""
+    from spotify_modeling.errors import BadInput
+    from spotify_modeling.pipeline.train import MIN_TRACKS_WITH_FEATURES
+
+    n, played = report.tracks_with_features, report.tracks_played
+    if not played:
+        have = "the store holds no plays"
+    elif not n:
+        have = f"none of your {played:,} played tracks has audio features"
+    else:
+        have = f"only {n:,} of your {played:,} played tracks have audio features"
+    return BadInput(f"Nothing to train yet: {have} (stage 1 needs {MIN_TRACKS_WITH_FEATURES}); nothing was changed.",
+                    "First run `spotify-model features EXPORT` with your data export, or, if it ran, wait for its "
+                    "enrichment (it fetches within Spotify's daily quotas; run `spotify-model features` again "
+                    "later), then `spotify-model train`.")
 
 
 def _versus_control(h: dict) -> str:

@@ -20,7 +20,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_pending": (1, 100_000, True), "search_calls": (0, 100_000, True), "per_page": (1, 10, True),
     "genre_share": (0, 1, True), "genre_calls": (0, 100_000, True), "backlog_calls": (0, 100_000, True),
     "min_labels_per_class": (1, 10**9, True), "seed": (0, 2**63 - 1, True),
-    "removed_weight": (0, 1, True), "prune_dislikes": (0, 1000, True), "recco_seeds": (0, 50, True),
+    "removed_weight": (0, 1, False), "prune_dislikes": (0, 1000, True), "recco_seeds": (0, 50, True),
     "recco_per_seed": (1, 100, True),
 }
 #: the like-seeded Spotify-search sources `like_sources` may name (see `core.selection.sources`)

@@ -6,18 +6,21 @@ Tokens live only in the token cache (mode 0600) and are never logged: spotipy's 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import socket
 import tempfile
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import requests
 from spotipy.cache_handler import CacheFileHandler
 from spotipy.exceptions import SpotifyOauthError
-from spotipy.oauth2 import SpotifyOAuth, SpotifyPKCE, start_local_http_server
+from spotipy.oauth2 import RequestHandler, SpotifyOAuth, SpotifyPKCE, start_local_http_server
 
 from spotify_modeling.errors import BadInput, NeedsLogin, ServiceUnavailable
 from spotify_modeling.home import Home
@@ -27,6 +30,46 @@ SCOPES = ("playlist-read-private playlist-read-collaborative playlist-modify-pri
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 LOGIN_HINT = "Run `spotify-model login`."
+
+
+#: Where the docs explain making the Spotify app and its redirect address.
+APP_DOCS = 'docs/usage.md, "Connect to Spotify (once)"'
+
+
+def _loopback_redirect(uri: str) -> tuple[str, int] | None:
+    """(host, port) of an `http://127.0.0.1:PORT/...` or `http://[::1]:PORT/...` address, else None.
+
+    Spotify accepts plain http only for a loopback IP (and refuses `localhost` since 2025); the login listens on
+    that address for Spotify's answer, so it needs the port too.
+    """
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:            # a port that is not a number, or above 65535
+        return None
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "::1") or not port:
+        return None
+    return parts.hostname, port
+
+
+def login_redirect_uri() -> str:
+    """The redirect address `login` sends to Spotify: SPOTIPY_REDIRECT_URI, or the default.
+
+    Refused (`BadInput`, exit 2) unless it is a loopback IP with a port, before anything is written or sent: Spotify
+    would refuse `localhost`, a host name or https only after you signed in, if at all.
+    """
+    uri = os.environ.get("SPOTIPY_REDIRECT_URI", "").strip() or DEFAULT_REDIRECT_URI
+    if _loopback_redirect(uri) is None:
+        try:
+            parts = urlsplit(uri)
+            same = f"http://127.0.0.1:{parts.port}{parts.path or '/callback'}" if parts.port else None
+        except ValueError:
+            same = None
+        raise BadInput(f"SPOTIPY_REDIRECT_URI is {uri}: Spotify refuses localhost and host names, and this login "
+                       "needs http://127.0.0.1 (or http://[::1]) with a port; nothing was changed.",
+                       f"Unset it, or use {same or DEFAULT_REDIRECT_URI} and add exactly that under Redirect URIs "
+                       f"in your app ({APP_DOCS}).")
+    return uri
 
 
 def silence_spotipy_logging() -> None:
@@ -183,15 +226,48 @@ def _auth_code_from_redirect(auth: AuthManager, redirected_url: str, state: str)
     return code
 
 
+class _HTTPServerV6(HTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _loopback_server(host: str, port: int, redirect_uri: str) -> HTTPServer:
+    """spotipy's one-request server for Spotify's answer, on the redirect's own address (spotipy listens on
+    127.0.0.1 only, so an `http://[::1]:PORT` redirect never reached it); a busy port is the user's to fix."""
+    try:
+        if host == "127.0.0.1":
+            return start_local_http_server(port)
+        server = _HTTPServerV6((host, port), RequestHandler)
+    except OSError as err:
+        busy = err.errno == errno.EADDRINUSE
+        why = (f"is in use by another program{' (Jupyter, for one, uses 8888)' if port == 8888 else ''}" if busy
+               else f"cannot be opened ({err.strerror})")
+        other = 8889 if port == 8888 else 8888
+        raise BadInput(f"Cannot wait for Spotify's answer at {redirect_uri}: port {port} {why}; nothing was changed.",
+                       ("Stop that program, or run" if busy else "Run") + " `spotify-model login --no-browser`, or "
+                       f"add another address such as http://127.0.0.1:{other}/callback under Redirect URIs in your "
+                       "app and set SPOTIPY_REDIRECT_URI to it.") from None
+    server.allow_reuse_address = True
+    server.auth_code = None
+    server.auth_token_form = None
+    server.error = None
+    return server
+
+
 def _auth_code_via_loopback(auth: AuthManager, url: str, state: str, open_url: Callable[[str], Any],
-                            timeout: float) -> str:
-    redirect = urlparse(auth.redirect_uri)
-    if redirect.hostname not in ("127.0.0.1", "::1") or not redirect.port:
+                            timeout: float, on_wait: Callable[[str, float], Any] | None = None) -> str:
+    """Listen on the redirect address, open the sign-in page, and wait (at most `timeout` s) for Spotify's answer.
+
+    `on_wait(redirect_uri, timeout)` is told as soon as the login listens, before the browser is asked to open.
+    """
+    loopback = _loopback_redirect(auth.redirect_uri)
+    if loopback is None:
         raise BadInput(f"SPOTIPY_REDIRECT_URI must be a loopback address with a port, like {DEFAULT_REDIRECT_URI}.",
-                        "Or use `spotify-model login --no-browser`.")
-    server = start_local_http_server(redirect.port)
+                       "Or use `spotify-model login --no-browser`.")
+    server = _loopback_server(*loopback, auth.redirect_uri)
     server.timeout = timeout
     try:
+        if on_wait is not None:
+            on_wait(auth.redirect_uri, timeout)
         open_url(url)
         server.handle_request()
     finally:
