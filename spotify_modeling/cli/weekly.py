@@ -240,7 +240,7 @@ def candidates(
     report = run_candidates(h, dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
                             progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
     print_weekly_report(report)
-    from spotify_modeling.cli.report import report_after_run   # issue 12: every weekly run ends with the report
+    from spotify_modeling.cli.report import report_after_run   # every weekly run ends with the report
 
     report_after_run(h)
     if not report.pushed_ok and not report.dry_run and report.quota_stopped:

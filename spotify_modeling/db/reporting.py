@@ -1,4 +1,4 @@
-"""Read-only queries behind `spotify-model status` and `spotify-model report` (issue 12).
+"""Read-only queries behind `spotify-model status` and `spotify-model report`.
 
 Every function here only reads: it never writes, never loads a model and never touches the network, so `status` is
 safe to run while a weekly run is under way (the store is in WAL mode: readers do not wait for a writer). Values come

@@ -77,7 +77,7 @@ class WeeklyReport:
     backlog: dict = field(default_factory=dict)
     affinity_guard: dict = field(default_factory=dict)
     seconds: float = 0.0
-    pool_scores: dict = field(default_factory=dict)   # the report's pool plot (issue 12): score histogram, cut line
+    pool_scores: dict = field(default_factory=dict)   # the report's pool plot: score histogram, cut line
     sources: list[dict] = field(default_factory=list)  # hit rate of the labelled candidates by pool source
     stage2_vs_prior: dict = field(default_factory=dict)  # forward-chained AUC of stage 2 and the prior, same labels
 
@@ -459,7 +459,7 @@ class WeeklyRun:
         chosen = choose_batch(scored, composite, cfg, n_total, self.rng, history_family_shares(self._played()))
         self.report.weights = chosen.attrs["weights"]
         self.report.corrections = chosen.attrs.get("corrections", {})
-        # the report's pool plot (issue 12): this pool's composite-score histogram and the exploit slice's cut line
+        # the report's pool plot: this pool's composite-score histogram and the exploit slice's cut line
         pool_s = composite.decision_function(scored)
         counts, edges = np.histogram(pool_s[np.isfinite(pool_s)], bins=40)
         cut = chosen.loc[chosen["slice"] == "exploit", "score"]

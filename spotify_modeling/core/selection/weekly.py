@@ -82,7 +82,7 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_t
     # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
     floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
     draws = (composite.sample_decision_function(scored, rng, n_draws=THOMPSON_DRAWS)
-             if getattr(cfg, "explore_mode", "uncertainty") == "thompson" else None)
+             if cfg.explore_mode == "thompson" else None)
     chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
                           control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
                           max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
