@@ -141,3 +141,23 @@ def test_reccobeats_down_degrades_with_one_note(env, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert out.count("ReccoBeats recommendations skipped this run") == 1
     assert db(home).execute("SELECT count(*) FROM pushes WHERE batch = 2").fetchone()[0] > 0
+
+
+def test_a_refused_liked_songs_check_costs_a_note_and_counts_no_removal(env, capsys):
+    """Without the heart check a removed track may have been hearted: no removal is counted as a dislike then."""
+    from spotify_modeling.sandbox.standin import Fault
+
+    world, state, server, home = env
+    assert main(["candidates", "--seed", "1"]) == 0
+    cand = own(state, "data_candidates")[0]["id"]
+    pushed = [u.rsplit(":", 1)[-1] for u in state.playlist_uris(cand)]
+    state.save_tracks(pushed[:1])
+    state.remove_items(cand, [f"spotify:track:{t}" for t in pushed[:3]])   # one of them hearted first
+    capsys.readouterr()
+    state.faults.append(Fault(path=r"/me/library/contains", status=403, message="Insufficient client scope",
+                              times=None))
+    assert main(["candidates", "--seed", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("could not check Liked Songs for hearted candidates this run") == 1
+    assert db(home).execute("SELECT count(*) FROM labels").fetchone()[0] == 0
+    assert db(home).execute("SELECT count(*) FROM pushes WHERE batch = 2").fetchone()[0] > 0

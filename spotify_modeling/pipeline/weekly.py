@@ -32,7 +32,7 @@ from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS
 from spotify_modeling.db import library
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db.store import Store
-from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
+from spotify_modeling.sources.errors import ApiError, RateLimited
 from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline.train import history_window, training_data
 from spotify_modeling.db.tracktable import has_features, track_table
@@ -207,14 +207,19 @@ class WeeklyRun:
         """
         pending = sorted(loop_db.pending_ids(self.store))
         hearted: list[str] = []
+        checked = True
         if pending:
             try:
                 saved = self.spotify.library_contains([f"spotify:track:{t}" for t in pending])
                 hearted = [t for t in pending if saved.get(f"spotify:track:{t}")]
-            except (Forbidden, ApiError) as err:   # an optional signal: the drags still count
-                self.report.notes.append(f"could not check Liked Songs for hearted candidates: {err}")
+            except (ApiError, QuotaExhausted, ServiceUnavailable) as err:   # optional: the drags still count
+                checked = False   # a removed track may have been hearted: no removal counts this run either
+                self.report.notes.append(f"could not check Liked Songs for hearted candidates this run: {err}")
+                if isinstance(err, QuotaExhausted):
+                    self._note_limit(err)
         left = self.store.get_kv(CANDIDATES_LEFT) or {}
-        seen = set(left.get("track_ids") or []) if left.get("playlist") == cand.id and not cand.created else set()
+        seen = (set(left.get("track_ids") or []) if checked and left.get("playlist") == cand.id and not cand.created
+                else set())
         removed = [t for t in vanished_ids(self.store, cand.track_ids) if t in seen and t not in hearted]
         with self.store.transaction():
             add_one_tap_labels(self.store, sync, hearted, removed, self.config.removed_weight)
