@@ -1,10 +1,12 @@
 """Open a spotify-model report in headless Chromium, save a screenshot, and fail unless the page rendered.
 
-    python .ci/report_screenshot.py REPORT.html OUT.png [--height 2400]
+    python .ci/report_screenshot.py REPORT.html OUT.png [--width 1280] [--height 2400]
 
 Exit 0: rendered (the DOM has the headline and every figure of the file, and the screenshot is a page with
-content, not a blank or an error page); 1: it did not render; 3: no Chromium on this machine.
-Used by .ci/run (on the demo's report) and by docs/make_report_png.py (the README picture).
+content, not a blank or an error page; in a window narrower than 700 px, a phone's, nothing sticks out past the
+page's right margin either, i.e. the page is no wider than the window); 1: it did not render; 3: no Chromium on this
+machine. Used by .ci/run (on the demo's report, 1280 and 400 px wide) and by docs/make_report_png.py (the README
+picture).
 """
 
 from __future__ import annotations
@@ -97,10 +99,26 @@ def check_pixels(path: Path, rows: int = 700) -> str | None:
     return None
 
 
+def check_fits(path: Path, margin: int = 6, tolerance: int = 12) -> str | None:
+    """None if the `margin` px at the right edge of the screenshot are page background in (nearly) every row: on a
+    narrow window the report's cards end 8 px short of the edge, so anything there sticks out of the page."""
+    width, height, lines = png_rows(path, 1 << 20)
+    bpp = len(lines[0]) // width if lines else 3
+    background = lines[0][(width - 1) * bpp:(width - 1) * bpp + 3]
+    out = [r for r, line in enumerate(lines)
+           if any(max(abs(line[x * bpp + c] - background[c]) for c in range(3)) > tolerance
+                  for x in range(width - margin, width))]
+    if len(out) > 0.002 * len(lines):
+        return (f"the page is wider than the {width} px window: {len(out)} rows have content at its right edge "
+                f"(first at y={out[0]})")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("report", type=Path)
     ap.add_argument("out", type=Path)
+    ap.add_argument("--width", type=int, default=1280, help="window width in CSS px (400: a phone)")
     ap.add_argument("--height", type=int, default=2400)
     args = ap.parse_args(argv)
     binary = chromium()
@@ -118,16 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.unlink(missing_ok=True)
-    shot = _run(binary, [f"--screenshot={args.out.resolve()}", f"--window-size=1280,{args.height}", page.as_uri()])
+    shot = _run(binary, [f"--screenshot={args.out.resolve()}", f"--window-size={args.width},{args.height}",
+                         page.as_uri()])
     if not args.out.exists():
         print(f"Chromium wrote no screenshot: {shot.stderr.strip()[-300:]}", file=sys.stderr)
         return 1
-    problem = check_pixels(args.out)
+    problem = check_pixels(args.out) or (check_fits(args.out) if args.width < 700 else None)
     if problem:
         print(f"the report did not render in Chromium: {problem} ({args.out})", file=sys.stderr)
         return 1
-    print(f"rendered in Chromium: {len(figures)} figures, {html.count('<svg')} plots; screenshot {args.out} "
-          f"({args.out.stat().st_size // 1024} KiB)")
+    print(f"rendered in Chromium at {args.width} px: {len(figures)} figures, {html.count('<svg')} plots; "
+          f"screenshot {args.out} ({args.out.stat().st_size // 1024} KiB)")
     return 0
 
 

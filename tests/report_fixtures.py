@@ -141,3 +141,22 @@ def build_home(root: Path, now: datetime | None = None) -> Home:
     h.token_cache.write_text("{}")
     os.chmod(h.token_cache, 0o600)
     return h
+
+
+def add_control_tracks(h: Home, liked: int, disliked: int, batch: int = 2) -> None:
+    """`liked + disliked` more labelled control tracks k1, k2, ... in `batch` of the store above (which has only
+    two control labels, c6 and c10: too few to compare with), pushed with that batch, drawn from random search."""
+    with Store(h.db_path) as store, store.transaction() as c:
+        run_id, at, rank = c.execute("SELECT run_id, min(pushed_at), max(rank) FROM pushes WHERE batch = ?",
+                                     (batch,)).fetchone()
+        for i in range(1, liked + disliked + 1):
+            tid, label = f"k{i}", int(i <= liked)
+            c.execute("INSERT INTO tracks(track_id, name, artist_names, artist_ids, duration_ms, meta_source) "
+                      "VALUES (?, ?, ?, ?, 200000, 'search')",
+                      (tid, f"Control {i}", json.dumps([f"Artist k{i}"]), json.dumps([f"ak{i}"])))
+            c.execute("INSERT INTO pushes(track_id, run_id, batch, slice, rank, score, scores, pushed_at, status) "
+                      "VALUES (?, ?, ?, 'control', ?, 0.0, '{}', ?, 'labelled')", (tid, run_id, batch, rank + i, at))
+            c.execute("INSERT INTO labels(track_id, label, source, weight, first_seen, updated_at) "
+                      "VALUES (?, ?, ?, 1.0, ?, ?)", (tid, label, "data_1" if label else "data_0", at, at))
+            c.execute("INSERT INTO candidates(track_id, name_key, source, added_at, status) "
+                      "VALUES (?, ?, 'search', ?, 'pushed')", (tid, f"kk{i}", at))

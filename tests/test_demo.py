@@ -32,3 +32,76 @@ def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path, capsys):
     assert main(["demo", "--home", str(mine), "--weeks", "1"]) == 2
     assert (mine / "precious.txt").read_text() == "keep me"
     assert main(["demo", "--listener", "nobody"]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ its small print
+import contextlib
+import io
+import json
+import re
+
+from spotify_modeling.home import Home
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_demo_help_lists_every_listener_and_random_is_one(capsys):
+    from spotify_modeling.sandbox.simulate import PERSONAS
+
+    assert main(["demo", "--help"]) == 0
+    out = _flat(capsys.readouterr().out)
+    for name in ["random", *PERSONAS]:
+        assert name in out, name
+    assert "default" in out
+    from spotify_modeling.cli.demo import LISTENERS
+
+    assert LISTENERS == ("random", *PERSONAS)      # named in the command (no sandbox import at start-up)
+
+
+@pytest.fixture(scope="module")
+def random_demo(tmp_path_factory):
+    """`spotify-model demo --listener random --weeks 2` on a small world, through the command."""
+    from spotify_modeling.sandbox import demo as demo_mod
+
+    real = demo_mod.run_demo
+    home = tmp_path_factory.mktemp("demo") / "world"
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_mod, "run_demo", lambda *a, **kw: real(*a, n_tracks=2500, n_plays=2000, **kw))
+        mp.delenv("SPOTIFY_MODEL_HOME", raising=False)
+        with contextlib.redirect_stdout(out):
+            code = main(["demo", "--weeks", "2", "--seed", "5", "--listener", "random", "--home", str(home)])
+    return code, out.getvalue(), Home(home)
+
+
+def test_the_listener_its_title_names_is_accepted(random_demo):
+    code, out, _ = random_demo
+    assert code == 0, out
+    assert "spotify-model demo: listener random" in out
+
+
+def test_the_demo_shows_a_weekly_run_as_a_user_sees_it(random_demo):
+    _, out, _ = random_demo
+    flat = _flat(out)
+    assert "What the weekly run of week 2 printed (`spotify-model candidates`):" in flat
+    week = flat.split("What the weekly run of week 2 printed")[1]
+    # print_weekly_report's own lines: the run, the labels it read, the pool, the batch pushed, the calls
+    assert "Weekly run 2" in week and "labels: +" in week and "pool: " in week
+    assert re.search(r"pushed \d+ tracks to data_candidates \(batch 2\)", week)
+    assert "Spotify calls this run:" in week
+
+
+def test_the_demos_total_says_why_the_report_counts_otherwise(random_demo, capsys):
+    _, out, h = random_demo
+    flat = _flat(out)
+    m = re.search(r"Overall, as the listener labelled each batch in its own week: (\d+) liked of (\d+) labelled", flat)
+    assert m, flat[-800:]
+    assert main(["status", "--home", str(h.root), "--json"]) == 0
+    hr = json.loads(capsys.readouterr().out)["hit_rate"]
+    said = re.search(r"The report and `status` count (\d+) of (\d+) \(\d+%\): the labels the weekly runs have read, "
+                     r"so the last batch's (\d+) labels wait for the next run", flat)
+    assert said, flat[-800:]
+    assert (int(said.group(1)), int(said.group(2))) == (hr["liked"], hr["labelled"])
+    assert int(m.group(2)) != hr["labelled"]                  # they differ, and the line says why

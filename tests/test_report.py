@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from report_fixtures import build_home
+from report_fixtures import add_control_tracks, build_home
 from spotify_modeling.cli import main
 from spotify_modeling.cli.report import FIGURES, report_path
 from spotify_modeling.db.store import Store
@@ -68,11 +68,13 @@ def test_report_of_a_known_store_draws_the_hand_counts(known, capsys):
     # the headline: the share of candidates liked, and whether it rises
     head = re.search(r'<section class="card headline" id="headline">(.*?)</section>', page, re.S).group(1)
     assert '50<small>%</small>' in head and "4 of 8" in head
-    assert "Random control tracks: 50% (1 of 2)" in head
+    # two control labels are no baseline yet: said so, with the interval, never "50% (1 of 2)" as the line to beat
+    assert ("2 random control tracks labelled so far: too few to compare with yet (95% CI 9%–91%); about 20 "
+            "needed.") in head and "50% (1 of 2)" not in head
     assert "not yet a clear change" in head and "batch 1 40% liked (2/5), batch 2 67% (2/3): +27 points" in head
     hit = figure(page, "fig-hit-rate")
     assert "batch 1, exploit: 2 of 3 liked (67%" in hit and "batch 2, control: 1 of 1 liked (100%" in hit
-    assert "random baseline: control tracks 50% (1 of 2)" in hit
+    assert "random control: 2 labelled, 20 needed" in hit and not re.search(r"random baseline \d", hit)
     assert "waiting for" in hit                                    # batch 3 is pending
     labels = figure(page, "fig-labels")
     assert "run 4: 5 likes" in labels and "run 4: 4 dislikes" in labels and "run 2: 1 expired" in labels
@@ -101,6 +103,61 @@ def test_report_of_a_known_store_draws_the_hand_counts(known, capsys):
     assert "Batch 3: the 2 tracks pushed last, best first" in page
 
 
+def _dashed_lines(svg: str) -> list[str]:
+    return re.findall(r'<line [^>]*stroke-dasharray="6 4"[^>]*/>', svg)
+
+
+def test_a_thin_control_is_drawn_as_its_interval_not_as_a_line_to_beat(known, capsys):
+    hit = figure(_report(capsys, known), "fig-hit-rate")
+    assert _dashed_lines(hit) == []                               # no dashed line at "50% of 2"
+    band = re.search(r'<rect [^>]*fill="#6b7280" fill-opacity="0.12"><title>(.*?)</title>', hit)
+    assert band and band.group(1) == ("random control: 1 of 2 liked (95% CI 9%–91%): too few to compare with yet; "
+                                      "about 20 needed")
+
+
+def test_enough_control_tracks_make_a_baseline_with_its_interval(known, capsys):
+    from spotify_modeling.cli.status import CONTROL_LABELS_NEEDED
+
+    assert CONTROL_LABELS_NEEDED == 20                            # the threshold the sentences below state
+    add_control_tracks(known, liked=1, disliked=19)               # 22 control labels: 2 liked
+    page = _report(capsys, known)
+    head = re.search(r'<section class="card headline" id="headline">(.*?)</section>', page, re.S).group(1)
+    assert "Random control tracks 9% liked (2 of 22; 95% CI 3%–28%)." in head and "too few" not in head
+    hit = figure(page, "fig-hit-rate")
+    assert "random baseline 9% (2 of 22)" in hit and len(_dashed_lines(hit)) == 2   # the wide and the narrow plot
+    assert 'fill-opacity="0.12"><title>random control: 2 of 22 liked (95% CI 3%–28%)</title>' in hit
+
+
+def test_the_page_works_on_a_narrow_screen(known, capsys):
+    """At phone widths the plots are redrawn for a narrow viewBox (text stays readable), inside containers that
+    scroll sideways rather than shrink; tables scroll; tiles and panels wrap."""
+    page = _report(capsys, known)
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    media = re.search(r"@media \(max-width: (\d+)px\) \{(.*?)\n\}", css, re.S)
+    assert media and int(media.group(1)) >= 600, "no media query for narrow screens"
+    narrow_css = media.group(2)
+    assert re.search(r"\.plot \.wide \{ display: none; \}", narrow_css)
+    assert re.search(r"\.plot \.narrow \{ display: block;", narrow_css)
+    assert re.search(r"\.plot \{[^}]*overflow-x: auto", css) and re.search(r"\.plot [^{]*svg \{[^}]*min-width", css)
+    assert re.search(r"\.scroll \{[^}]*overflow-x: auto", css) and re.search(r"\.scroll table \{[^}]*min-width", css)
+    assert "repeat(auto-fit, minmax(" in css and "flex-wrap: wrap" in css
+    for fig_id in FIGURES:
+        body = figure(page, fig_id)
+        if "<svg" not in body:
+            continue
+        plot = re.search(r'<div class="plot"><div class="wide">(.*?)</div><div class="narrow">(.*)</div></div>',
+                         body, re.S)
+        assert plot, f"{fig_id}: its SVG is not inside the scroll container"
+        wide, narrow = plot.groups()
+        assert body.count("<svg") == wide.count("<svg") + narrow.count("<svg"), fig_id
+        assert wide.count("<svg") == narrow.count("<svg") >= 1, fig_id
+        widths = [float(w) for w in re.findall(r'<svg viewBox="0 0 ([\d.]+) ', narrow)]
+        assert widths and max(widths) <= 360, (fig_id, widths)       # drawn for a phone: about 1:1 at 400 px
+        sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', narrow)]
+        assert min(sizes) >= 10.5, fig_id
+    assert page.count("<table>") == page.count('<div class="scroll"><table>')
+
+
 def test_report_escapes_what_the_catalog_says(known, capsys):
     with sqlite3.connect(known.db_path) as c:
         c.execute("UPDATE tracks SET name = '<script>alert(1)</script> https://evil' WHERE track_id = 'c12'")
@@ -127,7 +184,17 @@ def test_empty_states_render_as_sentences(tmp_path, capsys):
     for fig_id, sentence in expected.items():
         assert f'<p class="empty">{sentence}' in figure(page, fig_id), fig_id
     assert "run <code>spotify-model candidates</code> and your first batch appears" in figure(page, "fig-hit-rate")
-    assert "No labelled candidates yet." in page and "No candidates yet" in page
+    # the headline is no lone dash: it says what will appear there, when, and the real next step (no login yet)
+    head = re.search(r'<section class="card headline" id="headline">(.*?)</section>', page, re.S).group(1)
+    assert 'class="big"' not in head
+    assert "Your hit rate appears here after your first labelled batch" in head
+    steps = re.findall(r"<li class=\"(done|next|todo)\">(.*?)</li>", head, re.S)
+    assert [k for k, _ in steps] == ["done", "next", "todo", "todo", "todo", "todo"]
+    assert "import your Spotify data export" in steps[0][1]
+    assert "log in to Spotify: <code>spotify-model login</code>" in steps[1][1]
+    assert "<code>spotify-model features</code>" in steps[2][1]
+    assert "<code>spotify-model candidates</code>" in steps[3][1]
+    assert "data_1" in steps[4][1] and "your hit rate appears here" in steps[5][1]
 
 
 def test_report_into_a_read_only_home_is_refused_in_one_line(known, capsys, monkeypatch):

@@ -157,3 +157,91 @@ def test_a_killed_run_shows_as_interrupted_but_a_live_one_as_running(home, capsy
     with h.lock(wait=0):                      # a run under way holds the lock: it is running, not killed
         st = _status_json(capsys, h)
     assert [r["status"] for r in st["runs"] if r["run_id"] == run_id] == ["running"]
+
+
+# ------------------------------------------------------------------------------------------------ the real next step
+def _screen(capsys, h) -> str:
+    assert main(["status", "--home", str(h.root)]) == 0
+    return " ".join(capsys.readouterr().out.split())          # rich wraps at the terminal width
+
+
+def test_status_after_an_offline_import_leads_with_login_not_labelling(tmp_path, capsys, monkeypatch):
+    """The user report: `features --offline` in a fresh home, then `status` said to drag tracks into data_1 / data_0
+    although there was no login, no playlist and no run yet."""
+    from export_fixtures import write_extended_export
+
+    monkeypatch.delenv("SPOTIFY_MODEL_HOME", raising=False)
+    monkeypatch.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
+    h = Home(tmp_path / "fresh")
+    assert main(["features", str(write_extended_export(tmp_path / "export")), "--offline", "--home", str(h.root)]) == 0
+    capsys.readouterr()
+    out = _screen(capsys, h)
+    assert "No labelled candidates yet. Next step: log in to Spotify: `spotify-model login`" in out
+    assert "drag" not in out and "data_1" not in out
+    st = _status_json(capsys, h)
+    assert st["next_run"]["your_step"].startswith("log in to Spotify: `spotify-model login`")
+
+
+def _add(h: Home, sql: str, *rows) -> None:
+    with Store(h.db_path) as store, store.transaction() as c:
+        c.executemany(sql, rows) if rows else c.execute(sql)
+
+
+@pytest.mark.parametrize("stage, step", [
+    ("empty store", "import your Spotify data export: `spotify-model features EXPORT`"),
+    ("imported", "log in to Spotify: `spotify-model login`"),
+    ("logged in", "enrich your history: `spotify-model features`"),
+    ("enriched", "push your first batch of candidates: `spotify-model candidates`"),
+    ("pushed", "label the 2 candidates waiting in data_candidates: drag each into data_1 (like) or data_0 (dislike)"),
+])
+def test_the_next_step_follows_the_real_state_in_order(tmp_path, capsys, monkeypatch, stage, step):
+    monkeypatch.delenv("SPOTIFY_MODEL_TOKEN_CACHE", raising=False)
+    h = Home(tmp_path / "home")
+    h.ensure()
+    Store(h.db_path).close()
+    stages = ["empty store", "imported", "logged in", "enriched", "pushed"]
+    reached = stages[:stages.index(stage) + 1]
+    if "imported" in reached:
+        _add(h, "INSERT INTO imported_files(file_id, sha256, path, size, kind, rows, imported_at) "
+                "VALUES (1, 'x', 'f.json', 1, 'extended', 1, '2026-01-01T00:00:00Z')")
+        _add(h, "INSERT INTO plays(source, ts, ms_played, track_id, name_key, file_id) "
+                "VALUES ('extended', '2025-01-01T00:00:00Z', 1000, 't1', 'k', 1)")
+    if "logged in" in reached:
+        h.token_cache.write_text("{}")
+    if "enriched" in reached:
+        _add(h, "INSERT INTO tracks(track_id, name, artist_names, artist_ids) VALUES ('t1', 'T', '[]', '[]')")
+        _add(h, "INSERT INTO audio_features(track_id, source, available, danceability, fetched_at) "
+                "VALUES ('t1', 'reccobeats', 1, 0.5, '2026-01-01T00:00:00Z')")
+    if "pushed" in reached:
+        _add(h, "INSERT INTO runs(run_id, command, started_at, finished_at, status, summary) "
+                "VALUES (1, 'candidates', '2026-01-02T00:00:00Z', '2026-01-02T00:00:00Z', 'ok', '{}')")
+        _add(h, "INSERT INTO pushes(track_id, run_id, batch, slice, rank, score, scores, pushed_at, status) "
+                "VALUES (?, 1, 1, 'exploit', ?, 1.0, '{}', '2026-01-02T00:00:00Z', 'pending')", ("p1", 1), ("p2", 2))
+    st = _status_json(capsys, h)
+    assert st["next_run"]["your_step"].startswith(step), st["next_run"]["your_step"]
+    out = _screen(capsys, h)
+    assert f"No labelled candidates yet. Next step: {step}" in out
+    if stage != "pushed":
+        assert "drag" not in out
+
+
+def test_status_says_when_the_control_is_too_thin_to_compare(home, capsys):
+    from report_fixtures import add_control_tracks
+
+    h, _ = home
+    out = _screen(capsys, h)
+    assert ("2 random control tracks labelled so far: too few to compare with yet (95% CI 9%–91%); about 20 "
+            "needed") in out
+    assert "control 50%" not in out
+    # the run table is per batch, and says so; a batch's control shows as liked / labelled, not as 0% or 100%
+    assert "hit rate so far by slice" not in out and "hit rate of each run's batch, by slice" in out
+    row = next(line for line in capsys_lines(h, capsys) if line.split()[:1] == ["2"])
+    assert row.split()[7] == "1/1", row         # run 2 (date: 2 words), batch 2: exploit 50%, its one control liked
+    add_control_tracks(h, liked=1, disliked=19)
+    out = _screen(capsys, h)
+    assert "random control tracks 9% liked (2 of 22; 95% CI 3%–28%)" in out and "too few" not in out
+
+
+def capsys_lines(h, capsys) -> list[str]:
+    assert main(["status", "--home", str(h.root)]) == 0
+    return capsys.readouterr().out.splitlines()

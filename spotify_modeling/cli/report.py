@@ -2,7 +2,8 @@
 
 The page is written to `data/report/report.html` (whole or not at all, readable by you alone) and needs nothing but a
 browser to view: every plot is inline SVG drawn here, with no script, no stylesheet or font from elsewhere, and no
-network at all when it is built or viewed. `candidates` and `demo` end by writing it (`report_after_run`).
+network at all when it is built or viewed. Each plot is drawn twice, for wide screens and for phones (`drawn_at`), and
+a CSS media query shows the one that fits, so that plot text stays legible at 400 px. `candidates` and `demo` end by writing it (`report_after_run`).
 
 Why hand-drawn SVG and not matplotlib: the plots are points with intervals, lines, bars and one histogram, which a
 few hundred lines draw as crisply as matplotlib does (vector, sharp at any zoom, text selectable, hover titles on
@@ -15,7 +16,9 @@ from __future__ import annotations
 import html
 import math
 import re
+import textwrap
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -24,8 +27,8 @@ import typer
 from rich.markup import escape
 
 from spotify_modeling.cli.app import app, console, err_console
-from spotify_modeling.cli.status import (SLICES, collect_status, hit_rate_table, open_store, short_date,
-                                         trend_sentence)
+from spotify_modeling.cli.status import (CONTROL_LABELS_NEEDED, SLICES, collect_status, control_baseline,
+                                         hit_rate_table, open_store, setup_steps, short_date, trend_sentence)
 from spotify_modeling.home import Home
 
 REPORT_NAME = "report.html"
@@ -36,9 +39,11 @@ FIGURES: dict[str, tuple[str, str]] = {
     "fig-hit-rate": (
         "Hit rate per batch, by slice",
         "Each dot is the share of a batch's labelled candidates you liked, per slice, with its 95% Wilson interval "
-        "as a bar; the dark line is the running share of all candidates you liked so far and the grey dashed line "
-        "the random baseline (every control track so far): the further the blue dots and the dark line sit above "
-        "the baseline, the better the ranking works for you."),
+        "as a bar; the dark line is the running share of all candidates you liked so far, and the grey band the 95% "
+        "interval of the random baseline (every control track so far), with a dashed line at its share once about "
+        f"{CONTROL_LABELS_NEEDED} control tracks are labelled (before that it is too uncertain to be a line to "
+        "beat): the further the blue dots and the dark line sit above the band, the better the ranking works for "
+        "you."),
     "fig-labels": (
         "Your labels over the runs",
         "The total of likes, dislikes and expired candidates (left unlabelled for weeks) as each weekly run read "
@@ -138,11 +143,34 @@ def _text_width(text: str, size: float = 12) -> float:
     return 0.6 * size * len(text)
 
 
+#: Every plot is drawn twice, at two widths of its viewBox: `WIDE` for screens wider than `NARROW_SCREEN` px (it
+#: scales with the page, never below 600 px), and `NARROW` for phones, where the page shows that one instead (CSS
+#: media query) at about 1:1, so that its 11-12 px text stays 11-12 px rather than shrinking to 5.
+WIDE, NARROW, NARROW_SCREEN = 760, 360, 700
+_drawing = {"width": WIDE}
+
+
+@contextmanager
+def drawn_at(width: int):
+    """Plots made inside are `width` wide (in viewBox units) unless they say otherwise."""
+    before = _drawing["width"]
+    _drawing["width"] = width
+    try:
+        yield
+    finally:
+        _drawing["width"] = before
+
+
+def _narrow() -> bool:
+    return _drawing["width"] < WIDE
+
+
 class Plot:
     """One chart: linear axes in data units, drawn as SVG primitives; `svg()` returns the element."""
 
-    def __init__(self, width: int = 760, height: int = 280, left: int = 56, right: int = 20, top: int = 36,
+    def __init__(self, width: int | None = None, height: int = 280, left: int = 56, right: int = 20, top: int = 36,
                  bottom: int = 48):
+        width = min(width or _drawing["width"], _drawing["width"])
         self.w, self.h = width, height
         self.left, self.right, self.top, self.bottom = left, right, top, bottom
         self.pw, self.ph = width - left - right, height - top - bottom
@@ -158,6 +186,10 @@ class Plot:
         if self.yhi <= self.ylo:
             self.yhi = self.ylo + 1
         return self
+
+    def every(self, n: int) -> int:
+        """Label every k-th of `n` ticks along the x axis, so that labels stay about 42 px apart."""
+        return _every(n, max(3, int(self.pw // 42)))
 
     def X(self, v: float) -> float:
         return self.left + (v - self.xlo) / (self.xhi - self.xlo) * self.pw
@@ -233,6 +265,12 @@ class Plot:
         self.parts.append(f'<circle cx="{_n(self.X(x))}" cy="{_n(self.Y(y))}" r="{r}" fill="{fill}" '
                           f'stroke="{colour}" stroke-width="1.6">{tip}</circle>')
 
+    def herrorbar(self, y: float, lo: float, hi: float, colour: str, cap: float = 4.0, opacity: float = 0.75) -> None:
+        py, x1, x2 = self.Y(y), self.X(lo), self.X(hi)
+        self.parts.append(f'<path d="M{_n(x1)},{_n(py)}H{_n(x2)}M{_n(x1)},{_n(py - cap)}V{_n(py + cap)}'
+                          f'M{_n(x2)},{_n(py - cap)}V{_n(py + cap)}" stroke="{colour}" stroke-width="1.4" '
+                          f'fill="none" stroke-opacity="{opacity}"/>')
+
     def errorbar(self, x: float, lo: float, hi: float, colour: str, cap: float = 4.0, opacity: float = 0.75) -> None:
         px, y1, y2 = self.X(x), self.Y(lo), self.Y(hi)
         self.parts.append(f'<path d="M{_n(px)},{_n(y1)}V{_n(y2)}M{_n(px - cap)},{_n(y1)}H{_n(px + cap)}'
@@ -289,6 +327,12 @@ class Plot:
                 out.append(f'<circle cx="{_n(x + 6)}" cy="{_n(y - 4)}" r="4.5" fill="{colour}"/>')
             elif kind == "box":
                 out.append(f'<rect x="{_n(x)}" y="{_n(y - 10)}" width="12" height="12" rx="2" fill="{colour}"/>')
+            elif kind in ("band", "dashband"):   # an interval drawn as a band (with a dashed line at its share)
+                out.append(f'<rect x="{_n(x)}" y="{_n(y - 10)}" width="16" height="12" fill="{colour}" '
+                           'fill-opacity="0.25"/>')
+                if kind == "dashband":
+                    out.append(f'<line x1="{_n(x)}" x2="{_n(x + 16)}" y1="{_n(y - 4)}" y2="{_n(y - 4)}" '
+                               f'stroke="{colour}" stroke-width="1.8" stroke-dasharray="5 3"/>')
             else:
                 dash = ' stroke-dasharray="5 3"' if kind == "dash" else ""
                 stroke = 3 if kind == "line" else 1.8
@@ -331,14 +375,23 @@ def plot_hit_rate(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=300)
     p.domain((0.4, len(batches) + 0.6), (0, 1))
     p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:.0%}", "share liked")
-    k = _every(len(batches))
+    k = p.every(len(batches))
     p.x_axis([(i + 1, f"{b}\n{short_date(data['batch_dates'].get(b))}" if i % k == 0 else "")
               for i, b in enumerate(batches)], "batch (day pushed)")
     base = rows.get(("all", "control"))
     if base and base["labelled"]:
-        p.hline(base["hit_rate"], "#6b7280")
-        p.legend.append((f"random baseline: control tracks {_pct(base['hit_rate'])} "
-                         f"({base['liked']} of {base['labelled']})", "#6b7280", "dash"))
+        # the baseline is its 95% interval, a band; a dashed line at its share only once that is narrow enough
+        n, enough = base["labelled"], base["labelled"] >= CONTROL_LABELS_NEEDED
+        tip = (f"random control: {base['liked']} of {n} liked (95% CI {_pct(base['ci_low'])}–{_pct(base['ci_high'])})"
+               + ("" if enough else f": too few to compare with yet; about {CONTROL_LABELS_NEEDED} needed"))
+        p.rect(p.xlo, p.xhi, base["ci_low"], base["ci_high"], MUTED, title=tip, opacity=0.12)
+        for edge in (base["ci_low"], base["ci_high"]):   # dotted edges: told apart from the running share's band
+            p.line([p.xlo, p.xhi], [edge, edge], MUTED, 1, dash="1 3")
+        if enough:
+            p.hline(base["hit_rate"], MUTED)
+            p.legend.append((f"random baseline {_pct(base['hit_rate'])} ({base['liked']} of {n})", MUTED, "dashband"))
+        else:
+            p.legend.append((f"random control: {n} labelled, {CONTROL_LABELS_NEEDED} needed", MUTED, "band"))
     # the running share liked, over all slices, with its interval
     from spotify_modeling.core.metrics import wilson_interval
 
@@ -381,7 +434,7 @@ def plot_hit_rate(data: dict) -> tuple[str | None, str | None]:
             shown = True
         if shown:
             p.legend.append((s, SLICE_COLOURS[s], "dot"))
-    p.legend.sort(key=lambda item: item[2] == "dash")   # the baseline last
+    p.legend.sort(key=lambda item: item[2] in ("band", "dashband"))   # the baseline last
     return p.svg("hit rate per batch by slice"), None
 
 
@@ -402,7 +455,7 @@ def plot_labels(data: dict) -> tuple[str | None, str | None]:
     ticks = nice_ticks(0, top * 1.08, 5)
     p.domain((0.6, len(totals) + 0.4), (0, ticks[-1]))
     p.y_axis(ticks, lambda v: f"{v:g}", "labels")
-    k = _every(len(totals))
+    k = p.every(len(totals))
     p.x_axis([(i + 1, f"run {t[0]['run_id']}\n{short_date(t[0]['started_at'])}" if i % k == 0 else "")
               for i, t in enumerate(totals)])
     xs = list(range(1, len(totals) + 1))
@@ -435,7 +488,7 @@ def plot_auc(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=270)
     p.domain((0.4, len(runs) + 0.6), (0, 1))
     p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:.2f}", "ROC AUC")
-    k = _every(len(runs))
+    k = p.every(len(runs))
     p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
               for i, r in enumerate(runs)])
     p.hline(0.5, "#9ca3af", label="chance")
@@ -468,15 +521,27 @@ def plot_sources(data: dict) -> tuple[str | None, str | None]:
     by = data["status"]["hit_rate"].get("by_source") or []
     if not by:
         return None, "No labelled candidate yet: the hit rate of each source shows once you label some."
-    p = Plot(height=260)
-    p.domain((0.4, len(by) + 0.6), (0, 1))
-    p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:.0%}", "share liked")
-    p.x_axis([(i + 1, f"{x['name']}\n{x['liked']} of {x['labelled']}") for i, x in enumerate(by)])
+    left = 150 if _narrow() else 230
+    chars = int((left - 14) / (0.6 * 12))
+    p = Plot(height=28 + 46 * len(by) + 40, left=left, right=24, top=20, bottom=40)
+    p.domain((0, 1), (0, len(by)))
+    for t in (0, 0.25, 0.5, 0.75, 1.0):
+        x = p.X(t)
+        p.parts.append(f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{_n(p.top)}" y2="{_n(p.top + p.ph)}" '
+                       f'stroke="{GRID}" stroke-width="1"/>')
+    p.x_axis([(t, f"{t:.0%}") for t in (0, 0.25, 0.5, 0.75, 1.0)], "share liked")
     for i, x in enumerate(by):
+        y = len(by) - i - 0.5
         colour = SLICE_COLOURS["control"] if x["source"] == "search" else SLICE_COLOURS["exploit"]
-        p.errorbar(i + 1, x["low"], x["high"], colour)
-        p.dot(i + 1, x["hit_rate"], colour, title=f"{x['name']}: {x['hit_rate']:.0%} liked ({x['liked']} of "
-                                                  f"{x['labelled']}; 95% CI {x['low']:.0%}-{x['high']:.0%})")
+        p.herrorbar(y, x["low"], x["high"], colour)
+        p.dot(x["hit_rate"], y, colour, title=f"{x['name']}: {x['hit_rate']:.0%} liked ({x['liked']} of "
+                                              f"{x['labelled']}; 95% CI {x['low']:.0%}-{x['high']:.0%})")
+        lines = textwrap.wrap(x["name"], chars)[:2]
+        top = p.Y(y) + 4 - 7 * len(lines)
+        for j, line in enumerate(lines):
+            p.note(left - 10, top + 14 * j, line, INK, anchor="end", size=12)
+        p.note(left - 10, top + 14 * len(lines), f"{x['liked']} of {x['labelled']} liked", MUTED, anchor="end",
+               size=10.5)
     return p.svg("hit rate by pool source"), None
 
 
@@ -487,7 +552,7 @@ def plot_weights(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=240)
     p.domain((0.4, len(runs) + 0.6), (0, 1))
     p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:g}", "weight")
-    k = _every(len(runs))
+    k = p.every(len(runs))
     p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
               for i, r in enumerate(runs)])
     names = [n for n in MODEL_COLOURS if any(n in r["summary"]["weights"] for r in runs)]
@@ -525,15 +590,20 @@ def plot_corrections(data: dict, top: int = 10) -> tuple[str | None, str | None]
     items = sorted(run["summary"]["corrections"].items(), key=lambda kv: -abs(kv[1]))[:top]
     rows = len(items)
     reach = max(abs(v) for _, v in items) or 1.0
-    p = Plot(height=40 + 24 * rows, left=170, right=60, top=30, bottom=24)
-    p.domain((-reach * 1.1, reach * 1.1), (0, rows))
+    narrow = _narrow()
+    p = Plot(height=40 + 24 * rows, left=130 if narrow else 170, right=44 if narrow else 60, top=30, bottom=24)
+    reach /= max(0.5, 1 - 84 / p.pw)          # room for a value ("-1.44") at the end of the longest bar
+    p.domain((-reach, reach), (0, rows))
     p.vline(0, MUTED, dash="2 3")
     p.note(8, 18, f"run {run['run_id']} ({short_date(run['started_at'])})", MUTED, size=12)
     for i, (name, v) in enumerate(items):
         y1, y0 = rows - i - 0.2, rows - i - 0.8
         colour = LABEL_COLOURS["likes"] if v > 0 else LABEL_COLOURS["dislikes"]
         p.rect(min(0.0, v), max(0.0, v), y0, y1, colour, title=f"{correction_label(name)}: {v:+.2f}")
-        p.note(p.left - 6, p.Y((y0 + y1) / 2) + 4, correction_label(name)[:26], INK, anchor="end", size=11.5)
+        label = correction_label(name)
+        room = 17 if narrow else 26
+        p.note(p.left - 6, p.Y((y0 + y1) / 2) + 4, label if len(label) <= room else label[:room - 1] + "…", INK,
+               anchor="end", size=11.5)
         p.note(p.X(v) + (4 if v > 0 else -4), p.Y((y0 + y1) / 2) + 4, f"{v:+.2f}", MUTED,
                anchor="start" if v > 0 else "end", size=11)
     return p.svg("what your labels changed in the ranking"), None
@@ -571,8 +641,10 @@ def plot_genres(data: dict) -> tuple[str | None, str | None]:
     if "other" in order:
         order = [f for f in order if f != "other"] + ["other"]
     rows = list(groups)
-    per_row = 5
-    p = Plot(height=52 + 40 * len(rows) + 22 * math.ceil(len(order) / per_row), left=150, right=20, top=16, bottom=8)
+    narrow = _narrow()
+    per_row = 2 if narrow else 5
+    p = Plot(height=52 + 40 * len(rows) + 22 * math.ceil(len(order) / per_row), left=140 if narrow else 150,
+             right=20, top=16, bottom=8)
     p.ph = 40 * len(rows)
     p.domain((0, 1), (0, len(rows)))
     for i, name in enumerate(rows):
@@ -591,7 +663,7 @@ def plot_genres(data: dict) -> tuple[str | None, str | None]:
                 continue
             p.rect(x, x + v, y0, y1, FAMILY_COLOURS.get(f, "#c9c9c9"),
                    title=f"{name}: {FAMILY_NAMES.get(f, f)} {v:.0%}")
-            if v >= 0.07:
+            if v >= (0.12 if narrow else 0.07):
                 p.note(p.X(x + v / 2), mid, f"{v:.0%}", "#ffffff" if f not in ("other", "jazz_blues", "reggae",
                                                                                "folk_country") else INK,
                        anchor="middle", size=11)
@@ -623,9 +695,10 @@ def plot_pool(data: dict) -> tuple[str | None, str | None]:
     ticks_y = nice_ticks(0, max(counts) * 1.1 or 1, 4)
     p.domain((lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo)), (0, ticks_y[-1]))
     p.y_axis(ticks_y, lambda v: f"{v:g}", "pool tracks")
-    ticks_x = [t for t in nice_ticks(lo, hi, 8) if p.xlo <= t <= p.xhi]
+    ticks_x = [t for t in nice_ticks(lo, hi, 4 if _narrow() else 8) if p.xlo <= t <= p.xhi]
     p.x_axis([(t, f"{t:g}") for t in ticks_x])
-    p.note(p.left + p.pw, p.h - 6, "composite score (higher = more likely your taste)", MUTED, anchor="end")
+    p.note(p.left + p.pw, p.h - 6, "composite score (higher = more your taste)" if _narrow() else
+           "composite score (higher = more likely your taste)", MUTED, anchor="end")
     for a, b, c in zip(edges[:-1], edges[1:], counts):
         if c:
             p.rect(a, b, 0, c, "#93b4d6", title=f"{c} tracks scored {a:.2f} to {b:.2f}")
@@ -662,7 +735,7 @@ def plot_calls(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=270)
     p.domain((0.4, len(runs) + 0.6), (0, ticks[-1]))
     p.y_axis(ticks, lambda v: f"{v:g}", "Spotify calls")
-    k = _every(len(runs))
+    k = p.every(len(runs))
     p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
               for i, r in enumerate(runs)])
     width = min(0.7, 56 / (p.X(1) - p.X(0)))
@@ -674,7 +747,8 @@ def plot_calls(data: dict) -> tuple[str | None, str | None]:
                 p.rect(i + 1 - width / 2, i + 1 + width / 2, y, y + v, GROUP_COLOURS.get(g, "#9ca3af"),
                        title=f"run {r['run_id']}: {v} {g} calls")
                 y += v
-        p.note(p.X(i + 1), p.Y(y) - 5, f"{totals[i]}", MUTED, anchor="middle", size=11)
+        if p.X(2) - p.X(1) >= 26:
+            p.note(p.X(i + 1), p.Y(y) - 5, f"{totals[i]}", MUTED, anchor="middle", size=11)
     p.hline(budget["calls"], "#d1495b", label=f"plan {budget['calls']} calls a run")
     for g in groups:
         p.legend.append((g, GROUP_COLOURS.get(g, "#9ca3af"), "box"))
@@ -766,7 +840,7 @@ def collect_report(h: Home, now: datetime | None = None) -> dict:
     return {"status": st, "runs": runs, "pushes": pushes, "rates": rows, "batches": batches,
             "batch_dates": batch_dates, "families": families, "importances": importances, "importance_note": note,
             "budget": budget, "pool_run": pool_run, "min_labels": cfg.min_labels_per_class,
-            "last_batch": last_batch}
+            "last_batch": last_batch, "steps": setup_steps(h, st)}
 
 
 # ------------------------------------------------------------------------------------------------ the page
@@ -799,7 +873,7 @@ figure h2, .card h2 { font-size: 19px; margin: 0 0 6px; }
 figcaption { color: #4b5563; font-size: 14.5px; margin-top: 8px; max-width: 860px; }
 .empty { background: #f9fafb; border: 1px dashed #d1d5db; border-radius: 8px; padding: 18px; color: #4b5563;
          margin: 8px 0; }
-.panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 4px 18px; }
+.panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(340px, 100%%), 1fr)); gap: 4px 18px; }
 table { border-collapse: collapse; width: 100%%; font-size: 14px; margin-top: 10px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e5e7eb; }
 th { color: #6b7280; font-weight: 600; }
@@ -809,24 +883,52 @@ footer { color: #6b7280; font-size: 13px; margin-top: 24px; }
 code { font: 0.92em ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace;
        background: #f3f4f6; padding: 1px 5px; border-radius: 4px; }
 .next li { margin: 2px 0; }
+.steps { margin: 10px 0 0; padding-left: 24px; font-size: 16px; }
+.steps li { margin: 3px 0; }
+.steps li.done { color: #6b7280; }
+.steps li.next { font-weight: 600; }
 .scroll { overflow-x: auto; }
+.scroll table { min-width: 560px; }
+.plot { overflow-x: auto; }
+.plot svg { display: block; }
+.plot .wide > svg { min-width: 600px; }
+.plot .panels svg { min-width: 300px; }
+.plot .narrow { display: none; }
+.plot .narrow svg { min-width: 320px; max-width: 520px; margin: 0 auto; }
 a { color: #1f6fb2; }
-""" % {"font": FONT}
+@media (max-width: %(narrow)dpx) {
+  main { padding: 16px 8px 32px; }
+  header h1 { font-size: 24px; }
+  .card { padding: 14px 12px; border-radius: 10px; }
+  .headline { gap: 10px 18px; }
+  .big { font-size: 56px; }
+  .headline .what { min-width: 0; flex-basis: 100%%; font-size: 16px; }
+  .tiles { grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; }
+  figcaption { font-size: 14px; }
+  .plot .wide { display: none; }
+  .plot .narrow { display: block; }
+}
+""" % {"font": FONT, "narrow": NARROW_SCREEN}
 
 
 def _headline(st: dict, data: dict) -> str:
     hr = st["hit_rate"]
     trend = hr["trend"]
     if not hr["labelled"]:
-        pushed = st["labels"]["pushed"]
-        msg = (f"{pushed} candidates are waiting in data_candidates: drag each into data_1 (like) or data_0 (dislike) "
-               "and the next weekly run starts counting." if pushed else
-               "No candidates yet: run <code>spotify-model candidates</code> to push your first batch.")
-        return (f'<section class="card headline" id="headline"><div class="big">–</div><div class="what">'
-                f'<strong>No labelled candidates yet.</strong><br>{msg}</div></section>')
-    control = hr["by_slice"].get("control") or {}
-    vs = (f"Random control tracks: {_pct(control['hit_rate'])} ({control['liked']} of {control['labelled']})."
-          if control.get("labelled") else "No control track labelled yet (the random baseline).")
+        # no number yet: what will appear here, and the road to it, the next step marked (`setup_steps`)
+        steps = data["steps"]
+        first = next((i for i, x in enumerate(steps) if not x["done"]), None)
+        items = []
+        for i, x in enumerate(steps):
+            kind = "done" if x["done"] else "next" if i == first else "todo"
+            mark = {"done": "✓ ", "next": "<b>next:</b> ", "todo": ""}[kind]
+            items.append(f'<li class="{kind}">{mark}{_prose(x["step"])}</li>')
+        return ('<section class="card headline" id="headline"><div class="what"><strong>Your hit rate appears here '
+                'after your first labelled batch</strong>: the share of the candidates you label that you like, '
+                'beside random control tracks, week after week. The way there:'
+                f'<ol class="steps">{"".join(items)}</ol></div></section>')
+    vs = control_baseline(hr["by_slice"].get("control"))
+    vs = vs[0].upper() + vs[1:] + "."
     if trend is None:
         badge = '<span class="trend unclear">one labelled batch so far: no trend yet</span>'
     else:
@@ -836,7 +938,7 @@ def _headline(st: dict, data: dict) -> str:
                  f'<span class="muted">{_e(trend_sentence(trend, verdict=False))}</span>')
     return (f'<section class="card headline" id="headline"><div class="big">{100 * hr["hit_rate"]:.0f}<small>%</small>'
             f'</div><div class="what"><strong>of the candidates you labelled, you liked</strong><br>'
-            f'{hr["liked"]} of {hr["labelled"]} (95% CI {_pct(hr["ci_low"])}–{_pct(hr["ci_high"])}). {_e(vs)}<br>'
+            f'{hr["liked"]} of {hr["labelled"]} (95% CI {_pct(hr["ci_low"])}–{_pct(hr["ci_high"])}).<br>{_e(vs)}<br>'
             f'{badge}</div></section>')
 
 
@@ -867,8 +969,14 @@ def _tiles(st: dict, data: dict) -> str:
 
 def _figure(fig_id: str, data: dict) -> str:
     title, caption = FIGURES[fig_id]
-    svg, empty = PLOTS[fig_id](data)
-    body = svg if svg is not None else f'<p class="empty">{_prose(empty)}</p>'
+    with drawn_at(WIDE):
+        svg, empty = PLOTS[fig_id](data)
+    if svg is None:
+        body = f'<p class="empty">{_prose(empty)}</p>'
+    else:   # one drawing for wide screens, one for phones; the CSS shows one of them
+        with drawn_at(NARROW):
+            small, _ = PLOTS[fig_id](data)
+        body = f'<div class="plot"><div class="wide">{svg}</div><div class="narrow">{small}</div></div>'
     return (f'<section class="card"><figure id="{fig_id}"><h2>{_e(title)}</h2>{body}'
             f'<figcaption>{_prose(caption)}</figcaption></figure></section>')
 

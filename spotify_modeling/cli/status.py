@@ -28,6 +28,25 @@ SLICES = ("exploit", "explore", "control")
 #: runs shown (and listed in the JSON)
 LAST_RUNS = 10
 
+#: The random control is a baseline to compare with once its 95% Wilson interval is at most `CONTROL_CI_WIDTH` wide
+#: (25 points: narrower than the gap it is there to show; in the quality benchmark the ranked candidates beat random
+#: ones by 25-30 points) at the rate random catalog tracks are liked (`RANDOM_LIKE_RATE`: 6-8% for the benchmark's
+#: listeners). That takes `CONTROL_LABELS_NEEDED` control labels (20); with one or two control tracks a batch, a few
+#: months of weekly runs. Until then the control's interval is shown, never its share as a line to beat.
+CONTROL_CI_WIDTH = 0.25
+RANDOM_LIKE_RATE = 0.07
+
+
+def _labels_for_width(p: float, width: float, z: float = 1.96) -> int:
+    """The fewest labels at which the Wilson interval around a share `p` is at most `width` wide."""
+    n = 1
+    while 2 * z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n) > width:
+        n += 1
+    return n
+
+
+CONTROL_LABELS_NEEDED = _labels_for_width(RANDOM_LIKE_RATE, CONTROL_CI_WIDTH)
+
 
 def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -226,6 +245,53 @@ def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last
     return {"first": steps[0], "then": steps[1:]}
 
 
+def setup_steps(h: Home, st: dict) -> list[dict]:
+    """The road to a first hit rate, in order, each step {`step`: a sentence with its command, `done`}; the first
+    one not done is the next step. From what the store, the models' cards and the home's token cache say (a saved
+    login is a file there; whether Spotify still takes it is only known by asking, which this never does)."""
+    lab, hr = st["labels"], st["hit_rate"]
+    pending = lab["pending"]
+    enriched = st["coverage"]["with_features"]["tracks"] > 0 or any(
+        st["models"][n]["trained"] for n in ("playlist", "likeability"))
+    if lab["pushed"] and not pending and not hr["labelled"]:
+        label = ("your candidates expired unlabelled: run `spotify-model candidates` for a new batch, then label it in "
+                 "Spotify: drag each track of data_candidates into data_1 (like) or data_0 (dislike), or heart it "
+                 "(like) or remove it (dislike)")
+    elif pending:
+        label = (f"label the {pending} candidate{'s' if pending != 1 else ''} waiting in data_candidates: drag each "
+                 "into data_1 (like) or data_0 (dislike), or heart it (like) or remove it (dislike) in Spotify")
+    else:
+        label = ("label that batch in Spotify: drag each track of data_candidates into data_1 (like) or data_0 "
+                 "(dislike), or heart it (like) or remove it (dislike)")
+    return [
+        {"step": "import your Spotify data export: `spotify-model features EXPORT`",
+         "done": bool(st["export"]["plays"])},
+        {"step": "log in to Spotify: `spotify-model login` (once; it needs your own Spotify app, see "
+                 "docs/usage.md#connect-to-spotify-once)", "done": h.token_cache.is_file()},
+        {"step": "enrich your history: `spotify-model features` (without --offline: track ids, audio features and "
+                 "genres; it trains stage 1)", "done": enriched},
+        {"step": "push your first batch of candidates: `spotify-model candidates` (then once a week)",
+         "done": bool(lab["pushed"])},
+        {"step": label, "done": bool(hr["labelled"])},
+        {"step": "run `spotify-model candidates` again: it reads your labels, and your hit rate appears here",
+         "done": bool(hr["labelled"])},
+    ]
+
+
+def your_step(h: Home, st: dict) -> str:
+    """What to do next yourself: the first step of `setup_steps` not done, else keep labelling and running weekly."""
+    steps = setup_steps(h, st)
+    todo = next((i for i, s in enumerate(steps) if not s["done"]), None)
+    if todo is not None:
+        # the labelling step says who reads the labels (the report lists that as the step after)
+        return steps[todo]["step"] + ("; the next `spotify-model candidates` reads them" if todo == 4 else "")
+    pending = st["labels"]["pending"]
+    if pending:
+        return (f"label the {pending} candidate{'s' if pending != 1 else ''} waiting in data_candidates; the next "
+                "weekly `spotify-model candidates` reads them")
+    return "run `spotify-model candidates` for your next batch (once a week)"
+
+
 def pd_frame(rows: list[dict], columns: list[str]):
     """A small DataFrame of some columns of dict rows (pandas only when there is something to count)."""
     import pandas as pd
@@ -286,7 +352,7 @@ def collect_status(h: Home, now: datetime | None = None) -> dict:
         row["running_hit_rate"] = liked_so_far / labelled_so_far if labelled_so_far else None
         run_rows.append(row)
     last_batch = max((p["batch"] for p in pushes), default=0)
-    return {
+    st = {
         "version": STATUS_VERSION,
         "generated_at": _iso(now),
         "home": str(h.root),
@@ -301,6 +367,8 @@ def collect_status(h: Home, now: datetime | None = None) -> dict:
         "calls_today": calls,
         "next_run": _next_run(h, export, models, labels, pool, last_batch, calls["quota_wall"], pushes, now),
     }
+    st["next_run"]["your_step"] = your_step(h, st)
+    return st
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -312,6 +380,21 @@ def _ci(r: dict) -> str:
     if not r.get("labelled"):
         return "no labels yet"
     return f"{_pct(r['hit_rate'])} ({r['liked']}/{r['labelled']}; 95% CI {_pct(r['ci_low'])}–{_pct(r['ci_high'])})"
+
+
+def control_baseline(control: dict | None) -> str:
+    """The random control as a baseline, in words: its share with its 95% interval once it has
+    `CONTROL_LABELS_NEEDED` labels, before that only how far it is from being one (never "0% (0 of 6)")."""
+    c = control or {}
+    n = c.get("labelled") or 0
+    if not n:
+        return (f"no random control track labelled yet (the baseline the other picks are measured against; "
+                f"about {CONTROL_LABELS_NEEDED} are needed to compare with)")
+    ci = f"95% CI {_pct(c['ci_low'])}–{_pct(c['ci_high'])}"
+    if n >= CONTROL_LABELS_NEEDED:
+        return f"random control tracks {_pct(c['hit_rate'])} liked ({c['liked']} of {n}; {ci})"
+    return (f"{n} random control track{'s' if n != 1 else ''} labelled so far: too few to compare with yet ({ci}); "
+            f"about {CONTROL_LABELS_NEEDED} needed")
 
 
 def _date(ts: str | None) -> str:
@@ -348,7 +431,7 @@ def print_status(st: dict) -> None:
     console.print(f"[bold]spotify-model status[/bold] of {escape(st['home'])}  [dim]{st['generated_at']}[/dim]",
                   highlight=False)
     headline = (f"[bold]You liked {_ci(hr)}[/bold] of the candidates you labelled" if hr["labelled"]
-                else "[bold]No labelled candidates yet[/bold]: drag tracks from data_candidates into data_1 / data_0")
+                else f"[bold]No labelled candidates yet. Next step:[/bold] {escape(st['next_run']['your_step'])}")
     console.print(headline, highlight=False)
     if hr["labelled"]:
         console.print(f"trend: {trend_sentence(hr['trend'])}", highlight=False)
@@ -402,17 +485,27 @@ def print_status(st: dict) -> None:
         odd = any(run["status"] not in ("ok",) for run in st["runs"])
         cols = ["run", "date", "batch", "pushed", "liked", *SLICES, "so far", "calls"] + (["status"] if odd else [])
         r = Table(*cols, box=None, padding=(0, 1), title=f"Weekly runs (last {len(st['runs'])} of {st['runs_total']}): "
-                  "hit rate so far by slice", title_justify="left")
+                  "hit rate of each run's batch, by slice (control: liked/labelled); so far: all batches up to it",
+                  title_justify="left")
+
+        def cell(run: dict, s: str) -> str:
+            x = run["by_slice"].get(s)
+            if not x:
+                return ""
+            # a batch holds one or two control tracks: their share (0% or 100%) would read as a baseline
+            return f"{x['liked']}/{x['labelled']}" if s == "control" and x["labelled"] else _pct(x["hit_rate"])
+
         for run in st["runs"]:
-            cells = [_pct(run["by_slice"][s]["hit_rate"]) if s in run["by_slice"] else "" for s in SLICES]
+            cells = [cell(run, s) for s in SLICES]
             r.add_row(str(run["run_id"]), short_date(run["started_at"]), str(run["batch"] or "–"),
                       str(run["pushed"]), f"{run['liked']}/{run['labelled']}" if run["labelled"] else "–", *cells,
                       _pct(run["running_hit_rate"]), str(run["calls"] if run["calls"] is not None else ""),
                       *([run["status"] or ""] if odd else []))
         console.print(r)
-        by = ", ".join(f"{s} {_ci(v)}" for s, v in hr["by_slice"].items())
-        if by:
-            console.print(f"all batches: {by}", highlight=False)
+        by = ", ".join(f"{s} {_ci(v)}" for s, v in hr["by_slice"].items() if s != "control")
+        if hr["by_slice"]:
+            console.print(f"all batches: {by}{'; ' if by else ''}{control_baseline(hr['by_slice'].get('control'))}",
+                          highlight=False)
         src = "; ".join(f"{x['name']} {x['hit_rate']:.0%} ({x['liked']} of {x['labelled']}, 95% CI "
                         f"{x['low']:.0%}-{x['high']:.0%})" for x in hr.get("by_source") or [])
         if src:

@@ -34,6 +34,9 @@ MARKER = ".spotify-model-demo"
 
 @dataclass
 class DemoWeek:
+    """One simulated week. `labelled` / `liked`: what the listener labelled of that week's batch in that same week,
+    the last week's included. The store (so `status` and the report) counts otherwise: only labels a weekly run has
+    read (the last batch's wait for the next run), and a candidate labelled in a later week counts for its batch."""
     week: int
     pushed: int
     labelled: int
@@ -97,7 +100,8 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
             say("features: importing the export and enriching it through the stand-in Spotify")
             import_export(store, export)
             _enrich_and_train(store, home, say)
-            info = {"listener": world.listener.name, "home": str(home.root)}
+            # "last_report": the last week's `WeeklyReport`, what `spotify-model candidates` would have printed
+            info = {"listener": world.listener.name, "home": str(home.root), "last_report": None}
             for week in range(1, weeks + 1):
                 state.reset_day()
                 spotify = SpotifyClient.from_env(home, recorder=store)
@@ -134,6 +138,7 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
                                      {k_: tuple(v) for k_, v in by_slice.items()},
                                      (report.stage2 or {}).get("cv_auc"), report.calls_total, ceiling, random_rate,
                                      expected))
+                info["last_report"] = report
                 say(f"week {week}: pushed {len(report.pushed)}, liked {len(liked_now)} of "
                     f"{len(liked_now) + len(disliked_now)} labelled")
         finally:
