@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
-
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, print_path, require_writable

@@ -86,9 +86,10 @@ def features(
                           "so track ids, audio features and genres were not fetched. See `spotify-model login`.",
                           highlight=False, soft_wrap=True)
             return
-        spotify, reccobeats, musicbrainz = _enrichment_clients(h, store, max_calls, genres_source, features_source)
+        spotify, reccobeats, musicbrainz, deezer = _enrichment_clients(h, store, max_calls, genres_source,
+                                                                       features_source)
         report = _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, features_source,
-                                 features_csv, release_dates, details_calls)
+                                 features_csv, release_dates, details_calls, deezer)
         out_csv = h.processed / "track_features.csv"
         rows = write_track_features_csv(store, out_csv, features_source=stored_features_source(
             features_source, features_csv))
@@ -182,8 +183,10 @@ def _require_plays(parsed):
 
 
 def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source: str, features_source: str):
-    """Spotify (None when there is no login and nothing asked for needs it), ReccoBeats and MusicBrainz clients."""
+    """Spotify (None when there is no login and nothing asked for needs it), ReccoBeats, MusicBrainz and Deezer
+    clients (Deezer None when SPOTIFY_MODEL_DEEZER_URL is `off`)."""
     from spotify_modeling.errors import NeedsLogin
+    from spotify_modeling import sources
     from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
 
     try:
@@ -196,11 +199,12 @@ def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source:
         spotify = None
     reccobeats = ReccoBeatsClient(recorder=store)
     musicbrainz = MusicBrainzClient() if genres_source == "musicbrainz" else None
-    return spotify, reccobeats, musicbrainz
+    deezer = sources.DeezerClient(recorder=store) if sources.deezer_url_from_env() else None
+    return spotify, reccobeats, musicbrainz, deezer
 
 
 def _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, features_source, features_csv,
-                    release_dates, details_calls):
+                    release_dates, details_calls, deezer=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from spotify_modeling.pipeline.enrich import enrich_history
@@ -217,7 +221,8 @@ def _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, feat
         limit = {} if details_calls is None else {"details_calls": details_calls}
         return enrich_history(store, spotify, reccobeats, genres_source=genres_source,
                               features_source=features_source, features_csv=features_csv,
-                              musicbrainz=musicbrainz, release_dates=release_dates, progress=progress, **limit)
+                              musicbrainz=musicbrainz, release_dates=release_dates, deezer=deezer,
+                              progress=progress, **limit)
 
 
 def _print_enrich_summary(report, rows: int) -> None:

@@ -64,6 +64,14 @@ def norm_artist(artist: str | None) -> str:
     return a[4:] if a.startswith("the ") else a
 
 
+def compact(text: str | None) -> str:
+    """Folded text with every space and punctuation mark gone: "Don't Stop", "dont stop" and "Dont-Stop" are one.
+
+    For grouping texts that can only differ in how they are written (a query key), never for matching songs.
+    """
+    return _fold(text or "").replace(" ", "")
+
+
 def name_key(artist: str | None, title: str | None) -> str:
     """The key one song has whatever id or spelling it comes with: primary artist + title."""
     return f"{norm_artist(artist)}\t{norm_title(title)}"

@@ -248,6 +248,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE labels ADD COLUMN weight REAL NOT NULL DEFAULT 1.0;
     ALTER TABLE candidates ADD COLUMN reason TEXT;
     """,
+    # 6: what a search or a keyless service answered, by what was asked, so a resumed run (or the next export)
+    # never asks it again: a search's results, shared by every name that maps to its query (names that differ only
+    # in case, punctuation or a version suffix: core.matching.query_key), and a Deezer track's facts by its id
+    """
+    CREATE TABLE api_answers (
+        service TEXT NOT NULL,           -- deezer_search | deezer_track | spotify_search
+        item TEXT NOT NULL,              -- what was asked: a query key, a Deezer track id
+        answer TEXT,                     -- JSON of the parsed answer ([] a search that found nothing);
+                                         -- NULL: the service has no such item (Deezer "no data")
+        asked_at TEXT NOT NULL,
+        PRIMARY KEY (service, item)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

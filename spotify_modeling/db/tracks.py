@@ -1,9 +1,13 @@
-"""Track facts: `tracks`, `track_lookup`, `artists`, `audio_features` and `enrich_misses`. The only writer of them.
+"""Track facts: `tracks`, `track_lookup`, `artists`, `audio_features`, `enrich_misses` and `api_answers`. The only
+writer of them.
 
 One upsert for a track's facts (`upsert_tracks`), with one rule per kind of source: a full Spotify object (search,
 `GET /tracks/{id}`) is the best description there is, so its non-empty facts replace stored ones; a partial source
 (ReccoBeats, the pool's search pages) only fills what is still unknown. Nothing ever replaces a known fact with a
 missing one. `insert_stubs` adds tracks the export names, without touching a track already described.
+
+`api_answers` keeps what a search (Deezer's or Spotify's) or Deezer's `track/{id}` answered, parsed into the
+sources' typed records and stored as JSON, so a resumed run or the next export never asks the same thing twice.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Iterable, Sequence
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.db.store import Store, utc_now
-from spotify_modeling.sources.records import TrackRecord
+from spotify_modeling.sources.deezer import DeezerTrack
+from spotify_modeling.sources.records import ArtistRef, TrackRecord
 
 FEATURE_COLUMNS = (*AUDIO_FEATURES, "time_signature")   # stored per source; ReccoBeats has no time_signature
 
@@ -150,6 +155,16 @@ def record_lookup(conn, name_key: str, track_id: str | None, how: str) -> None:
                  (name_key, track_id, how, utc_now()))
 
 
+def lookups_by_how(store: Store) -> dict[str, int]:
+    """How many names each kind of look-up answered (uri | export | deezer | search | miss)."""
+    return dict(store.conn.execute("SELECT how, count(*) FROM track_lookup GROUP BY how").fetchall())
+
+
+def lookup_hows(store: Store) -> dict[str, str]:
+    """{name key: how its look-up was answered} (uri | export | deezer | search | miss)."""
+    return dict(store.conn.execute("SELECT name_key, how FROM track_lookup").fetchall())
+
+
 def record_export_lookups(conn, by_name: dict[str, str], now: str) -> None:
     """Look-ups the export itself answers: plays with a URI, then its playlists' and saved tracks' ids."""
     conn.executemany(
@@ -172,6 +187,94 @@ def record_misses(conn, ids: Iterable[str], what: str) -> None:
     now = utc_now()
     conn.executemany("INSERT OR IGNORE INTO enrich_misses(item_id, what, asked_at) VALUES (?, ?, ?)",
                      [(i, what, now) for i in ids])
+
+
+def ids_for_isrcs(store: Store, isrcs: Iterable[str]) -> dict[str, str]:
+    """{ISRC: track id} of the tracks the store already describes with one of these ISRCs (upper case)."""
+    wanted = {i.strip().upper() for i in isrcs if i}
+    if not wanted:
+        return {}
+    out: dict[str, str] = {}
+    for isrc, tid in store.conn.execute("SELECT upper(isrc), track_id FROM tracks WHERE isrc IS NOT NULL "
+                                        "ORDER BY track_id"):
+        if isrc in wanted:
+            out.setdefault(isrc, tid)
+    return out
+
+
+def name_play_lengths(store: Store) -> dict[str, tuple[int | None, int | None]]:
+    """{name key: (longest, done)} of the plays without an id: `longest` is the second-longest play (the longest
+    when there is one play: a single play stretched by seeking back must not decide), `done` the longest play that
+    ended `trackdone` (it lasted the whole track), None where the plays do not tell."""
+    plays: dict[str, list[int]] = {}
+    done: dict[str, int] = {}
+    for key, ms, reason in store.conn.execute(
+            "SELECT name_key, ms_played, reason_end FROM effective_plays WHERE track_id IS NULL "
+            "AND ms_played > 0"):
+        plays.setdefault(key, []).append(int(ms))
+        if reason == "trackdone":
+            done[key] = max(done.get(key, 0), int(ms))
+    out = {}
+    for key, lengths in plays.items():
+        lengths.sort(reverse=True)
+        out[key] = (lengths[1] if len(lengths) > 1 else lengths[0], done.get(key))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ answers
+def _record_to_json(r: TrackRecord) -> dict:
+    out = {k: getattr(r, k) for k in ("id", "name", "album_name", "duration_ms", "release_date", "explicit", "isrc",
+                                       "is_playable") if getattr(r, k) is not None}
+    out["artists"] = [[a.id, a.name] for a in r.artists]
+    return out
+
+
+def _record_from_json(row: dict) -> TrackRecord:
+    artists = tuple(ArtistRef(a[0], a[1]) for a in row.get("artists") or [])
+    return TrackRecord(id=row["id"], name=row.get("name"), artists=artists, album_name=row.get("album_name"),
+                       duration_ms=row.get("duration_ms"), release_date=row.get("release_date"),
+                       explicit=row.get("explicit"), isrc=row.get("isrc"), is_playable=row.get("is_playable"))
+
+
+def _save_answer(conn, service: str, item: str, answer) -> None:
+    conn.execute("INSERT OR REPLACE INTO api_answers(service, item, answer, asked_at) VALUES (?, ?, ?, ?)",
+                 (service, item, None if answer is None else json.dumps(answer, ensure_ascii=False), utc_now()))
+
+
+def _answers(store: Store, service: str) -> dict[str, object]:
+    return {item: (None if answer is None else json.loads(answer)) for item, answer in store.conn.execute(
+        "SELECT item, answer FROM api_answers WHERE service = ?", (service,))}
+
+
+def save_deezer_search(conn, query_key: str, results: Sequence[DeezerTrack]) -> None:
+    """A Deezer search's results (in Deezer's order; [] found nothing), shared by every name with this query key."""
+    _save_answer(conn, "deezer_search", query_key, [t.to_stored() for t in results])
+
+
+def deezer_searches(store: Store) -> dict[str, list[DeezerTrack]]:
+    """Every Deezer search answered so far, by query key."""
+    return {k: [DeezerTrack.from_stored(r) for r in v or []] for k, v in _answers(store, "deezer_search").items()}
+
+
+def save_deezer_track(conn, deezer_id: int, track: DeezerTrack | None) -> None:
+    """What `track/{id}` answered; None: Deezer has no such track ("no data")."""
+    _save_answer(conn, "deezer_track", str(int(deezer_id)), None if track is None else track.to_stored())
+
+
+def deezer_tracks(store: Store) -> dict[int, DeezerTrack | None]:
+    """Every Deezer track asked for so far, by Deezer id (None: Deezer had no data)."""
+    return {int(k): (None if v is None else DeezerTrack.from_stored(v))
+            for k, v in _answers(store, "deezer_track").items()}
+
+
+def save_spotify_search(conn, query_key: str, results: Sequence[TrackRecord]) -> None:
+    """A Spotify track search's results (in Spotify's order; [] found nothing or refused), by query key."""
+    _save_answer(conn, "spotify_search", query_key, [_record_to_json(r) for r in results if r is not None])
+
+
+def spotify_searches(store: Store) -> dict[str, list[TrackRecord]]:
+    """Every Spotify name search answered so far, by query key."""
+    return {k: [_record_from_json(r) for r in v or []] for k, v in _answers(store, "spotify_search").items()}
 
 
 # ------------------------------------------------------------------------------------------------ audio features
@@ -241,6 +344,7 @@ def isrcs_of_artist(store: Store, artist_id: str, limit: int) -> list[tuple[str,
 
 __all__ = ["FEATURE_COLUMNS", "NEEDS", "json_list", "with_temp_ids", "upsert_tracks", "insert_stubs",
            "insert_library_stubs", "set_isrc_if_missing", "fill_durations_from_plays", "tracks_needing",
-           "artist_ids_of", "record_lookup", "record_export_lookups", "misses", "record_misses", "insert_features",
-           "features_todo", "played_tracks_with_features", "upsert_artist_names", "store_genres", "artists_needing",
-           "artist_name", "isrcs_of_artist"]
+           "artist_ids_of", "record_lookup", "lookups_by_how", "lookup_hows", "record_export_lookups", "misses", "record_misses",
+           "insert_features", "features_todo", "played_tracks_with_features", "upsert_artist_names", "store_genres", "artists_needing",
+           "artist_name", "isrcs_of_artist", "ids_for_isrcs", "name_play_lengths", "save_deezer_search",
+           "deezer_searches", "save_deezer_track", "deezer_tracks", "save_spotify_search", "spotify_searches"]

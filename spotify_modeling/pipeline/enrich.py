@@ -5,8 +5,13 @@ is written to the store as soon as it arrives (misses included) and nothing is e
 run's own call budget, an outage or an expired login stop the current step cleanly; steps that need another quota
 group or no Spotify at all still run. The caller gets a report saying how far each step got.
 
-Steps, in order: track ids (search) -> track metadata (ReccoBeats, `trackdone` plays, then Spotify) ->
-audio features -> artist genres -> optionally release dates (Spotify `/tracks/{id}`).
+Steps, in order: track ids (Deezer search -> ISRC -> ReccoBeats, no Spotify quota; then Spotify search for the
+rest) -> track metadata (ReccoBeats, `trackdone` plays, then Spotify) -> audio features -> artist genres ->
+optionally release dates (Spotify `/tracks/{id}`).
+
+Names are asked once per query (`core.matching.query_key`: names that differ only in case, punctuation or a
+version suffix share it), and every answer, an empty one included, is stored (`db.tracks` api_answers,
+`enrich_misses`) before the next call, so a resumed run repeats no Deezer, ReccoBeats or Spotify call.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import pandas as pd
 from spotify_modeling.atomic import write_csv
 from spotify_modeling.errors import BadInput, CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.core.featurize import FEATURE_RANGES
-from spotify_modeling.core.matching import best_match, search_query
+from spotify_modeling.core.matching import MatchCandidate, best_match, match_candidates, query_key, search_query  # noqa: F401 (best_match: enrich's name for it)
 from spotify_modeling.core.normalize import norm_artist
 from spotify_modeling.db import history, library, tracks
 from spotify_modeling.db.store import Store
@@ -33,11 +38,13 @@ from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE,
                                              describe_tracks)
 from spotify_modeling.sources import MusicBrainzClient
 from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
-from spotify_modeling.sources.records import track_from_reccobeats, track_from_spotify
+from spotify_modeling.sources.records import TrackRecord, track_from_reccobeats, track_from_spotify
 
 GENRES_SOURCES = ("spotify", "musicbrainz", "none")
 FEATURES_SOURCES = ("reccobeats", "spotify", "csv")
 RECCOBEATS_BATCH = 40
+DEEZER_STEP = "track ids (Deezer)"
+DEEZER_CHUNK = 40   # query groups per round: their searches and tracks, then one ReccoBeats call for their ISRCs
 TOP_TERMS = ("long_term", "medium_term", "short_term")
 TOP_ARTISTS_MAX_AGE = timedelta(days=30)
 
@@ -166,34 +173,186 @@ def _apply_lookups(store: Store) -> None:
         library.fill_ids_from_lookups(conn)
 
 
+Name = tuple  # (name key, plays, title, artist) as `history.unresolved_names` gives them
+
+
+def _query_groups(names: Sequence[Name]) -> list[tuple[str, list[Name]]]:
+    """Names grouped by the query they ask (`query_key`), in the order given (most played first)."""
+    groups: dict[str, list[Name]] = {}
+    for name in names:
+        groups.setdefault(query_key(name[2], name[3] or ""), []).append(name)
+    return list(groups.items())
+
+
+def _record_candidate(r: TrackRecord) -> MatchCandidate:
+    return MatchCandidate(r.id, r.name, tuple(r.artist_names), r.duration_ms)
+
+
 def resolve_track_ids(store: Store, spotify, progress: Progress | None = None,
                       step: StepReport | None = None) -> StepReport:
-    """Search Spotify once per unresolved song name (most-played first); hits and misses are both remembered."""
+    """Search Spotify once per query (names that differ only in case, punctuation or a suffix share one), most
+    played first; the answer is stored with the query, and every name's hit or miss is remembered."""
     step = step or StepReport("track ids")
     progress = progress or _no_progress
     _apply_lookups(store)
     todo = history.unresolved_names(store)
+    lengths = tracks.name_play_lengths(store)
+    answered = tracks.spotify_searches(store)
     step.todo = len(todo)
     progress(step.name, 0, step.todo)
-    for key, _, title, artist in todo:
-        try:
-            items, _total = spotify.search_tracks(search_query(title, artist or ""), limit=10)
-        except Forbidden:
-            raise
-        except ApiError:
-            items = []  # a query Spotify refuses (400) cannot succeed later either: a miss
-        match = best_match(items, title, artist or "")
+    for qk, names in _query_groups(todo):
+        results = answered.get(qk)
+        new = results is None
+        if new:
+            _, _, title, artist = names[0]
+            try:
+                items, _total = spotify.search_tracks(search_query(title, artist or ""), limit=10)
+            except Forbidden:
+                raise
+            except ApiError:
+                items = []  # a query Spotify refuses (400) cannot succeed later either: a miss
+            results = [r for r in (track_from_spotify(i) for i in items if i) if r is not None and not r.is_local]
+            answered[qk] = results
+        cands = [_record_candidate(r) for r in results]
+        by_id = {r.id: r for r in results}
         with store.transaction() as conn:
-            if match is not None:
-                tracks.upsert_tracks(conn, [track_from_spotify(match)], "search")
-            tracks.record_lookup(conn, key, match["id"] if match else None, "search" if match else "miss")
-            if match is not None:
-                history.set_id_for_name(conn, key, match["id"])
-                library.set_id_for_name(conn, key, match["id"])
-        step.done += 1
-        step.found += match is not None
+            if new:
+                tracks.save_spotify_search(conn, qk, results)
+            for key, _, title, artist in names:
+                longest, done = lengths.get(key, (None, None))
+                match = match_candidates(cands, title, artist or "", longest_ms=longest, done_ms=done).candidate
+                tid = by_id[match.key].id if match is not None else None
+                if tid is not None:
+                    tracks.upsert_tracks(conn, [by_id[tid]], "search")
+                    history.set_id_for_name(conn, key, tid)
+                    library.set_id_for_name(conn, key, tid)
+                tracks.record_lookup(conn, key, tid, "search" if tid else "miss")
+                step.found += tid is not None
+        step.done += len(names)
         progress(step.name, step.done, step.todo)
     return step
+
+
+class _DeezerDown(Exception):
+    """Deezer stopped answering (outage, or a rate limit that would not lift): the rest goes to Spotify search."""
+
+    def __init__(self, err: Exception):
+        super().__init__(str(err))
+        self.err = err
+
+
+def _ask_deezer(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except (QuotaExhausted, ServiceUnavailable) as err:
+        raise _DeezerDown(err) from None
+
+
+def resolve_names_deezer(store: Store, deezer, reccobeats, progress: Progress | None = None,
+                         step: StepReport | None = None) -> StepReport:
+    """Song names to Spotify ids without Spotify quota: Deezer search (once per query, most played first) -> the
+    result that is the song (normalised artist and title, a duration the plays allow, not ambiguous) -> Deezer
+    `track/{id}` (ISRC, release date, explicit) -> ReccoBeats `audio-features?ids=<ISRC>` (40 a call: features
+    and the Spotify id). What each answered is stored at once, misses too, so nothing is asked twice.
+
+    Names this cannot resolve (Deezer does not know them, an ambiguous answer, no ISRC, ReccoBeats does not know
+    the ISRC) are left for Spotify search. Deezer down ends this step with a note (`step.stopped`
+    "unavailable"); ReccoBeats down raises as in every ReccoBeats step.
+    """
+    step = step or StepReport(DEEZER_STEP)
+    progress = progress or _no_progress
+    _apply_lookups(store)
+    todo = history.unresolved_names(store)
+    groups = _query_groups(todo)
+    lengths = tracks.name_play_lengths(store)
+    searched = tracks.deezer_searches(store)
+    fetched = tracks.deezer_tracks(store)
+    isrc_missed = tracks.misses(store, "reccobeats_isrc")
+    step.todo = len(todo)
+    progress(step.name, 0, len(groups))
+    finished = 0
+    for start in range(0, len(groups), DEEZER_CHUNK):
+        chunk = groups[start:start + DEEZER_CHUNK]
+        chosen: dict[str, tuple[Name, int]] = {}    # name key -> (the name, the Deezer id of its match)
+        down: _DeezerDown | None = None
+        try:
+            for qk, names in chunk:
+                if qk not in searched:
+                    _, _, title, artist = names[0]
+                    try:
+                        results = _ask_deezer(lambda: deezer.search(artist or "", title))
+                    except ApiError:
+                        results = []   # a query Deezer refuses cannot succeed later either: nothing found
+                    with store.transaction() as conn:
+                        tracks.save_deezer_search(conn, qk, results)
+                    searched[qk] = results
+                cands = [t.candidate() for t in searched[qk]]
+                for name in names:
+                    longest, done = lengths.get(name[0], (None, None))
+                    match = match_candidates(cands, name[2], name[3] or "", longest_ms=longest, done_ms=done).sure
+                    if match is not None:
+                        chosen[name[0]] = (name, int(match.key))
+                for did in dict.fromkeys(d for n, d in chosen.values() if d not in fetched):
+                    try:
+                        track = _ask_deezer(lambda: deezer.track(did))
+                    except ApiError:
+                        track = None
+                    with store.transaction() as conn:
+                        tracks.save_deezer_track(conn, did, track)
+                    fetched[did] = track
+                finished += 1
+                progress(step.name, finished, len(groups))
+        except _DeezerDown as err:
+            down = err
+        found = _resolve_isrcs(store, reccobeats, chosen, fetched, isrc_missed)
+        step.found += found
+        step.done += sum(len(names) for _, names in chunk) if down is None else 0
+        if down is not None:
+            step.stopped = "unavailable"
+            step.message = (f"Deezer stopped answering ({down.err.message.rstrip('.')}); the names it did not get to "
+                            "were looked up with Spotify search instead, and the next run asks Deezer again.")
+            return step
+    return step
+
+
+def _resolve_isrcs(store: Store, reccobeats, chosen: dict[str, tuple[Name, int]], fetched: dict,
+                   isrc_missed: set[str]) -> int:
+    """The chosen Deezer tracks' ISRCs to Spotify ids: a track the store already has with that ISRC, else ReccoBeats
+    (features + id, 40 ISRCs a call); records the tracks, features, look-ups and ReccoBeats' misses. Returns how
+    many names got an id."""
+    isrc_of: dict[str, tuple[Name, Any]] = {}
+    for key, (name, did) in chosen.items():
+        track = fetched.get(did)
+        if track is not None and track.isrc:
+            isrc_of[key] = (name, track)
+    if not isrc_of:
+        return 0
+    wanted = list(dict.fromkeys(t.isrc for _, t in isrc_of.values()))
+    known = tracks.ids_for_isrcs(store, wanted)
+    ask = [i for i in wanted if i not in known and i not in isrc_missed]
+    got = reccobeats.by_isrc(ask) if ask else {}
+    found = 0
+    with store.transaction() as conn:
+        described: set[str] = set()
+        for key, (name, track) in isrc_of.items():
+            row = got.get(track.isrc)
+            tid = known.get(track.isrc) or (row.track_id if row is not None else None)
+            if tid is None:
+                continue
+            if tid not in described:   # Deezer's facts fill what is unknown; ReccoBeats' features come with the id
+                described.add(tid)
+                tracks.upsert_tracks(conn, [track.track_record(tid, name=name[2], artist=name[3])], "deezer",
+                                     fill_only=True)
+                if row is not None:
+                    tracks.insert_features(conn, tid, "reccobeats", row.features)
+            tracks.record_lookup(conn, key, tid, "deezer")
+            history.set_id_for_name(conn, key, tid)
+            library.set_id_for_name(conn, key, tid)
+            found += 1
+        missed = [i for i in ask if i not in got]
+        tracks.record_misses(conn, missed, "reccobeats_isrc")
+    isrc_missed.update(missed)
+    return found
 
 
 # ------------------------------------------------------------------------------------------------ 2. metadata
@@ -614,10 +773,11 @@ def stored_features_source(features_source: str, features_csv: str | Path | None
 def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source: str = "spotify",
                    features_source: str = "reccobeats", features_csv: str | Path | None = None,
                    musicbrainz=None, release_dates: bool = False, details_calls: int = DETAILS_CALLS,
-                   progress: Progress | None = None) -> EnrichReport:
+                   deezer=None, progress: Progress | None = None) -> EnrichReport:
     """Everything the user's own history needs, most-played first; resumable; never raises on quota/outage/login.
 
-    `spotify=None` skips every Spotify step (e.g. not logged in, with genres from MusicBrainz).
+    `spotify=None` skips every Spotify step (e.g. not logged in, with genres from MusicBrainz). `deezer` (with
+    `reccobeats`) resolves song names without Spotify quota before Spotify search takes the rest.
     """
     if features_csv is not None and features_source == "reccobeats":
         features_source = "csv"
@@ -630,10 +790,17 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     store.set_kv(KV_GENRES_SOURCE, genres_source)
     store.set_kv(KV_FEATURES_CSV, str(Path(features_csv).resolve()) if features_source == "csv" else None)
 
+    if deezer is not None and reccobeats is not None:
+        step = report.step(DEEZER_STEP)
+        _guard(run, step, lambda: resolve_names_deezer(store, deezer, reccobeats, run.progress, step))
+        if step.stopped == "unavailable" and report.stopped is None:   # Deezer down (not ReccoBeats: that stops
+            report.warnings.append(step.message)                        # the run): one note, Spotify search after
     step = report.step("track ids")
     if spotify is None:
         _apply_lookups(store)
         step.stopped, step.message = "skipped", "finding ids for plays without one needs `spotify-model login`"
+    elif (why := run.blocked(["search"])) is not None:
+        step.stopped = why
     else:
         _guard(run, step, lambda: resolve_track_ids(store, spotify, run.progress, step))
     ids = [t for t, _ in history.history_tracks(store)]

@@ -16,8 +16,8 @@ import pandas as pd
 
 from spotify_modeling.pipeline import pool as pool_mod
 from spotify_modeling.errors import CallBudgetSpent, QuotaExhausted, ServiceUnavailable
-from spotify_modeling.core.metrics import artist_groups, cross_validate_model, roc_auc_with_ci
-from spotify_modeling.core.models import MIN_ROWS, AffinityModel, LabelModel
+from spotify_modeling.core.metrics import artist_groups, cross_validate_model
+from spotify_modeling.core.models import AffinityModel, LabelModel
 from spotify_modeling.pipeline.persist import load_model, save_model
 from spotify_modeling.core.provenance import guard_sentence, provenance_guard
 from spotify_modeling.pipeline.playlists import (LabelSync, add_one_tap_labels, find_tool_playlists,

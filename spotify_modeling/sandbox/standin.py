@@ -34,11 +34,26 @@ well-formed track URI not in the catalogue answers false on contains and 400 "Pa
 PUT; DELETE of a track that is not saved is a no-op. A URI repeated in one contains call is answered at each position.
 
 ReccoBeats error bodies are unverified; the stand-in uses the Spotify error shape for them too.
+
+Deezer (under /deezer/, `StandInServer.deezer_url`; opt-in: served only when the state holds Deezer tracks or
+`serve_deezer` is set, else `env()` says SPOTIFY_MODEL_DEEZER_URL=off): `GET /search?q=&limit=&index=`,
+`GET /track/{id}`, `GET /track/isrc:{ISRC}` in the documented shapes (search rows carry no ISRC, date or
+contributors). Errors come as HTTP 200 with an error body: code 800 "no data" (unknown id or ISRC), 501 a missing
+`q` or a bad `limit`/`index`, and code 4 "Quota limit exceeded" when more than `deezer_rate[0]` requests arrived in
+the last `deezer_rate[1]` seconds (every request counts, the refused ones too). Search matching imitates Deezer's
+fuzzy search: text is case-, accent- and punctuation-folded (an apostrophe joins: "Dream's" is "dreams"); every
+query word of a field (`artist:`, `track:`, `album:`, or free text over all three) must match a word of it as a
+prefix or, for words of four letters or more, within one edit; the artist field holds the main artist and every
+contributor. Results matching more query words exactly come first (Deezer orders by relevance), then by `rank`,
+descending, ties by Deezer id. Counting, faults, `quotas`,
+`burst_429` and `fail_5xx` (answered with HTTP 503, as a proxy in front of Deezer would) apply to group "deezer";
+a `Fault(kind="deezer_error", code=N)` answers one Deezer error body.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import hashlib
 import json
@@ -49,6 +64,7 @@ import threading
 import time
 import unicodedata
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,7 +77,7 @@ from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.sources.endpoints import endpoint_group
 
 __all__ = ["StandInState", "StandInServer", "CallRecord", "Fault", "endpoint_group", "FEATURE_KEYS", "ALL_SCOPES",
-           "STANDIN_CODE", "PREMIUM_MESSAGE", "NOT_REGISTERED_MESSAGE"]
+           "STANDIN_CODE", "PREMIUM_MESSAGE", "NOT_REGISTERED_MESSAGE", "deezer_title", "deezer_track_from_spotify"]
 
 FEATURE_KEYS = tuple(sorted(AUDIO_FEATURES))   # as ReccoBeats returns them
 _SIMILARITY_KEYS = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "mode",
@@ -124,6 +140,7 @@ class CallRecord:
     ts: float
     fault: str | None = None   # the kind of the injected fault that met this request, if any
     snapshot: str | None = None  # a playlist read: the playlist's snapshot_id when it was read
+    deezer_error: int | None = None  # a Deezer answer: the code of the error body it carried (HTTP status is 200)
 
 
 @dataclass
@@ -136,7 +153,8 @@ class Fault:
       (e.g. 429 + reason QUOTA_EXCEEDED, 500/502/503, 401, 403 premium, 403 on a playlist the user does not own);
     - "timeout": answer only after `delay` seconds (past the client's read timeout);
     - "reset": close the connection without answering;
-    - "drop_ids" (ReccoBeats): leave out every `drop_every`-th id of the request, like unknown ids.
+    - "drop_ids" (ReccoBeats): leave out every `drop_every`-th id of the request, like unknown ids;
+    - "deezer_error" (Deezer): answer HTTP 200 with Deezer's error body of code `code` (4, 700, 800, 501, ...).
     With `apply=True` a "timeout" or "reset" happens after the server applied the request (the nasty case for a
     playlist add: the tracks are in, the client never heard so). Calls met by a fault still count toward quotas.
     """
@@ -154,6 +172,7 @@ class Fault:
     delay: float = 1.0
     apply: bool = False
     drop_every: int = 2
+    code: int = 4           # "deezer_error": the Deezer error code
     seen: int = 0       # matching requests so far
     fired: int = 0      # requests that met the fault
 
@@ -210,6 +229,11 @@ class StandInState:
     refresh_tokens: dict[str, dict] = field(default_factory=dict)  # token -> {"scope"}
     auth_codes: dict[str, dict] = field(default_factory=dict)     # code -> {"scope", "redirect_uri", "code_challenge"}
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    # Deezer (opt-in, see the module docstring): tracks by Deezer id in Deezer's `track/{id}` shape
+    deezer_tracks: dict[int, dict] = field(default_factory=dict)
+    deezer_rate: tuple[int, float] | None = (50, 5.0)   # more requests than this in the window: code 4
+    serve_deezer: bool | None = None        # None: served when `deezer_tracks` is not empty
+    _deezer_sent: Any = field(default_factory=deque, init=False, repr=False, compare=False)
     _lock: Any = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
     _serial: int = field(default=0, init=False, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -379,6 +403,41 @@ class StandInState:
         """A new day: every group's quota counter back to zero."""
         with self._lock:
             self.usage.clear()
+
+    # ---- Deezer ----------------------------------------------------------------------------------------------
+    @property
+    def deezer_served(self) -> bool:
+        return bool(self.deezer_tracks) if self.serve_deezer is None else bool(self.serve_deezer)
+
+    def add_deezer_track(self, track: dict) -> int:
+        """Add a track to the Deezer catalogue, in Deezer's `track/{id}` shape (see `deezer_track_from_spotify`)."""
+        with self._lock:
+            did = int(track["id"])
+            self.deezer_tracks[did] = copy.deepcopy(track)
+            self._cache.pop("deezer", None)
+            return did
+
+    def add_deezer_copies(self, spotify_ids: list[str] | None = None, first_id: int = 100_000) -> dict[str, int]:
+        """Deezer copies of catalogue tracks (all by default): {Spotify id: Deezer id}. Same ISRC as the Spotify
+        track (so ISRC -> ReccoBeats -> Spotify id works), Deezer's spelling of the title (see
+        `deezer_track_from_spotify`), rank from the hidden popularity."""
+        with self._lock:
+            ids = list(self.tracks) if spotify_ids is None else list(spotify_ids)
+            out = {}
+            for n, tid in enumerate(ids):
+                did = first_id + n
+                self.deezer_tracks[did] = deezer_track_from_spotify(self.tracks[tid], did,
+                                                                    self.popularity.get(tid, 1.0))
+                out[tid] = did
+            self._cache.pop("deezer", None)
+            return out
+
+    def _deezer_index(self) -> "_DeezerIndex":
+        with self._lock:
+            index = self._cache.get("deezer")
+            if index is None or index.size != len(self.deezer_tracks):
+                index = self._cache["deezer"] = _DeezerIndex(self.deezer_tracks)
+            return index
 
     # ---- derived indexes (cached) ----------------------------------------------------------------------------
     def _cached(self, name: str, build: Callable[[], Any]) -> Any:
@@ -567,6 +626,163 @@ def _compile_query(terms: list[tuple[str, str]]) -> Callable[[dict], bool]:
     return lambda row: all(check(row) for check in checks)
 
 
+
+# ---- Deezer ------------------------------------------------------------------------------------------------------
+_DEEZER_ERRORS = {4: ("Exception", "Quota limit exceeded"), 700: ("Exception", "Service busy"),
+                  800: ("DataException", "no data"), 501: ("ParameterException", "Missing or wrong parameter")}
+_DASH_SUFFIX = re.compile(r"^(?P<head>.+?) - (?P<tail>.+)$")
+
+
+class _DeezerError(Exception):
+    """An error answer in Deezer's shape: HTTP 200 with `{"error": {"type", "message", "code"}}`."""
+
+    def __init__(self, code: int, message: str | None = None):
+        kind, default = _DEEZER_ERRORS.get(code, ("Exception", "An error occurred"))
+        super().__init__(message or default)
+        self.code, self.kind, self.message = code, kind, message or default
+
+    def body(self) -> dict:
+        return {"error": {"type": self.kind, "message": self.message, "code": self.code}}
+
+
+def _deezer_fold(text: str | None) -> list[str]:
+    """Deezer-ish search folding: case and accents off, an apostrophe joins, other punctuation splits."""
+    if not text:
+        return []
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    plain = re.sub(r"['\u2019`]", "", plain)
+    return re.sub(r"[^\w]+", " ", plain).split()
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def deezer_title(spotify_title: str, guests: list[str]) -> str:
+    """How Deezer spells a Spotify title: a " - Remastered 2011" / " - Live" tail in brackets, guests credited in
+    the title ("Song (feat. Guest)") where Spotify lists them as artists only."""
+    title = spotify_title
+    m = _DASH_SUFFIX.match(title)
+    if m:
+        title = f"{m.group('head')} ({m.group('tail')})"
+    if guests and "feat." not in title.lower():
+        title = f"{title} (feat. {' & '.join(guests)})"
+    return title
+
+
+def deezer_track_from_spotify(t: dict, deezer_id: int, popularity: float = 1.0) -> dict:
+    """A Deezer `track/{id}` object for a Spotify track object: its ISRC, Deezer's spelling of the title, whole
+    seconds, the main artist with every artist as a contributor, "0000-00-00" for a year-only release date."""
+    artists = [a.get("name") for a in t.get("artists") or [] if a.get("name")]
+    main = artists[0] if artists else ""
+    album = t.get("album") or {}
+    date = str(album.get("release_date") or "")
+    release = date if len(date) == 10 else "0000-00-00"
+    artist_id = int(hashlib.sha1(f"deezer-artist:{main}".encode()).hexdigest()[:8], 16)
+    album_id = int(hashlib.sha1(f"deezer-album:{album.get('id') or album.get('name')}".encode()).hexdigest()[:8], 16)
+    title = deezer_title(str(t.get("name") or ""), artists[1:])
+    return {
+        "id": int(deezer_id), "readable": True, "title": title, "title_short": re.split(r" [\(\[]", title)[0],
+        "title_version": "", "isrc": (t.get("external_ids") or {}).get("isrc") or "",
+        "link": f"https://www.deezer.com/track/{deezer_id}", "duration": int(round((t.get("duration_ms") or 0) / 1000)),
+        "track_position": int(t.get("track_number") or 1), "disk_number": int(t.get("disc_number") or 1),
+        "rank": int(100_000 + 9_000 * float(popularity)), "release_date": release,
+        "explicit_lyrics": bool(t.get("explicit")), "explicit_content_lyrics": int(bool(t.get("explicit"))),
+        "preview": f"https://cdnt-preview.dzcdn.net/api/1/1/0/0/0/{deezer_id}.mp3",
+        "bpm": 0, "gain": -8.5,
+        "contributors": [{"id": int(hashlib.sha1(f"deezer-artist:{n}".encode()).hexdigest()[:8], 16), "name": n,
+                          "type": "artist", "role": "Main" if i == 0 else "Featured"} for i, n in enumerate(artists)],
+        "artist": {"id": artist_id, "name": main, "link": f"https://www.deezer.com/artist/{artist_id}",
+                   "type": "artist"},
+        "album": {"id": album_id, "title": album.get("name") or "", "release_date": release, "type": "album"},
+        "type": "track",
+    }
+
+
+_DEEZER_SEARCH_FIELDS = ("id", "readable", "title", "title_short", "title_version", "link", "duration", "rank",
+                         "explicit_lyrics", "explicit_content_lyrics", "preview", "artist", "album", "type")
+
+
+def _deezer_search_row(track: dict) -> dict:
+    """A search result row: the track without what search leaves out (ISRC, release date, bpm, gain, ...)."""
+    row = {k: copy.deepcopy(track[k]) for k in _DEEZER_SEARCH_FIELDS if k in track}
+    row.get("album", {}).pop("release_date", None)
+    return row
+
+
+class _DeezerIndex:
+    """Word postings of the Deezer catalogue (title, artist, album), with one-edit neighbours, for fuzzy search."""
+
+    def __init__(self, deezer_tracks: dict[int, dict]):
+        self.size = len(deezer_tracks)
+        self.order = sorted(deezer_tracks, key=lambda d: (-int(deezer_tracks[d].get("rank") or 0), d))
+        self.position = {d: i for i, d in enumerate(self.order)}
+        self.postings: dict[str, dict[str, set[int]]] = {"track": {}, "artist": {}, "album": {}}
+        for did, t in deezer_tracks.items():
+            names = [(t.get("artist") or {}).get("name")] + [c.get("name") for c in t.get("contributors") or []]
+            fields = {"track": _deezer_fold(t.get("title")), "artist": [w for n in names for w in _deezer_fold(n)],
+                      "album": _deezer_fold((t.get("album") or {}).get("title"))}
+            for fname, words in fields.items():
+                for w in words:
+                    self.postings[fname].setdefault(w, set()).add(did)
+        self.words = {f: sorted(p) for f, p in self.postings.items()}
+        self.by_isrc: dict[str, int] = {}
+        for did in sorted(deezer_tracks):
+            isrc = str(deezer_tracks[did].get("isrc") or "").upper()
+            if isrc:
+                self.by_isrc.setdefault(isrc, did)
+        self.neighbours: dict[str, dict[str, set[str]]] = {}
+        for fname, post in self.postings.items():
+            near: dict[str, set[str]] = {}
+            for w in post:
+                if len(w) >= 4:
+                    for d in _deletions(w) | {w}:
+                        near.setdefault(d, set()).add(w)
+            self.neighbours[fname] = near
+
+    def _matching_words(self, fname: str, qword: str) -> set[str]:
+        words = self.words[fname]
+        out = set()
+        i = bisect.bisect_left(words, qword)
+        while i < len(words) and words[i].startswith(qword):
+            out.add(words[i])
+            i += 1
+        if len(qword) >= 4:
+            near = self.neighbours[fname]
+            for d in _deletions(qword) | {qword}:
+                out |= near.get(d, set())
+        return out
+
+    def _ids(self, fname: str, qword: str) -> tuple[set[int], set[int]]:
+        """(ids with a word that matches `qword` loosely, ids with the very word) in the field(s)."""
+        fields = ("track", "artist", "album") if fname == "" else (fname,)
+        loose: set[int] = set()
+        exact: set[int] = set()
+        for f in fields:
+            for w in self._matching_words(f, qword):
+                loose |= self.postings[f][w]
+            exact |= self.postings[f].get(qword, set())
+        return loose, exact
+
+    def search(self, q: str) -> list[int]:
+        """Ids matching every query word, those matching more words exactly first, then by rank (Deezer orders
+        by relevance; exact words are the stand-in's measure of it)."""
+        found: set[int] | None = None
+        exact_hits: dict[int, int] = {}
+        for fname, value in _parse_query(q):
+            if fname not in ("track", "artist", "album", ""):
+                continue   # Deezer's other filters (label:, dur_min:, ...) are not imitated
+            for qword in _deezer_fold(value):
+                loose, exact = self._ids(fname, qword)
+                found = loose if found is None else found & loose
+                if not found:
+                    return []
+                for did in exact:
+                    exact_hits[did] = exact_hits.get(did, 0) + 1
+        return sorted(found or (), key=lambda d: (-exact_hits.get(d, 0), self.position[d]))
+
+
 class _Service:
     """Request handling, independent of the HTTP plumbing: (method, path, query, body, headers) -> reply."""
 
@@ -588,7 +804,10 @@ class _Service:
             if m and m.group(1) in st.playlists:
                 snapshot = st.playlists[m.group(1)].get("snapshot_id")
             try:
-                if path.startswith("/reccobeats/"):
+                if path.startswith("/deezer/"):
+                    group = "deezer"
+                    reply = self._deezer(method, path[len("/deezer/"):], query)
+                elif path.startswith("/reccobeats/"):
                     group = "reccobeats"
                     reply = self._reccobeats(method, path[len("/reccobeats/v1/"):] if path.startswith(
                         "/reccobeats/v1/") else "", query)
@@ -610,6 +829,8 @@ class _Service:
                 reply = _Reply(err.status, err.body(), err.headers)
             except _OAuthError as err:
                 reply = _Reply(err.status, {"error": err.error, "error_description": err.description})
+            except _DeezerError as err:
+                reply = _Reply(200, err.body())
             except _NoAnswer as err:
                 reply = _Reply(0, None, reset=err.fault.kind == "reset",
                                delay=err.fault.delay if err.fault.kind == "timeout" else 0.0, fault=err.fault.kind)
@@ -620,8 +841,11 @@ class _Service:
             elif self._drop is not None:
                 reply.fault = "drop_ids"
             status = 0 if reply.reset or reply.delay else reply.status
+            deezer_error = None
+            if group == "deezer" and isinstance(reply.body, dict) and isinstance(reply.body.get("error"), dict):
+                deezer_error = reply.body["error"].get("code")
             self.server.calls.append(CallRecord(method, path, dict(query), logged_body, group, status,
-                                                st.clock(), reply.fault, snapshot))
+                                                st.clock(), reply.fault, snapshot, deezer_error))
             return reply
 
     def _inject(self, group: str) -> None:
@@ -641,6 +865,8 @@ class _Service:
                 self._after = fault
             elif fault.kind == "drop_ids":
                 self._drop = fault
+            elif fault.kind == "deezer_error":
+                raise _DeezerError(fault.code, fault.message)
             else:
                 raise ValueError(f"unknown fault kind {fault.kind!r}")
             return
@@ -1102,6 +1328,58 @@ class _Service:
         seeds = set(seed_ids)
         return [ids[i] for i in order if ids[i] not in seeds][:size]
 
+    # ---- Deezer ----------------------------------------------------------------------------------------------
+    def _deezer(self, method: str, path: str, query: dict) -> _Reply:
+        st = self.state
+        if not st.deezer_served:
+            raise _ApiError(404, "Service not found")
+        self._gate("deezer", web=False)
+        now = st.clock()
+        if st.deezer_rate is not None:
+            limit, window = st.deezer_rate
+            sent = st._deezer_sent
+            while sent and now - sent[0] >= window:
+                sent.popleft()
+            sent.append(now)
+            if len(sent) > limit:
+                raise _DeezerError(4)
+        path = path.strip("/")
+        if method != "GET":
+            raise _DeezerError(501, "Only GET is served")
+        if path == "search":
+            return _Reply(200, self._deezer_search(query))
+        m = re.fullmatch(r"track/(?:isrc:(?P<isrc>[^/]+)|(?P<id>[^/]+))", path)
+        if m is None:
+            raise _DeezerError(800)
+        if m.group("isrc") is not None:
+            did = st._deezer_index().by_isrc.get(m.group("isrc").strip().upper())
+            track = st.deezer_tracks.get(did) if did is not None else None
+        else:
+            track = st.deezer_tracks.get(int(m.group("id"))) if m.group("id").isdigit() else None
+        if track is None:
+            raise _DeezerError(800)
+        return _Reply(200, copy.deepcopy(track))
+
+    def _deezer_search(self, query: dict) -> dict:
+        q = (query.get("q") or "").strip()
+        if not q:
+            raise _DeezerError(501, "Missing parameter q")
+        try:
+            limit = int(query.get("limit") or 25)
+            index = int(query.get("index") or 0)
+        except ValueError:
+            raise _DeezerError(501, "Wrong parameter") from None
+        if limit < 1 or index < 0:
+            raise _DeezerError(501, "Wrong parameter")
+        limit = min(limit, 100)
+        ids = self.state._deezer_index().search(q)
+        rows = [_deezer_search_row(self.state.deezer_tracks[d]) for d in ids[index:index + limit]]
+        out: dict[str, Any] = {"data": rows, "total": len(ids)}
+        if index + limit < len(ids):
+            more = urlencode({"q": q, "limit": limit, "index": index + limit})
+            out["next"] = f"{self.server.deezer_url}/search?{more}"
+        return out
+
 
 def _keep(query: dict, *names: str) -> dict:
     return {k: query[k] for k in names if query.get(k) not in (None, "")}
@@ -1216,9 +1494,16 @@ class StandInServer:
     def reccobeats_url(self) -> str:
         return f"{self.base_url}/reccobeats/v1"
 
+    @property
+    def deezer_url(self) -> str:
+        return f"{self.base_url}/deezer"
+
     def env(self) -> dict[str, str]:
+        """The environment that points the tool at this server. Deezer is `off` unless the state serves it, so a
+        catalogue made without Deezer data meets no Deezer calls (and never the real api.deezer.com)."""
         return {"SPOTIFY_MODEL_API_URL": self.api_url, "SPOTIFY_MODEL_ACCOUNTS_URL": self.accounts_url,
-                "SPOTIFY_MODEL_RECCOBEATS_URL": self.reccobeats_url}
+                "SPOTIFY_MODEL_RECCOBEATS_URL": self.reccobeats_url,
+                "SPOTIFY_MODEL_DEEZER_URL": self.deezer_url if self.state.deezer_served else "off"}
 
     def calls_in(self, group: str) -> list[CallRecord]:
         """The logged calls of one endpoint group."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import requests
@@ -20,6 +21,16 @@ MAX_IDS = 40
 MAX_SEEDS = 5
 MAX_SIZE = 100
 FEATURES = tuple(sorted(AUDIO_FEATURES))   # ReccoBeats names the 11 audio features as Spotify did
+
+
+@dataclass(frozen=True)
+class IsrcFeatures:
+    """ReccoBeats' answer for one ISRC: the Spotify track id (from `href`) and the 11 audio features."""
+
+    isrc: str
+    track_id: str
+    features: dict = field(default_factory=dict)   # feature name -> value (key -1 is None), as insert_features takes
+    reccobeats_id: str | None = None
 
 
 def _unique(ids: Iterable[str]) -> list[str]:
@@ -79,6 +90,23 @@ class ReccoBeatsClient:
             feats["isrc"] = row.get("isrc")
             feats["reccobeats_id"] = row.get("id")
             out[sid] = feats
+        return out
+
+    def by_isrc(self, isrcs: Iterable[str]) -> dict[str, IsrcFeatures]:
+        """`audio-features?ids=<ISRC>,...` (40 a call): {ISRC: features and Spotify id} for the ISRCs ReccoBeats
+        knows. Rows carry their ISRC and the Spotify id in `href`; a row whose ISRC was not asked is ignored."""
+        wanted = list(dict.fromkeys(i.strip().upper() for i in isrcs if i and i.strip()))
+        asked = set(wanted)
+        out: dict[str, IsrcFeatures] = {}
+        for row in self._batches("audio-features", wanted):
+            isrc = str(row.get("isrc") or "").strip().upper()
+            sid = spotify_id_from_href(row.get("href"))
+            if isrc not in asked or not sid or isrc in out:
+                continue
+            feats = {name: row.get(name) for name in FEATURES}
+            if feats.get("key") is not None and feats["key"] < 0:
+                feats["key"] = None
+            out[isrc] = IsrcFeatures(isrc, sid, feats, row.get("id"))
         return out
 
     def tracks(self, ids: Iterable[str]) -> dict[str, dict]:

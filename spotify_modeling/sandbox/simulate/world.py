@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, make_catalog, spotify_ids
-from .export import write_export
+from .export import NameVariants, write_export
 from .history import (
     OWN,
     OwnPlaylist,
@@ -30,6 +30,8 @@ from .listener import (
 
 DEFAULT_END = "2026-06-01"
 OTHER_USER_ID = "someone_else_42"
+#: share of the catalogue Deezer also has (`populate(state, deezer=True)`): a stated figure, not a measured one
+DEEZER_COVERAGE = 0.99
 
 #: A realistic listener, as `build_world(..., **REALISTIC)`: a fifth of the plays from outside their taste, and a
 #: current taste whose plays would differ from the history's by a total variation of 0.08 over fine genres. Where the
@@ -76,22 +78,26 @@ class World:
         own = ~self.noise_plays
         return set(self.history["track_id"][~own]) - set(self.history["track_id"][own])
 
-    def populate(self, state) -> dict[str, str]:
-        """Fill a StandInState with this world; returns {playlist name: id} of the playlists created."""
-        return populate_state(self, state)
+    def populate(self, state, deezer: bool = False) -> dict[str, str]:
+        """Fill a StandInState with this world; returns {playlist name: id} of the playlists created.
+        `deezer`: Deezer has the catalogue too (`DEEZER_COVERAGE` of it), with the same ISRCs."""
+        return populate_state(self, state, deezer=deezer)
 
-    def write_export(self, path: str | Path, kind: str = "both", as_zip: bool = False) -> Path:
-        return write_export(path, self, kind=kind, as_zip=as_zip)  # type: ignore[arg-type]
+    def write_export(self, path: str | Path, kind: str = "both", as_zip: bool = False,
+                     name_variants: NameVariants | None = None) -> Path:
+        return write_export(path, self, kind=kind, as_zip=as_zip,  # type: ignore[arg-type]
+                            name_variants=name_variants)
 
 
 def _playlist_id(created) -> str:
     return created["id"] if isinstance(created, dict) else str(created)
 
 
-def populate_state(world: World, state) -> dict[str, str]:
+def populate_state(world: World, state, deezer: bool = False) -> dict[str, str]:
     """Put the catalog, audio features, popularity, the user, their own playlists, saved tracks and top artists
     into `state` (anything with the StandInState attributes and helpers), plus one followed playlist named
-    "data_1" owned by another user, which the tool must ignore."""
+    "data_1" owned by another user, which the tool must ignore. `deezer`: Deezer copies of `DEEZER_COVERAGE` of
+    the catalogue's tracks (drawn by the world's seed), with the ISRCs ReccoBeats knows them by."""
     cat = world.catalog
     state.tracks.update({obj["id"]: obj for obj in cat.iter_track_objects()})
     state.artists.update({aid: cat.artist_object(aid) for aid in cat.artists.index})
@@ -114,6 +120,10 @@ def populate_state(world: World, state) -> dict[str, str]:
     created[f"{OTHER_USER_ID}/data_1"] = _playlist_id(pid)
     if hasattr(state, "invalidate"):
         state.invalidate()  # the stand-in caches search indexes over the catalog we just replaced
+    if deezer:
+        ids = cat.tracks["track_id"].to_numpy()
+        covered = np.random.default_rng([world.seed, 307]).random(len(ids)) < DEEZER_COVERAGE
+        state.add_deezer_copies([str(t) for t in ids[covered]])
     return created
 
 
