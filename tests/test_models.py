@@ -303,3 +303,143 @@ def test_composite_decision_function_needs_a_fit_and_fit_without_labels_keeps_th
     scores = CompositeScorer().fit().decision_function(pool)
     assert list(np.argsort(-scores)) == [1, 2, 0]
     assert not hasattr(CompositeScorer, "score")   # not scikit-learn's score(X, y): the per-row one is decision_function
+
+
+# Each class's parameters, in signature order, with today's defaults (pinned before `__init__` was shared).
+_COMMON = dict(n_estimators=250, learning_rate=0.05, num_leaves=15, min_child_samples=None, subsample=0.8,
+               colsample_bytree=0.8, reg_lambda=1.0, class_weight="balanced", use_genres=True, max_genres=40,
+               min_genre_count=5, reference_year=None, missing_policy="balance", random_state=0, n_jobs=1)
+PINNED_DEFAULTS = {
+    PlaylistModel: _COMMON,
+    LikeabilityModel: {k: v for k, v in _COMMON.items() if k != "class_weight"},
+    AffinityModel: {**{k: v for k, v in _COMMON.items() if k in list(_COMMON)[:9]},
+                    "min_child_samples": 20, "genre_policy": "auto", "genre_imbalance_threshold": 0.2,
+                    **{k: v for k, v in _COMMON.items() if k in list(_COMMON)[9:]}},
+    LabelModel: {**_COMMON, "n_estimators": None, "num_leaves": None, "colsample_bytree": 0.7, "reg_lambda": 5.0,
+                 "max_genres": 15, "min_genre_count": 3},
+}
+
+
+@pytest.mark.parametrize("cls", list(PINNED_DEFAULTS))
+def test_parameters_and_defaults_are_pinned(cls):
+    import inspect
+
+    pinned = PINNED_DEFAULTS[cls]
+    signature = inspect.signature(cls)
+    assert list(signature.parameters) == list(pinned)                       # names and order (positional calls)
+    assert {n: p.default for n, p in signature.parameters.items()} == pinned
+    params = cls().get_params()
+    assert params == pinned
+    assert all(type(params[k]) is type(v) for k, v in pinned.items())       # 1.0 stays a float, 250 an int
+    assert clone(cls()).get_params() == pinned
+    custom = {k: ("as_is" if k == "genre_policy" else "as_is" if k == "missing_policy" else v)
+              for k, v in pinned.items()}
+    custom["random_state"] = 7
+    model = cls(**custom)
+    assert model.get_params() == custom and vars(model) == custom          # __init__ stores the parameters, no more
+    assert cls(*custom.values()).get_params() == custom                    # positional, in signature order
+    with pytest.raises(TypeError):
+        cls(no_such_parameter=1)
+
+
+# ------------------------------------------------------------------ the input contract (see tests/test_estimator_checks.py)
+@pytest.mark.parametrize("cls", CLASSIFIERS + [LikeabilityModel])
+def test_track_table_fit_records_its_columns_and_reads_an_array_of_them(cls):
+    X, y = synthetic(300)
+    target = X["danceability"].to_numpy() if cls is LikeabilityModel else y
+    model = cls(**FAST).fit(X, target)
+    assert model.n_features_in_ == X.shape[1]
+    assert list(model.feature_names_in_) == list(X.columns)
+    predict = model.predict if cls is LikeabilityModel else model.predict_proba
+    np.testing.assert_array_equal(predict(X.to_numpy()), predict(X))      # rows of the same columns, by position
+    np.testing.assert_array_equal(predict(X[::-1].drop(columns=["track_id"])), predict(X)[::-1])  # by name
+    with pytest.raises(ValueError, match="expecting 8 features"):
+        predict(X.to_numpy()[:, :3])
+    del model.feature_names_in_            # a model saved before this attribute: DataFrames as ever, arrays refused
+    np.testing.assert_array_equal(predict(X), predict(X))
+    with pytest.raises(TypeError, match="DataFrame of tracks"):
+        predict(X.to_numpy())
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS + [LikeabilityModel])
+def test_numeric_array_is_taken_as_ready_made_features(cls):
+    from scipy import sparse
+
+    X, y = synthetic(300)
+    values = X[["danceability", "energy", "tempo"]].to_numpy(dtype=float, copy=True)
+    values[::9, 1] = np.nan                                        # unknown stays allowed
+    target = X["danceability"].to_numpy() if cls is LikeabilityModel else y
+    model = cls(**FAST).fit(values, target)
+    assert model.n_features_in_ == 3 and not hasattr(model, "feature_names_in_")
+    assert model.feature_names_ == ["x0", "x1", "x2"]
+    predict = model.predict if cls is LikeabilityModel else model.predict_proba
+    np.testing.assert_array_equal(predict(values.tolist()), predict(values))
+    if cls is not LikeabilityModel:
+        assert roc_auc_score(y, predict(values)[:, 1]) > 0.8
+    with pytest.raises(ValueError, match="X has 2 features, but .* is expecting 3"):
+        predict(values[:, :2])
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        cls(**FAST).fit(sparse.csr_matrix(np.nan_to_num(values)), target)
+    with pytest.raises(ValueError, match="infinity"):
+        cls(**FAST).fit(np.where(np.isnan(values), np.inf, values), target)
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_string_labels_fit_exactly_as_their_0_1_codes(cls):
+    X, y = synthetic(300)
+    named = np.where(y == 1, "liked", "disliked")                  # "liked" sorts last: the positive class
+    a = cls(**FAST).fit(X, y)
+    b = cls(**FAST).fit(X, named)
+    np.testing.assert_array_equal(b.classes_, ["disliked", "liked"])
+    np.testing.assert_array_equal(b.predict_proba(X), a.predict_proba(X))
+    assert set(b.predict(X)) <= {"disliked", "liked"}
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_classifier_targets_are_checked(cls):
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y = synthetic(120)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        column = cls(**FAST).fit(X, y[:, None])
+    np.testing.assert_array_equal(column.predict_proba(X), cls(**FAST).fit(X, y).predict_proba(X))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        cls(**FAST).fit(X, None)
+    with pytest.raises(ValueError, match="infinite"):
+        cls(**FAST).fit(X, np.where(y == 1, np.inf, 0.0))
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        cls(**FAST).fit(X, X["danceability"].to_numpy())
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        cls(**FAST).fit(X, np.arange(len(y)) % 3)
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS + [LikeabilityModel])
+def test_sample_weight_is_checked_for_every_model(cls):
+    X, y = synthetic(120)
+    target = X["danceability"].to_numpy() if cls is LikeabilityModel else y
+    fit = lambda w: cls(**FAST).fit(X, target, sample_weight=w)   # noqa: E731
+    with pytest.raises(ValueError, match="one weight per track"):
+        fit(np.ones(len(y) + 1))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        fit(np.r_[np.nan, np.ones(len(y) - 1)])
+    with pytest.raises(ValueError, match="zero for every track"):
+        fit(np.zeros(len(y)))
+    if cls is not LikeabilityModel:
+        with pytest.raises(ValueError, match="both classes .* sample_weight 0"):
+            fit((y == 1).astype(float))
+    w = pd.Series(np.linspace(0.5, 1.5, len(y)))                  # any 1-D array-like
+    np.testing.assert_array_equal(fit(w).predict(X), fit(w.to_numpy()).predict(X))
+
+
+@pytest.mark.parametrize("cls, extra", [(PlaylistModel, {}), (LabelModel, {}), (LikeabilityModel, {}),
+                                        (AffinityModel, {"genre_policy": "mask"})])
+def test_fit_leaves_the_track_table_and_weights_untouched(cls, extra):
+    X, y = _pu_data(unknown_pos=0.05, unknown_neg=0.6)
+    X.loc[::4, "release_date"] = None                               # something for the missingness balance to do
+    target = X["energy"].to_numpy() if cls is LikeabilityModel else y
+    w = np.where(np.arange(len(y)) % 5 == 0, 0.0, 1.0)
+    X_before, y_before, w_before = X.copy(deep=True), target.copy(), w.copy()
+    cls(**FAST, **extra).fit(X, target, sample_weight=w)
+    pd.testing.assert_frame_equal(X, X_before)
+    np.testing.assert_array_equal(target, y_before)
+    np.testing.assert_array_equal(w, w_before)

@@ -597,3 +597,70 @@ def test_standin_library_contains_through_the_client(live):
     calls = [c for c in server.calls if c.path == "/v1/me/library/contains"]
     assert [c.query for c in calls] == [{"uris": ",".join(uris)}, {"uris": ",".join([uris[2], uris[7], uris[5]])}]
     assert [(c.group, c.status) for c in calls] == [("me", 200), ("me", 200)] and rec.calls == [("me", 200)] * 2
+
+
+# ------------------------------------------------------------------ no private spotipy API (issue 24, point 6)
+@responses.activate
+def test_requests_go_out_without_spotipys_private_methods(client, monkeypatch):
+    import spotipy
+
+    def private(*args, **kwargs):
+        raise AssertionError("SpotifyClient called a private spotipy method")
+
+    for name in ("_get", "_post", "_put", "_delete", "_internal_call", "_auth_headers"):
+        monkeypatch.setattr(spotipy.Spotify, name, private)
+    responses.get(API + "search", json={"tracks": {"items": [track("t1")], "total": 1}})
+    responses.post(API + "playlists/P/items", status=201, json={"snapshot_id": "s1"})
+    responses.delete(API + "playlists/P/items", json={"snapshot_id": "s2"})
+    responses.get(API + "tracks/gone", status=404, json=err(404, "Non existing id"))
+    assert client.search_tracks("artist:a b")[1] == 1
+    assert client.add_items("P", ["spotify:track:a"]) == "s1"
+    assert client.remove_items("P", ["spotify:track:a"]) == "s2"
+    assert client.track("gone") is None
+    for call in responses.calls:       # what spotipy sent: bearer token, JSON content type, json.dumps bodies
+        assert call.request.headers["Authorization"] == "Bearer AT-1"
+        assert call.request.headers["Content-Type"] == "application/json"
+    assert [c.request.body for c in responses.calls] == [
+        None, '{"uris": ["spotify:track:a"]}', '{"items": [{"uri": "spotify:track:a"}]}', None]
+    assert query(responses.calls[0]) == {"q": "artist:a b", "type": "track", "limit": "10", "offset": "0",
+                                         "market": "from_token"}
+
+
+@responses.activate
+def test_token_expiring_within_60_s_is_refreshed_before_the_call(env):
+    cached = json.loads(env.token_cache.read_text())
+    cached["expires_at"] = int(time.time()) + 30
+    env.token_cache.write_text(json.dumps(cached))
+    responses.post(TOKEN_URL, json={"access_token": "AT-2", "token_type": "Bearer", "expires_in": 3600,
+                                    "scope": SCOPES})
+    responses.get(API + "me", json={"id": "u"})
+    client = SpotifyClient(make_auth_manager(env, open_browser=False), recorder=Recorder())
+    assert client.me() == {"id": "u"}
+    assert [path(c) for c in responses.calls] == ["/api/token", "/v1/me"]
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer AT-2"
+    assert client.recorder.calls == [("me", 200)]          # the login service is not an API call
+
+
+@responses.activate
+def test_answers_that_are_not_spotify_json(client):
+    responses.get(API + "tracks/empty", body="")
+    responses.get(API + "tracks/html", status=400, body="<html>Bad Request</html>")
+    responses.get(API + "tracks/r", status=429, headers={"Retry-After": "7200"}, body="")
+    assert client.track("empty") is None                   # an empty answer reads as None, as with spotipy
+    with pytest.raises(ApiError, match="Spotify answered 400 to a tracks call: <html>Bad Request</html>") as info:
+        client.track("html")
+    assert info.value.status == 400 and info.value.reason is None
+    with pytest.raises(Exception) as info:                 # no reason, Retry-After read from the headers
+        client.track("r")
+    assert type(info.value).__name__ == "RateLimited" and info.value.retry_after == 7200
+
+
+@responses.activate
+def test_an_auth_manager_without_as_dict_still_gives_the_token(env):
+    class Auth:
+        def get_access_token(self):
+            return "AT-plain"
+
+    responses.get(API + "me", json={"id": "u"})
+    assert SpotifyClient(Auth()).me() == {"id": "u"}
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer AT-plain"

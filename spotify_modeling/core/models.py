@@ -2,13 +2,25 @@
 
 Every model takes the raw track DataFrame and does its own encoding, so training and
 scoring can never disagree about columns. All are scikit-learn estimators (`clone`-able,
-picklable, `get_params`/`set_params`); fitted attributes end in `_`.
+picklable, `get_params`/`set_params`, `NotFittedError` before `fit`); fitted attributes end in `_`.
 
 - PlaylistModel (stage 1, classifier): is the track in one of the user's playlists / saved?
 - LikeabilityModel (stage 1, regressor): how much of it does the user play (target in [0, 1]).
 - AffinityModel (stage 1, positive-unlabelled): played tracks vs random catalog tracks.
 - LabelModel (stage 2, classifier): liked (data_1) vs disliked (data_0); small n, so heavier
   regularisation, and a capacity (leaf size, leaves, trees) that follows the number of labels.
+
+Input contract (declared in `__sklearn_tags__`; `tests/test_estimator_checks.py` runs scikit-learn's checks):
+
+- X is a DataFrame of tracks (or a dict of columns, a list of track dicts): one row per track, columns read by
+  name (`TrackFeaturizer`), NaN meaning "unknown". Scoring reads columns by name too, so a pool table may have other
+  columns than the training table. `n_features_in_` and `feature_names_in_` record the training table's columns; a
+  2-D array given to `predict` of such a model is read as rows of those columns, in that order.
+- A 2-D numeric array (or a table without column names) is taken as ready-made features: its columns go to
+  LightGBM as they are (named x0, x1, ...; NaN allowed, inf and sparse refused); `predict` wants the same width.
+- y: one value per track; the classifiers are binary (both classes needed, labels may be strings; the positive
+  class is the largest label), LikeabilityModel's target lies in [0, 1]. `sample_weight`: one per track, finite,
+  non-negative, not all zero, and some weight in each class. At least MIN_ROWS rows.
 
 Threads: `n_jobs=1` (default) fits and scores on one thread, which is fastest for the table
 sizes this tool sees and immune to OpenMP spin-waiting on a busy laptop. `n_jobs=None` means
@@ -17,13 +29,18 @@ sizes this tool sees and immune to OpenMP spin-waiting on a busy laptop. `n_jobs
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+import warnings
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier, LGBMRegressor
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from spotify_modeling.core.featurize import TrackFeaturizer, _as_frame, genres_unknown
 from spotify_modeling.core.provenance import balance_missingness, provenance_strata
@@ -35,11 +52,106 @@ SINGLE_THREAD_FIT_ROWS = 20_000
 GENRE_POLICIES = ("auto", "as_is", "drop", "mask")
 MISSING_POLICIES = ("balance", "as_is")
 
+#: The parameters of every track model, in signature order, with PlaylistModel's defaults; each class's `__init__`
+#: is made from these by `_track_init`, stating only where its defaults or parameters differ.
+TRACK_PARAMETERS: dict[str, Any] = dict(
+    n_estimators=250, learning_rate=0.05, num_leaves=15, min_child_samples=None, subsample=0.8,
+    colsample_bytree=0.8, reg_lambda=1.0, class_weight="balanced", use_genres=True, max_genres=40,
+    min_genre_count=5, reference_year=None, missing_policy="balance", random_state=0, n_jobs=1)
+_ANNOTATIONS: dict[str, str] = dict(
+    n_estimators="int | None", learning_rate="float", num_leaves="int | None", min_child_samples="int | None",
+    subsample="float", colsample_bytree="float", reg_lambda="float", class_weight="str | dict | None",
+    use_genres="bool", genre_policy="str", genre_imbalance_threshold="float", max_genres="int",
+    min_genre_count="int", reference_year="int | None", missing_policy="str", random_state="int | None",
+    n_jobs="int | None")
+
+
+def _track_init(parameters: dict[str, Any]) -> Callable[..., None]:
+    """An `__init__` whose signature is `parameters` (these names, in this order, with these defaults) and which
+    stores each argument unchanged under its own name, as scikit-learn requires (no validation, no logic).
+
+    The one definition behind the four models' `__init__`. Its signature is a real one (`__signature__`):
+    `inspect.signature`, and so `get_params`, `clone`, `repr` and `help()`, see each class's own parameters and
+    defaults, and positional calls bind in signature order; an unknown keyword is a TypeError.
+    """
+    P = inspect.Parameter
+    signature = inspect.Signature(
+        [P("self", P.POSITIONAL_OR_KEYWORD)]
+        + [P(name, P.POSITIONAL_OR_KEYWORD, default=default, annotation=_ANNOTATIONS[name])
+           for name, default in parameters.items()],
+        return_annotation="None")
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
+
+
+def _insert_after(parameters: dict[str, Any], key: str, **new: Any) -> dict[str, Any]:
+    """`parameters` with `new` placed right after `key`, in signature order."""
+    items = list(parameters.items())
+    at = list(parameters).index(key) + 1
+    return dict(items[:at] + list(new.items()) + items[at:])
+
+
+# scikit-learn 1.6 renamed check_array's `force_all_finite` to `ensure_all_finite` (the old name is gone since 1.8).
+_FINITE = "ensure_all_finite" if "ensure_all_finite" in inspect.signature(check_array).parameters \
+    else "force_all_finite"
+
+
+def _track_table(X: Any) -> pd.DataFrame | None:
+    """X as a table of tracks (what `featurize._as_frame` reads: a DataFrame, a dict of columns, a list of rows), or
+    None when X is a numeric array instead: anything else, a sparse matrix, or a table none of whose columns has a
+    name (a string), which no track column could be read from."""
+    if sparse.issparse(X) or not isinstance(X, (pd.DataFrame, list, dict)):   # (scipy's dok_matrix is a dict)
+        return None
+    frame = _as_frame(X)
+    if len(frame.columns) and not any(isinstance(c, str) for c in frame.columns):
+        return None
+    return frame
+
+
+def _positives(y: np.ndarray) -> np.ndarray:
+    """True where y is the positive class: the largest label (sorted as np.unique does, so strings work too)."""
+    return y == np.unique(y)[-1]
+
+
+def _numeric_array(X: Any) -> np.ndarray:
+    """X as a 2-D numeric array of ready-made features: NaN allowed (unknown), inf, sparse and 1-D refused."""
+    return check_array(X, accept_sparse=False, dtype="numeric", **{_FINITE: "allow-nan"})
+
+
+class _ArrayColumns(BaseEstimator):
+    """The featurizer of a model fitted on a numeric array: its columns as they are, named x0, x1, ..."""
+
+    def fit(self, X: Any, y: Any = None) -> "_ArrayColumns":
+        self.feature_names_out_ = np.array([f"x{i}" for i in range(X.shape[1])], dtype=object)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return self.feature_names_out_.copy()
+
 
 class _TrackModel(BaseEstimator):
     """Shared machinery: featurize, validate, fit LightGBM on the float32 matrix."""
 
     _is_classifier = True
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # No tag says "a DataFrame of tracks with named columns" (the product's input); a 2-D numeric array is
+        # accepted too (its columns used as features), so the array checks run. Unknown is NaN; sparse is refused.
+        tags.input_tags.two_d_array = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = False
+        return tags
 
     def _featurizer(self, use_genres: bool) -> TrackFeaturizer:
         return TrackFeaturizer(max_genres=self.max_genres, min_genre_count=self.min_genre_count,
@@ -72,8 +184,32 @@ class _TrackModel(BaseEstimator):
             params["class_weight"] = self.class_weight
         return params
 
+    def _fit_rows(self, X: Any) -> tuple[pd.DataFrame, bool]:
+        """The rows to learn from as a DataFrame, and whether they came as a numeric array (then named x0, x1, ...).
+
+        Records `n_features_in_`, and `feature_names_in_` when the columns have names (strings).
+        """
+        self.__dict__.pop("feature_names_in_", None)
+        frame = _track_table(X)
+        if frame is not None:
+            self.n_features_in_ = frame.shape[1]
+            names = list(frame.columns)
+            if names and all(isinstance(c, str) for c in names):
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            return frame, False
+        values = _numeric_array(X)
+        self.n_features_in_ = values.shape[1]
+        return pd.DataFrame(values, columns=[f"x{i}" for i in range(values.shape[1])]), True
+
     def _check_target(self, y: Any, n_rows: int) -> np.ndarray:
+        name = type(self).__name__
+        if y is None:
+            raise ValueError(f"{name} requires y to be passed, but the target y is None")
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1 and len(y) == n_rows:
+            warnings.warn(f"A column-vector y was passed when a 1d array was expected ({name} reads it as one "
+                          "value per track)", DataConversionWarning, stacklevel=3)
+            y = y.ravel()
         if y.ndim != 1 or len(y) != n_rows:
             raise ValueError(f"{type(self).__name__}: y must be 1-D with one value per track "
                              f"({n_rows} tracks, y shape {y.shape})")
@@ -82,12 +218,38 @@ class _TrackModel(BaseEstimator):
                              f"from, got {n_rows}")
         if pd.isna(y).any():
             raise ValueError(f"{type(self).__name__}: y has missing values")
+        if y.dtype.kind in "fc" and np.isinf(y).any():
+            raise ValueError(f"{name}: y has infinite values")
         if self._is_classifier:
+            if type_of_target(y) == "continuous":
+                raise ValueError(f"Unknown label type: continuous. {name} is a classifier: y must be class labels "
+                                 "(e.g. 1 liked, 0 disliked), not a continuous target")
             classes = np.unique(y)
             if len(classes) != 2:
-                raise ValueError(f"{type(self).__name__} needs both classes in y (e.g. liked and "
+                binary = "Only binary classification is supported. " if len(classes) > 2 else ""
+                raise ValueError(f"{binary}{type(self).__name__} needs both classes in y (e.g. liked and "
                                  f"disliked tracks), got {len(classes)} class(es): {classes.tolist()}")
         return y
+
+    def _check_weights(self, sample_weight: Any, y: np.ndarray) -> np.ndarray | None:
+        """sample_weight as floats: one per track, finite, non-negative, not all zero, some weight in each class."""
+        if sample_weight is None:
+            return None
+        name = type(self).__name__
+        weights = np.asarray(sample_weight, dtype=float)
+        if weights.shape != (len(y),):
+            raise ValueError(f"{name}: sample_weight must be 1-D with one weight per track "
+                             f"({len(y)} tracks, sample_weight shape {weights.shape})")
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError(f"{name}: sample_weight must be finite and non-negative")
+        if not weights.any():
+            raise ValueError(f"{name}: sample_weight is zero for every track; nothing to learn from")
+        if self._is_classifier:
+            for label in np.unique(y):
+                if not weights[y == label].any():
+                    raise ValueError(f"{name} needs both classes in y with some weight: every track of class "
+                                     f"{label!r} has sample_weight 0")
+        return weights
 
     def training_frame(self, X: pd.DataFrame, y: Any) -> pd.DataFrame:
         """The rows exactly as `fit` learns from them: provenance missingness balanced (`missing_policy`).
@@ -100,12 +262,14 @@ class _TrackModel(BaseEstimator):
         if not self.use_genres:
             X = X.drop(columns=["genres"], errors="ignore")   # unused: its gaps cannot leak
         if self.missing_policy == "balance":
-            X = balance_missingness(X, provenance_strata(y, self._is_classifier), self.random_state)
+            strata = provenance_strata(_positives(np.asarray(y)).astype(int) if self._is_classifier else y,
+                                       self._is_classifier)   # the classes as 0/1: labels may be strings
+            X = balance_missingness(X, strata, self.random_state)
         return X
 
     def _fit_matrix(self, X: pd.DataFrame, y: np.ndarray, sample_weight: Any,
-                    use_genres: bool) -> None:
-        self.featurizer_ = self._featurizer(use_genres).fit(X)
+                    use_genres: bool, from_array: bool = False) -> None:
+        self.featurizer_ = (_ArrayColumns() if from_array else self._featurizer(use_genres)).fit(X)
         matrix = self.featurizer_.transform(X)
         self.feature_names_ = [str(f) for f in self.featurizer_.get_feature_names_out()]
         self.n_train_rows_ = len(X)
@@ -120,7 +284,25 @@ class _TrackModel(BaseEstimator):
 
     def _matrix(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return self.featurizer_.transform(_as_frame(X))
+        if isinstance(self.featurizer_, _ArrayColumns):   # fitted on a numeric array: the same columns again
+            values = _numeric_array(X)
+            if values.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {values.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
+            return self.featurizer_.transform(values)
+        frame = _track_table(X)
+        return self.featurizer_.transform(self._named_rows(X) if frame is None else frame)
+
+    def _named_rows(self, X: Any) -> pd.DataFrame:
+        """A 2-D array given to a model fitted on a track table: rows of the table's columns (`feature_names_in_`)."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:   # e.g. a model saved before feature_names_in_ was recorded
+            raise TypeError(f"expected a pandas DataFrame of tracks, got {type(X).__name__}")
+        values = check_array(X, accept_sparse=False, dtype=None, **{_FINITE: False})
+        if values.shape[1] != len(names):
+            raise ValueError(f"X has {values.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{len(names)} features as input (the columns of the track table it was fitted on)")
+        return pd.DataFrame(values, columns=list(names))
 
     def feature_importances(self) -> pd.Series:
         """Gain importance per feature, largest first (for reports, not for decisions)."""
@@ -132,10 +314,16 @@ class _TrackModel(BaseEstimator):
 class _TrackClassifier(ClassifierMixin, _TrackModel):
     _is_classifier = True
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False   # binary: liked or not, in a playlist or not
+        return tags
+
     def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "_TrackClassifier":
-        X = _as_frame(X)
+        X, from_array = self._fit_rows(X)
         y = self._check_target(y, len(X))
-        self._fit_matrix(self.training_frame(X, y), y, sample_weight, use_genres=self.use_genres)
+        weights = self._check_weights(sample_weight, y)
+        self._fit_matrix(self.training_frame(X, y), y, weights, use_genres=self.use_genres, from_array=from_array)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -154,27 +342,7 @@ class PlaylistModel(_TrackClassifier):
     tracks, as before; a small history (or a few labels) still gets splits instead of a constant.
     """
 
-    def __init__(self, n_estimators: int = 250, learning_rate: float = 0.05, num_leaves: int = 15,
-                 min_child_samples: int | None = None, subsample: float = 0.8,
-                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
-                 class_weight: str | dict | None = "balanced", use_genres: bool = True,
-                 max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.class_weight = class_weight
-        self.use_genres = use_genres
-        self.max_genres = max_genres
-        self.min_genre_count = min_genre_count
-        self.reference_year = reference_year
-        self.missing_policy = missing_policy
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+    __init__ = _track_init(TRACK_PARAMETERS)
 
 
 def label_capacity(n_rows: int) -> dict[str, int]:
@@ -206,27 +374,8 @@ class LabelModel(_TrackClassifier):
     row count the capacity follows).
     """
 
-    def __init__(self, n_estimators: int | None = None, learning_rate: float = 0.05, num_leaves: int | None = None,
-                 min_child_samples: int | None = None, subsample: float = 0.8,
-                 colsample_bytree: float = 0.7, reg_lambda: float = 5.0,
-                 class_weight: str | dict | None = "balanced", use_genres: bool = True,
-                 max_genres: int = 15, min_genre_count: int = 3, reference_year: int | None = None,
-                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.class_weight = class_weight
-        self.use_genres = use_genres
-        self.max_genres = max_genres
-        self.min_genre_count = min_genre_count
-        self.reference_year = reference_year
-        self.missing_policy = missing_policy
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+    __init__ = _track_init({**TRACK_PARAMETERS, "n_estimators": None, "num_leaves": None, "colsample_bytree": 0.7,
+                            "reg_lambda": 5.0, "max_genres": 15, "min_genre_count": 3})
 
     def _lgbm_params(self, n_rows: int) -> dict[str, Any]:
         params = super()._lgbm_params(n_rows)
@@ -237,15 +386,10 @@ class LabelModel(_TrackClassifier):
         return params
 
     def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "LabelModel":
-        X = _as_frame(X)
+        X, from_array = self._fit_rows(X)
         y = self._check_target(y, len(X))
-        if sample_weight is not None:
-            weights = np.asarray(sample_weight, dtype=float)
-            if weights.shape != (len(X),):
-                raise ValueError(f"LabelModel: sample_weight must be 1-D with one weight per track "
-                                 f"({len(X)} tracks, sample_weight shape {weights.shape})")
-            if not np.isfinite(weights).all() or (weights < 0).any():
-                raise ValueError("LabelModel: sample_weight must be finite and non-negative")
+        weights = self._check_weights(sample_weight, y)
+        if weights is not None:
             keep = weights > 0
             if not keep.all():   # weight 0: as if the track had not been passed at all
                 X, y, weights = X.iloc[np.flatnonzero(keep)], y[keep], weights[keep]
@@ -253,8 +397,7 @@ class LabelModel(_TrackClassifier):
                     y = self._check_target(y, len(X))
                 except ValueError as err:
                     raise ValueError(f"{err} (after leaving out the {int((~keep).sum())} tracks of weight 0)") from None
-            sample_weight = weights
-        super().fit(X, y, sample_weight=sample_weight)
+        self._fit_matrix(self.training_frame(X, y), y, weights, use_genres=self.use_genres, from_array=from_array)
         self.n_estimators_ = int(self.lgbm_params_["n_estimators"])
         self.num_leaves_ = int(self.lgbm_params_["num_leaves"])
         self.min_child_samples_ = int(self.lgbm_params_["min_child_samples"])
@@ -266,7 +409,7 @@ def genre_unknown_rates(X: pd.DataFrame, y: Any) -> tuple[float, float]:
     X = _as_frame(X)
     y = np.asarray(y)
     unknown = genres_unknown(X)
-    pos = y == np.max(y)
+    pos = _positives(y)
     rate = lambda mask: float(unknown[mask].mean()) if mask.any() else float("nan")  # noqa: E731
     return rate(pos), rate(~pos)
 
@@ -283,7 +426,7 @@ def mask_genres_to_match(X: pd.DataFrame, y: Any, random_state: int | None = 0) 
     if "genres" not in X.columns:
         return X
     unknown = genres_unknown(X)
-    pos = y == np.max(y)
+    pos = _positives(y)
     groups = [pos, ~pos]
     rates = [unknown[g].mean() if g.any() else 0.0 for g in groups]
     better = 0 if rates[0] < rates[1] else 1
@@ -317,30 +460,8 @@ class AffinityModel(_TrackClassifier):
     holds (positives, negatives) rates seen at fit.
     """
 
-    def __init__(self, n_estimators: int = 250, learning_rate: float = 0.05, num_leaves: int = 15,
-                 min_child_samples: int | None = 20, subsample: float = 0.8,
-                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
-                 class_weight: str | dict | None = "balanced", use_genres: bool = True,
-                 genre_policy: str = "auto", genre_imbalance_threshold: float = 0.2,
-                 max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.class_weight = class_weight
-        self.use_genres = use_genres
-        self.genre_policy = genre_policy
-        self.genre_imbalance_threshold = genre_imbalance_threshold
-        self.max_genres = max_genres
-        self.min_genre_count = min_genre_count
-        self.reference_year = reference_year
-        self.missing_policy = missing_policy
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+    __init__ = _track_init(_insert_after({**TRACK_PARAMETERS, "min_child_samples": 20}, "use_genres",
+                                         genre_policy="auto", genre_imbalance_threshold=0.2))
 
     def _uses_genres(self, X: pd.DataFrame, y: np.ndarray) -> tuple[bool, tuple[float, float]]:
         if self.genre_policy not in GENRE_POLICIES:
@@ -363,10 +484,12 @@ class AffinityModel(_TrackClassifier):
         return super().training_frame(X, y)
 
     def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "AffinityModel":
-        X = _as_frame(X)
+        X, from_array = self._fit_rows(X)
         y = self._check_target(y, len(X))
+        weights = self._check_weights(sample_weight, y)
         self.genres_used_, self.genre_unknown_rates_ = self._uses_genres(X, y)
-        self._fit_matrix(self.training_frame(X, y), y, sample_weight, use_genres=self.genres_used_)
+        self.genres_used_ = self.genres_used_ and not from_array   # a numeric array has no genres
+        self._fit_matrix(self.training_frame(X, y), y, weights, use_genres=self.genres_used_, from_array=from_array)
         return self
 
 
@@ -378,35 +501,18 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
 
     _is_classifier = False
 
-    def __init__(self, n_estimators: int = 250, learning_rate: float = 0.05, num_leaves: int = 15,
-                 min_child_samples: int | None = None, subsample: float = 0.8,
-                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0, use_genres: bool = True,
-                 max_genres: int = 40, min_genre_count: int = 5, reference_year: int | None = None,
-                 missing_policy: str = "balance", random_state: int | None = 0, n_jobs: int | None = 1):
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.use_genres = use_genres
-        self.max_genres = max_genres
-        self.min_genre_count = min_genre_count
-        self.reference_year = reference_year
-        self.missing_policy = missing_policy
-        self.random_state = random_state
-        self.n_jobs = n_jobs
+    __init__ = _track_init({k: v for k, v in TRACK_PARAMETERS.items() if k != "class_weight"})   # a regressor
 
     def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> "LikeabilityModel":
-        X = _as_frame(X)
+        X, from_array = self._fit_rows(X)
         y = self._check_target(y, len(X)).astype(float)
         if (y < 0).any() or (y > 1).any():
             raise ValueError("LikeabilityModel expects a target scaled to [0, 1] "
                              f"(got values from {y.min():.3g} to {y.max():.3g})")
         if np.ptp(y) == 0:
             raise ValueError("LikeabilityModel: the target is the same for every track; nothing to learn")
-        self._fit_matrix(self.training_frame(X, y), y, sample_weight, use_genres=self.use_genres)
+        weights = self._check_weights(sample_weight, y)
+        self._fit_matrix(self.training_frame(X, y), y, weights, use_genres=self.use_genres, from_array=from_array)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -416,4 +522,4 @@ class LikeabilityModel(RegressorMixin, _TrackModel):
 
 
 __all__ = ["PlaylistModel", "LikeabilityModel", "AffinityModel", "LabelModel", "label_capacity", "genre_unknown_rates", "mask_genres_to_match", "MIN_ROWS", "GENRE_POLICIES",
-           "MISSING_POLICIES"]
+           "MISSING_POLICIES", "TRACK_PARAMETERS"]

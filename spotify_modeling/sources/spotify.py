@@ -1,11 +1,18 @@
-"""The Spotify Web API client: spotipy underneath, with this project's own retry, quota and budget policy in `_call`.
+"""The Spotify Web API client: this project's own retry, quota and budget policy in `_call`, over spotipy's login.
 
 Development Mode in 2026 allows one item per read and a few hundred calls per endpoint group per day, so every
 call is counted (`calls_made`, the injected recorder), a short 429 is waited out, and a quota wall stops the job at once.
+
+spotipy is used only through its public API: its auth manager gives the access token (`get_access_token`, which
+refreshes a token expiring within 60 s) and `SpotifyException` carries an HTTP error. The request itself is sent by
+`_send` on this client's `requests` session, not by spotipy: its `_get`/`_post`/... are private, and its public
+helpers send other requests than these (a bare list to `playlists/{id}/items`, `collaborative` on a new playlist,
+extra query parameters). `_send` sends exactly what spotipy's `_internal_call` sent and reads errors the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Callable, Iterator, Protocol
@@ -96,7 +103,10 @@ class SpotifyClient:
         self._session = session if session is not None else requests.Session()
         self._last_status: int | None = None
         self._session.hooks["response"].append(self._remember_status)
-        # Passing our own Session makes spotipy mount no urllib3 Retry adapter: this class owns all retrying.
+        self.requests_timeout = requests_timeout
+        # Requests go out through `_send`, not spotipy. `sp` is a spotipy client on the same session and address for
+        # callers who want one of its public helpers; passing our own Session makes spotipy mount no urllib3 Retry
+        # adapter, so this class owns all retrying either way.
         self.sp = spotipy.Spotify(auth_manager=auth_manager, requests_session=self._session, retries=0,
                                   status_retries=0, requests_timeout=requests_timeout)
         self.sp.prefix = self.api_url
@@ -112,6 +122,45 @@ class SpotifyClient:
         self._last_status = response.status_code
         return response
 
+    # ---------------------------------------------------------------- one request, as spotipy would send it
+    def _access_token(self) -> str:
+        """The auth manager's access token; spotipy's managers refresh one that expires within 60 s first."""
+        try:
+            return self.auth_manager.get_access_token(as_dict=False)
+        except TypeError:   # a manager without `as_dict` (spotipy's client falls back the same way)
+            return self.auth_manager.get_access_token()
+
+    def _send(self, method: str, path: str, params: dict | None = None, payload: Any = None) -> Any:
+        """Send one request; the decoded JSON answer (None for an empty or non-JSON one), or `SpotifyException`.
+
+        Byte for byte what spotipy 2.26's `Spotify._internal_call` sends (the address under `api_url`, the bearer
+        token, `Content-Type: application/json`, the payload as `json.dumps`, the timeout), and an HTTP error is
+        raised the way it raises it: status, Spotify's `error.message` (else the body's text) after the URL and a
+        newline, `error.reason`, and the response headers (`Retry-After`). Timeouts and connection errors propagate.
+        """
+        url = path if path.startswith("http") else self.api_url + path
+        headers = {"Authorization": f"Bearer {self._access_token()}"} if self.auth_manager else {}
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(payload) if payload else None
+        try:
+            response = self._session.request(method, url, headers=headers, proxies=None,
+                                             timeout=self.requests_timeout, params=dict(params or {}), data=data)
+        except requests.exceptions.RetryError as err:   # only with a caller's session that retries on its own
+            reason = getattr(err.args[0], "reason", None) if err.args else None
+            raise SpotifyException(429, -1, f"{err.request.path_url}:\n Max Retries", reason=reason) from None
+        if 400 <= response.status_code < 600:
+            try:
+                error = response.json().get("error", {})
+                msg, reason = error.get("message"), error.get("reason")
+            except ValueError:   # not JSON: the text, or None for an empty body
+                msg, reason = response.text or None, None
+            raise SpotifyException(response.status_code, -1, f"{response.url}:\n {msg}", reason=reason,
+                                   headers=response.headers)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
     # ---------------------------------------------------------------- the one place with a retry policy
     def _record(self, group: str, status: int) -> None:
         if self.recorder is not None:
@@ -120,7 +169,6 @@ class SpotifyClient:
     def _call(self, method: str, path: str, params: dict | None = None, payload: Any = None) -> Any:
         group = endpoint_group(method, path)
         self._current_method = method
-        send = {"GET": self.sp._get, "POST": self.sp._post, "DELETE": self.sp._delete, "PUT": self.sp._put}[method]
         failures = rate_waits = 0
         refreshed = False
         while True:
@@ -129,7 +177,7 @@ class SpotifyClient:
                                       "Everything fetched so far is kept; run again to continue.", group=group)
             self._last_status = None
             try:
-                result = send(path, args=dict(params or {}), payload=payload)
+                result = self._send(method, path, params, payload)
             except SpotifyException as err:
                 self.calls_made += 1
                 self._record(group, err.http_status)
@@ -285,9 +333,9 @@ class SpotifyClient:
     def library_contains(self, uris: list[str]) -> dict[str, bool]:
         """{uri: whether it is in the user's library ("Liked Songs" for a track)}, asked 40 URIs per call.
 
-        Uses `GET me/library/contains?uris=a,b,...` (since Feb 2026; spotipy's `current_user_saved_tracks_contains`
-        calls the deprecated `me/tracks/contains`). Each URI is asked once; no call for an empty list. The answer is
-        a list of booleans in request order: anything else (not a list, wrong length, a non-boolean) is an `ApiError`.
+        Uses `GET me/library/contains?uris=a,b,...` (since Feb 2026; not the deprecated `me/tracks/contains`). Each
+        URI is asked once; no call for an empty list. The answer is a list of booleans in request order: anything else
+        (not a list, wrong length, a non-boolean) is an `ApiError`.
         """
         unique = list(dict.fromkeys(uris))
         found: dict[str, bool] = {}
