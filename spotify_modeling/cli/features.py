@@ -64,11 +64,20 @@ def features(
     h = Home.from_env(home)
     require_writable(h.data, h.db_path)
     parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
+    if parsed == WEB_API:
+        if offline:
+            raise BadInput("No export given and none found in data/raw/, and --offline forbids reading what Spotify "
+                           "knows about you.", "Pass your export, or run without --offline.")
+        from spotify_modeling.sources import SpotifyClient
+
+        SpotifyClient.from_env(h)   # no usable login: exit 77 now, before the home is touched
     wait = lock_wait()                     # a bad SPOTIFY_MODEL_LOCK_WAIT is refused before the home is touched too
     h.ensure()
     csv_path = h.processed / "streaming_history.csv"
     with h.lock(wait, on_wait=say_waiting), Store.open(h) as store:
-        if parsed is not None:
+        if parsed == WEB_API:
+            _import_web_api(h, store, max_calls)
+        elif parsed is not None:
             result = import_export(store, parsed)
             if not result.already_imported or not csv_path.exists():
                 write_history_csv(store, csv_path)
@@ -114,6 +123,33 @@ def features(
         raise _stop_error(report)
 
 
+def _import_web_api(h: Home, store, max_calls) -> None:
+    """No export yet: stage 1 starts from your Liked Songs, top tracks, own playlists and recently played."""
+    from spotify_modeling.db.store import utc_now
+    from spotify_modeling.pipeline.webapi import import_from_web_api
+    from spotify_modeling.sources import SpotifyClient
+
+    done = store.get_kv("webapi_imported_at")
+    if done and (datetime.now(timezone.utc) - datetime.strptime(done, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=timezone.utc)).days < WEB_API_FRESH_DAYS:
+        console.print(f"No export yet: continuing with what Spotify told on {done[:10]} (your Liked Songs, top "
+                      "tracks and playlists); pass your export when it arrives.")
+        return
+    spotify = SpotifyClient.from_env(h, recorder=store, max_calls=max_calls)
+    got = import_from_web_api(store, spotify, progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
+    with store.transaction():
+        store.set_kv("webapi_imported_at", utc_now())
+    n = got.tracks_by_signal
+    console.print(f"No export yet, so stage 1 starts from what Spotify knows about you: {got.tracks:,} tracks "
+                  f"({n.get('saved', 0):,} Liked Songs; top tracks {n.get('top_short', 0)} / {n.get('top_medium', 0)} "
+                  f"/ {n.get('top_long', 0)} of the last 4 weeks / 6 months / years; {n.get('playlist', 0):,} in "
+                  f"{got.playlists} playlists of yours; {n.get('recent', 0)} played last). When your data export "
+                  "arrives, `spotify-model features EXPORT` adds its plays: nothing is counted twice.",
+                  highlight=False, soft_wrap=True)
+    for note in got.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+
+
 def _check_features_csv(path: Path) -> None:
     """Refuse a features table without the columns it needs now, not after the import and the metadata calls."""
     from spotify_modeling.pipeline.enrich import read_features_csv
@@ -139,8 +175,15 @@ def _stop_error(report):
     return kind(f"stopped: {message}", hint + ".")
 
 
+#: `_export_to_import`'s answer when there is no export yet but a Spotify app: read what the Web API knows
+WEB_API = "web-api"
+#: a Web API read newer than this is not repeated (its calls are scarce): `features` continues with it
+WEB_API_FRESH_DAYS = 7
+
+
 def _export_to_import(h: Home, export: Optional[Path]):
-    """The parsed export to import, or None to continue with the one already in the store.
+    """The parsed export to import, `WEB_API` (no export yet: start from the Web API), or None to continue with the
+    one already in the store.
 
     Without an argument the newest export in data/raw/ is imported when it is newer than the last import.
     """
@@ -159,9 +202,13 @@ def _export_to_import(h: Home, export: Optional[Path]):
             last = history.last_import_time(store)
     try:
         newest = find_newest_export(h.raw)
-    except BadInput:
+    except BadInput as err:
         if last is None:
-            raise
+            if os.environ.get("SPOTIPY_CLIENT_ID", "").strip():
+                return WEB_API   # logged in (or about to be told to log in): start from what Spotify knows
+            raise BadInput(err.message, "Pass your Spotify export (zip or folder) or put it in data/raw/; before "
+                           "it arrives, `spotify-model login` and then `spotify-model features` start from your "
+                           "Liked Songs and top tracks.") from None
         return None
     if last is not None:
         mtime = datetime.fromtimestamp(newest.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -264,8 +264,9 @@ def setup_steps(h: Home, st: dict) -> list[dict]:
         label = ("label that batch in Spotify: drag each track of data_candidates into data_1 (like) or data_0 "
                  "(dislike), or heart it (like) or remove it (dislike)")
     return [
-        {"step": "import your Spotify data export: `spotify-model features EXPORT`",
-         "done": bool(st["export"]["plays"])},
+        {"step": "import your Spotify data export: `spotify-model features EXPORT` (until it arrives, log in and "
+                 "run `spotify-model features`: it starts from your Liked Songs and top tracks)",
+         "done": bool(st["export"]["plays"] or st["export"].get("web_api_tracks"))},
         {"step": "log in to Spotify: `spotify-model login` (once; it needs your own Spotify app, see "
                  "docs/usage.md#connect-to-spotify-once)", "done": h.token_cache.is_file()},
         {"step": "enrich your history: `spotify-model features` (without --offline: track ids, audio features and "

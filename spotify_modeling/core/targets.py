@@ -43,6 +43,23 @@ def outcomes(plays: pd.DataFrame, own: list[tuple]) -> pd.DataFrame:
     return out.reset_index()[["track_id", "plays", "playlist", "likeability"]]
 
 
+def with_known_tracks(out: pd.DataFrame, known: list[tuple], own: list[tuple]) -> pd.DataFrame:
+    """`outcomes` plus the tracks the Web API says you know (Liked Songs, top tracks, playlists, recently played)
+    that no play names: `plays` 0, `playlist` as for any track, `likeability` unknown (it needs plays).
+
+    `known`: (track id, signal, rank) rows; `own`: as in `outcomes`. Before the export these rows are all stage 1
+    has; after it they add what the export's period missed, and no track is counted twice.
+    """
+    have = set(out["track_id"])
+    ids = list(dict.fromkeys(t for t, _, _ in known if t not in have))
+    if not ids:
+        return out
+    own_ids = {t for t, _ in own} - {None}
+    extra = pd.DataFrame({"track_id": ids, "plays": 0, "playlist": [int(t in own_ids) for t in ids],
+                          "likeability": np.nan})
+    return pd.concat([out, extra], ignore_index=True) if len(out) else extra
+
+
 def fractional_year(date: object) -> float:
     """'2024', '2024-07' or '2024-07-15...' as a fractional year (a year or a month alone: its middle); NaN if unknown."""
     text = str(date or "").strip()

@@ -154,12 +154,14 @@ def plays_with_pushes(store: Store) -> pd.DataFrame:
 
 
 def history_tracks(store: Store) -> list[tuple[str, int]]:
-    """Every track id of the user's own history (plays, playlists, saved, labels) with its play count, most first."""
+    """Every track id of the user's own history (plays, playlists, saved, the Web API's tracks, labels) with its play
+    count, most first."""
     return [(r[0], r[1]) for r in store.conn.execute(
         "SELECT track_id, sum(n) AS n FROM ("
         "  SELECT track_id, count(*) AS n FROM effective_plays WHERE track_id IS NOT NULL GROUP BY track_id"
         "  UNION ALL SELECT track_id, 0 FROM playlist_items WHERE track_id IS NOT NULL"
         "  UNION ALL SELECT track_id, 0 FROM saved_tracks WHERE track_id IS NOT NULL"
+        "  UNION ALL SELECT track_id, 0 FROM api_tracks"
         "  UNION ALL SELECT track_id, 0 FROM labels"
         ") GROUP BY track_id ORDER BY n DESC, track_id")]
 

@@ -27,6 +27,43 @@ def replace_export_playlists(conn, playlists: Iterable[tuple[str, str | None, li
             [(key, i, *item) for i, item in enumerate(items)])
 
 
+def replace_api_library(conn, signals: dict[str, list[tuple[str, str]]], saved: list[tuple],
+                        playlists: list[tuple[tuple[str, str, str | None], list[tuple]]], now: str) -> None:
+    """What the Web API says about you, replacing what it said last time (the export's rows are kept).
+
+    `signals`: {signal: [(track id, name key), ...] in the list's order} (saved, top_*, recent, playlist);
+    `saved`: Liked Songs as saved-track rows (track_id, track_name, artist_name, album_name, name_key);
+    `playlists`: your own playlists, ((key, name, owner id), items) as in `replace_export_playlists`.
+    """
+    conn.execute("DELETE FROM api_tracks")
+    conn.executemany("INSERT OR IGNORE INTO api_tracks(track_id, signal, rank, name_key, fetched_at) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     [(t, sig, i, key, now) for sig, rows in signals.items() for i, (t, key) in enumerate(rows)])
+    conn.execute("DELETE FROM saved_tracks WHERE origin = 'spotify'")
+    start = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM saved_tracks").fetchone()[0]
+    conn.executemany(
+        "INSERT INTO saved_tracks(position, track_id, track_name, artist_name, album_name, name_key, origin) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'spotify')", [(start + i, *s) for i, s in enumerate(saved)])
+    conn.execute("DELETE FROM playlists WHERE origin = 'api'")
+    for (key, name, owner), items in playlists:
+        conn.execute("INSERT INTO playlists(playlist_key, name, origin, owner_id, updated_at) "
+                     "VALUES (?, ?, 'api', ?, ?)", (key, name, owner, now))
+        conn.executemany(
+            "INSERT INTO playlist_items(playlist_key, position, item_type, track_id, track_name, artist_name, "
+            "album_name, name_key, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(key, i, *item) for i, item in enumerate(items)])
+
+
+def api_track_counts(store: Store) -> dict[str, int]:
+    """Tracks the Web API gave, by signal (empty before any Web API import)."""
+    return dict(store.conn.execute("SELECT signal, count(*) FROM api_tracks GROUP BY signal"))
+
+
+def api_tracks(store: Store) -> list[tuple[str, str, int]]:
+    """(track id, signal, rank) of every track the Web API gave."""
+    return [tuple(r) for r in store.conn.execute("SELECT track_id, signal, rank FROM api_tracks ORDER BY signal, rank")]
+
+
 def replace_export_saved(conn, saved: list[tuple]) -> None:
     """The newest export's saved tracks: (track_id, track_name, artist_name, album_name, name_key) each."""
     conn.execute("DELETE FROM saved_tracks WHERE origin = 'export'")
@@ -51,11 +88,12 @@ def set_id_for_name(conn, name_key: str, track_id: str) -> None:
 
 
 def own_items(store: Store, playlists: list[str] | None = None) -> list[tuple[str | None, str | None]]:
-    """(track id, name key) of the tracks in your own playlists (the export's, or those named) and saved tracks.
+    """(track id, name key) of the tracks in your own playlists (the export's and the Web API's, or those named) and
+    saved tracks.
 
     The tool's own data_candidates / data_1 / data_0 never count: their contents are labels.
     """
-    own = "p.origin = 'export' AND p.role IS NULL" if playlists is None else \
+    own = "p.origin IN ('export', 'api') AND p.role IS NULL" if playlists is None else \
         "p.role IS NULL AND p.name IN (" + ",".join("?" * len(playlists)) + ")"
     params = () if playlists is None else tuple(playlists)
     rows = [tuple(r) for r in store.conn.execute(

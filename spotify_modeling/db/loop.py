@@ -89,7 +89,7 @@ def candidate_ids_and_keys(store: Store) -> tuple[set[str], set[str]]:
 def known_name_keys(store: Store) -> set[str]:
     """Songs the user already knows or was already offered, by normalised artist + title."""
     return {r[0] for r in store.conn.execute(
-        "SELECT name_key FROM plays UNION SELECT name_key FROM saved_tracks "
+        "SELECT name_key FROM plays UNION SELECT name_key FROM saved_tracks UNION SELECT name_key FROM api_tracks "
         "UNION SELECT name_key FROM playlist_items WHERE name_key IS NOT NULL "
         "UNION SELECT c.name_key FROM candidates c JOIN pushes p USING (track_id)")}
 
@@ -99,6 +99,7 @@ def excluded_track_ids(store: Store) -> set[str]:
     return {r[0] for r in store.conn.execute(
         "SELECT track_id FROM plays WHERE track_id IS NOT NULL "
         "UNION SELECT track_id FROM saved_tracks WHERE track_id IS NOT NULL "
+        "UNION SELECT track_id FROM api_tracks "
         "UNION SELECT track_id FROM playlist_items WHERE track_id IS NOT NULL "
         "UNION SELECT track_id FROM labels UNION SELECT track_id FROM pushes")}
 

@@ -58,9 +58,10 @@ def export_summary(store: Store) -> dict:
     by_source = dict(store.conn.execute("SELECT source, count(*) FROM plays GROUP BY source ORDER BY source"))
     counted, first, latest = store.conn.execute(
         "SELECT count(*), min(ts), max(ts) FROM effective_plays").fetchone()
+    web_api = store.scalar("SELECT count(DISTINCT track_id) FROM api_tracks") or 0
     return {"files": sum(k["files"] for k in kinds.values()), "files_by_kind": kinds,
             "plays": counted, "plays_stored": sum(by_source.values()), "plays_by_source": by_source,
-            "first_play": first, "last_play": latest, "last_imported_at": last}
+            "first_play": first, "last_play": latest, "last_imported_at": last, "web_api_tracks": web_api}
 
 
 def coverage(store: Store) -> dict:

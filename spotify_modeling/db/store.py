@@ -261,6 +261,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (service, item)
     );
     """,
+    # 7: what the Web API says about you before any export arrives: the tracks of your Liked Songs, your top tracks
+    # of each time range, your recently played and your own playlists' items, one row per (track, signal); these
+    # are the first positives of the playlist and affinity models, never plays (the export's plays count alone)
+    """
+    CREATE TABLE api_tracks (
+        track_id TEXT NOT NULL,
+        signal TEXT NOT NULL,            -- saved | top_short | top_medium | top_long | recent | playlist
+        rank INTEGER NOT NULL,           -- its place in that list (0 first)
+        name_key TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (track_id, signal)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

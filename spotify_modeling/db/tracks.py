@@ -296,9 +296,10 @@ def features_todo(store: Store, ids: Sequence[str], source: str) -> list[str]:
 
 
 def played_tracks_with_features(store: Store) -> int:
+    """Tracks of your history with audio features: played ones, and (before the export) those the Web API gave."""
     return store.scalar(
-        "SELECT count(DISTINCT p.track_id) FROM effective_plays p JOIN audio_features f ON f.track_id = p.track_id "
-        "AND f.available = 1")
+        "SELECT count(DISTINCT k.track_id) FROM (SELECT track_id FROM effective_plays UNION "
+        "SELECT track_id FROM api_tracks) k JOIN audio_features f ON f.track_id = k.track_id AND f.available = 1")
 
 
 # ------------------------------------------------------------------------------------------------ artists

@@ -14,7 +14,7 @@ import pandas as pd
 
 from spotify_modeling.core import targets
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model
-from spotify_modeling.core.models import AffinityModel, LikeabilityModel, PlaylistModel
+from spotify_modeling.core.models import MIN_ROWS, AffinityModel, LikeabilityModel, PlaylistModel
 from spotify_modeling.core.provenance import provenance_guard
 from spotify_modeling.core.targets import MIN_POOL_FOR_AFFINITY, affinity_table
 from spotify_modeling.db import history, library, tracks
@@ -31,8 +31,11 @@ MIN_PER_CLASS = 10
 
 
 def outcomes(store: Store, playlists: list[str] | None = None) -> pd.DataFrame:
-    """One row per played track: `track_id, plays, playlist, likeability` (likeability NaN if no duration known)."""
-    return targets.outcomes(history.plays_with_pushes(store), library.own_items(store, playlists))
+    """One row per track of your history: `track_id, plays, playlist, likeability` (likeability NaN if no duration
+    is known, or for a track only the Web API names: it needs plays)."""
+    own = library.own_items(store, playlists)
+    return targets.with_known_tracks(targets.outcomes(history.plays_with_pushes(store), own),
+                                     library.api_tracks(store), own)
 
 
 @dataclass
@@ -110,8 +113,13 @@ def train_stage1(store: Store, home, cv: bool = True, n_jobs: int | None = None)
         _fit_and_save("playlist", PlaylistModel(n_jobs=n_jobs), X, y["playlist"].to_numpy(), groups, home,
                       report, cv, coverage)
     lk = y["likeability"].notna().to_numpy()
-    _fit_and_save("likeability", LikeabilityModel(n_jobs=n_jobs), X[lk].reset_index(drop=True),
-                  y.loc[lk, "likeability"].to_numpy(), groups[lk], home, report, cv, coverage)
+    if lk.sum() < MIN_ROWS:
+        report.skipped["likeability"] = (
+            "waits for your data export: it learns how much of each track you listen to, which only the export's "
+            f"plays tell ({int(lk.sum())} of your tracks with features have plays)")
+    else:
+        _fit_and_save("likeability", LikeabilityModel(n_jobs=n_jobs), X[lk].reset_index(drop=True),
+                      y.loc[lk, "likeability"].to_numpy(), groups[lk], home, report, cv, coverage)
     aff = affinity_data(store, X)
     if aff is None:
         report.skipped["affinity"] = (f"needs {MIN_POOL_FOR_AFFINITY} random catalog tracks with features, "
@@ -153,7 +161,7 @@ def train_after_features(store: Store, home) -> Retrain:
     if n < MIN_TRACKS_WITH_FEATURES:
         return Retrain(waiting=f"stage 1 not trained yet: {n} played tracks have audio features, "
                                f"it needs {MIN_TRACKS_WITH_FEATURES}.")
-    if n <= last and (home.models / "likeability.joblib").exists():
+    if n <= last and any((home.models / f"{m}.joblib").exists() for m in ("likeability", "playlist")):
         return Retrain(up_to_date=f"Stage-1 models are up to date (trained on {last:,} tracks with features).")
     report = train_stage1(store, home)
     with store.transaction():

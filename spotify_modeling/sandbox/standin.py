@@ -217,6 +217,7 @@ class StandInState:
     user_not_registered: bool = False
     # extras beyond the agreed interface
     top_tracks: list[str] = field(default_factory=list)
+    top_tracks_by_range: dict = field(default_factory=dict)   # time_range -> track ids (else `top_tracks`)
     episodes: dict[str, dict] = field(default_factory=dict)      # episode objects by id (addable to playlists)
     legacy_track_key: bool = False          # playlist rows carry the item under "track" (pre-2026 responses)
     enforce_scopes: bool = True             # 403 "Insufficient client scope" like Spotify
@@ -1031,7 +1032,8 @@ class _Service:
                     ids = [a for a in st.top_artists if a in st.artists]
                     items = [self._artist_payload(st.artists[a]) for a in ids[offset:offset + limit]]
                 else:
-                    ids = [t for t in st.top_tracks if t in st.tracks]
+                    ranked = st.top_tracks_by_range.get(query.get("time_range", "medium_term")) or st.top_tracks
+                    ids = [t for t in ranked if t in st.tracks]
                     items = [self._track_payload(st.tracks[t]) for t in ids[offset:offset + limit]]
                 return _Reply(200, self._paging(path.strip("/"), items, len(ids), limit, offset,
                                                 _keep(query, "time_range")))

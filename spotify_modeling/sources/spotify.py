@@ -13,6 +13,7 @@ extra query parameters). `_send` sends exactly what spotipy's `_internal_call` s
 from __future__ import annotations
 
 import json
+import itertools
 import os
 import time
 from typing import Any, Callable, Iterator, Protocol
@@ -323,9 +324,16 @@ class SpotifyClient:
     def top_tracks(self, time_range: str = "long_term") -> list[dict]:
         return list(self._pages("me/top/tracks", {"time_range": time_range}))
 
-    def saved_tracks(self) -> list[dict]:
-        """Rows {"added_at", "track"} of the user's saved tracks."""
-        return list(self._pages("me/tracks"))
+    def saved_tracks(self, limit: int | None = None) -> list[dict]:
+        """Rows {"added_at", "track"} of the user's saved tracks, newest first (the first `limit` only: pages stop
+        being asked once they are reached)."""
+        return list(itertools.islice(self._pages("me/tracks"), limit))
+
+    def recently_played(self) -> list[dict]:
+        """Rows {"played_at", "track"} of the last 50 plays of 30 s or more (one call; unverified in 2026
+        Development Mode, so callers degrade when it is refused)."""
+        data = self._call("GET", "me/player/recently-played", {"limit": PAGE}) or {}
+        return [row for row in data.get("items") or [] if isinstance(row, dict)]
 
     def saved_track_ids(self) -> list[str]:
         return [row["track"]["id"] for row in self.saved_tracks() if (row.get("track") or {}).get("id")]
@@ -361,10 +369,11 @@ class SpotifyClient:
     def playlist(self, playlist_id: str, fields: str | None = None) -> dict:
         return self._call("GET", f"playlists/{playlist_id}", {"fields": fields} if fields else None)
 
-    def playlist_items(self, playlist_id: str) -> list[dict]:
-        """Rows {"id", "uri", "added_at", "kind", "track"}; kind is "track", or "missing"/"local"/"episode" to skip."""
+    def playlist_items(self, playlist_id: str, limit: int | None = None) -> list[dict]:
+        """Rows {"id", "uri", "added_at", "kind", "track"}; kind is "track", or "missing"/"local"/"episode" to skip
+        (the first `limit` rows only, when given)."""
         rows = []
-        for row in self._pages(f"playlists/{playlist_id}/items"):
+        for row in itertools.islice(self._pages(f"playlists/{playlist_id}/items"), limit):
             row = row or {}
             obj = row.get("item") if row.get("item") is not None else row.get("track")
             kind = _item_kind(obj, bool(row.get("is_local")))
