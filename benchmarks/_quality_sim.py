@@ -79,6 +79,7 @@ class SimSettings:
     #                                 before, where every method ranks the same pool)
     remove_rate: float = 0.3        # share of the dislikes given as a removal (weight `weekly.removed_weight`)
     stage2_evidence: bool = True    # stage 2's prior weight from the forward-chained comparison (False: 0, as before)
+    start: str = "export"           # "web_api": no export yet, stage 1 from what the Web API knows (issue 22)
     uri_stubs: bool = True          # history tracks the export names by URI lack release date + explicit, as in the
     #                                 product, except the `enrich.DETAILS_CALLS` most-played ones `features` fills
     missing_policy: str = "balance"  # stage-1 models' provenance balance ("as_is": the pre-fix fits, ablation)
@@ -315,12 +316,15 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
     """Import the export into a temp store, enrich it from the catalog, fit stage 1 as `train_stage1` does."""
     cat = world.catalog
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
-        export = world.write_export(Path(tmp) / "my_spotify_data.zip", as_zip=True)
         store = Store(Path(tmp) / "store.sqlite")
         try:
-            import_export(store, export)
+            if settings.start == "web_api":
+                _web_api_start(store, world)
+            else:
+                import_export(store, world.write_export(Path(tmp) / "my_spotify_data.zip", as_zip=True))
             known = [t for t, _ in history_tracks(store)]
-            fill_store_from_catalog(store, cat, known, described_tracks(store) if settings.uri_stubs else None)
+            fill_store_from_catalog(store, cat, known, described_tracks(store)
+                                    if settings.uri_stubs and settings.start != "web_api" else None)
             X, y = training_data(store)   # carries the product's leave-one-out artist_plays
             per_artist, _ = artist_play_counts(store)
             window = history_window(store)
@@ -334,9 +338,11 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
     if min(np.bincount(y["playlist"].to_numpy(), minlength=2)) >= 10:
         models["playlist"] = PlaylistModel(missing_policy=policy).fit(X, y["playlist"].to_numpy())
     lk = y["likeability"].notna().to_numpy()
-    models["likeability"] = LikeabilityModel(missing_policy=policy).fit(X[lk].reset_index(drop=True),
-                                                                        y.loc[lk, "likeability"].to_numpy())
-    known_ids = set(known) | set(world.history["track_id"])
+    if lk.sum() >= 10:   # before the export no track has plays: the product waits for them, so does this
+        models["likeability"] = LikeabilityModel(missing_policy=policy).fit(X[lk].reset_index(drop=True),
+                                                                            y.loc[lk, "likeability"].to_numpy())
+    # what the tool can keep from offering: the history it knows (a Web API start knows only the API's tracks)
+    known_ids = set(known) | (set(world.history["track_id"]) if settings.start != "web_api" else set())
     rng = np.random.default_rng([seed, 2024])
     unknown = np.flatnonzero(~cat.tracks["track_id"].isin(known_ids).to_numpy())
     unknown = rng.permutation(unknown)
@@ -345,6 +351,30 @@ def prepare(world: World, settings: SimSettings, seed: int) -> Prepared:
     return Prepared(world=world, X_played=X, models=models, candidates=unknown[settings.holdout:], holdout=holdout,
                     artist_plays=per_artist, history_artists=history_artists, window=window,
                     uniforms=np.random.default_rng([seed, 99]).random(len(cat.tracks)))
+
+
+def _web_api_start(store: Store, world: World) -> None:
+    """The store of a home that logged in before its export came: the tracks `webapi.import_from_web_api` reads
+    (Liked Songs, top tracks of the three ranges, the own playlists' items) as the stand-in answers them."""
+    from spotify_modeling.core.normalize import name_key
+    from spotify_modeling.db import library
+    from spotify_modeling.db.store import utc_now
+    from spotify_modeling.sandbox.simulate.world import TOP_RANGES
+    from spotify_modeling.pipeline.webapi import TIME_RANGES
+
+    t = world.catalog.tracks.set_index("track_id")
+    key = {tid: name_key(t.at[tid, "artist_names"][0], t.at[tid, "track_name"]) for tid in t.index}
+    signals = {"saved": [(tid, key[tid]) for tid, _ in world.saved_tracks]}
+    for r in TOP_RANGES:
+        signals[TIME_RANGES[r]] = [(tid, key[tid]) for tid in world.top_tracks(r)]
+    signals["playlist"] = [(tid, key[tid]) for p in world.playlists for tid in p.track_ids]
+    saved = [(tid, t.at[tid, "track_name"], t.at[tid, "artist_names"][0], None, key[tid])
+             for tid, _ in world.saved_tracks]
+    playlists = [((f"api:{i}", p.name, "me"), [("track", tid, t.at[tid, "track_name"], t.at[tid, "artist_names"][0],
+                                                None, key[tid], None) for tid in p.track_ids])
+                 for i, p in enumerate(world.playlists)]
+    with store.transaction() as conn:
+        library.replace_api_library(conn, signals, saved, playlists, utc_now())
 
 
 @dataclass

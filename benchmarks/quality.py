@@ -502,6 +502,30 @@ def _sim(w: SimSettings, **changes) -> SimSettings:
     return replace(w, **changes)
 
 
+def first_day(listeners, seeds, base: SimSettings, workers: int, kinds) -> dict:
+    """Week 1's expected like rate from a full export and from the Web API alone (issue 22: a batch the day you
+    log in, before the export arrives), side by side."""
+    out = {}
+    rows = []
+    for kind in kinds:
+        for start in ("export", "web_api"):
+            settings = _sim(realism_settings(base, kind), weeks=1, start=start, auc_curve=False,
+                            methods=("random", "stage1", "ours", "ceiling"))
+            weeks = pd.concat([r["weeks"] for r in run_all(listeners, seeds, settings, workers)], ignore_index=True)
+            w = weeks[(weeks["slice"] == "all") & (weeks["week"] == 1)]
+            rate = w.groupby("method")["exp_liked"].sum() / w.groupby("method")["labelled"].sum()
+            per_run = (w.assign(r=w["exp_liked"] / w["labelled"]).pivot_table(index=["listener", "seed"],
+                                                                           columns="method", values="r"))
+            mean, half = t_interval(per_run["ours"].to_numpy())
+            rows.append({"listeners": kind, "start": start, "ours": rate["ours"], "ours_ci": f"±{half:.3f}",
+                         "stage1": rate["stage1"], "random": rate["random"], "ceiling": rate["ceiling"]})
+            out[f"{kind}/{start}"] = rows[-1]
+    table = pd.DataFrame(rows)
+    print("\nWeek 1, expected like rate of the pushed batch (mean over runs; ours with a 95% t interval):")
+    print(table.round(3).to_string(index=False))
+    return out
+
+
 def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | None,
          kinds: tuple[str, ...] = ("stationary",)) -> pd.DataFrame:
     variants = tuning_variants(base)
@@ -588,6 +612,8 @@ def main(argv=None) -> int:
                          "whose taste moved since (realistic: simulate.REALISTIC), or both side by side")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", type=Path, help="write the summary numbers here")
+    ap.add_argument("--first-day", action="store_true",
+                    help="week 1 only, twice: from a full export, and from the Web API alone (logged in, no export)")
     args = ap.parse_args(argv)
 
     real = shared_data_dir() is not None
@@ -610,7 +636,9 @@ def main(argv=None) -> int:
         print("note: shared/data/catalogs not found (set SPOTIFY_MODEL_SHARED): no real-catalog listener")
     seeds = list(range(n_seeds))
     start = time.perf_counter()
-    if args.supervised_curve:
+    if args.first_day:
+        summary = first_day(listeners, seeds, settings, args.workers, REALISM[args.realism or "both"])
+    elif args.supervised_curve:
         print(f"Supervised curve: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} weeks per size")
         table = supervised_curve(listeners, seeds, settings, args.workers)
         pd.set_option("display.width", 250)
