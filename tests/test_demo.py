@@ -21,6 +21,9 @@ def test_short_demo_runs_the_whole_loop(tmp_path):
     assert [r[0] for r in conn.execute("SELECT DISTINCT batch FROM pushes ORDER BY batch")] == [1, 2]
     assert conn.execute("SELECT count(*) FROM labels").fetchone()[0] == df.loc[0, "labelled"]
     assert (tmp_path / "demo" / MARKER).exists() and (tmp_path / "demo" / "saved_models" / "likeability.json").exists()
+    # the release dates went to Deezer (by ISRC), so a warm weekly run stays within 100 Spotify calls
+    assert conn.execute("SELECT count(*) FROM api_answers WHERE service = 'deezer_isrc'").fetchone()[0] > 0
+    assert df.loc[1, "calls"] <= 100
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path, capsys):

@@ -267,6 +267,24 @@ def deezer_tracks(store: Store) -> dict[int, DeezerTrack | None]:
             for k, v in _answers(store, "deezer_track").items()}
 
 
+def save_deezer_isrc(conn, isrc: str, track: DeezerTrack | None) -> None:
+    """What `track/isrc:{ISRC}` answered; None: Deezer does not know the ISRC."""
+    _save_answer(conn, "deezer_isrc", isrc.strip().upper(), None if track is None else track.to_stored())
+
+
+def deezer_isrcs_asked(store: Store) -> set[str]:
+    """The ISRCs Deezer was asked about (found or not)."""
+    return {r[0] for r in store.conn.execute("SELECT item FROM api_answers WHERE service = 'deezer_isrc'")}
+
+
+def isrcs_of(store: Store, track_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(track id, ISRC) of the given tracks whose ISRC is known, in the order given."""
+    table = with_temp_ids(store, track_ids)
+    return [(r[0], r[1]) for r in store.conn.execute(
+        f"SELECT w.track_id, t.isrc FROM {table} w JOIN tracks t ON t.track_id = w.track_id "
+        "WHERE t.isrc IS NOT NULL AND t.isrc != '' ORDER BY w.pos")]
+
+
 def save_spotify_search(conn, query_key: str, results: Sequence[TrackRecord]) -> None:
     """A Spotify track search's results (in Spotify's order; [] found nothing or refused), by query key."""
     _save_answer(conn, "spotify_search", query_key, [_record_to_json(r) for r in results if r is not None])

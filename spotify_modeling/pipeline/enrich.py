@@ -421,6 +421,46 @@ def fill_tracks_spotify(store: Store, ids: Sequence[str], spotify, need: str, na
 #: fully described one. `--release-dates` lifts the cap.
 DETAILS_CALLS = 100
 DETAILS_STEP = "release date + explicit (Spotify)"
+#: ... and before them Deezer, by the track's ISRC (no Spotify quota; at its pace of 50 a 5 s, 1,000 take ~100 s)
+DEEZER_DETAILS_CALLS = 1000
+DEEZER_DETAILS_STEP = "release date + explicit (Deezer)"
+
+
+def fill_details_deezer(store: Store, ids: Sequence[str], deezer, progress: Progress | None = None,
+                        step: StepReport | None = None, limit: int | None = DEEZER_DETAILS_CALLS) -> StepReport:
+    """The release date and explicit flag of tracks the export named by URI, from Deezer's `track/isrc:{ISRC}`
+    (the ISRC from ReccoBeats' track facts), most-played first: Deezer's facts are not Spotify content and cost no
+    Spotify call. Every ISRC is asked once (found or not); what Deezer does not know ("0000-00-00" is unknown) is
+    left for `GET /tracks/{id}`."""
+    step = step or StepReport(DEEZER_DETAILS_STEP)
+    progress = progress or _no_progress
+    asked = tracks.deezer_isrcs_asked(store)
+    todo = [(t, i) for t, i in tracks.isrcs_of(store, tracks.tracks_needing(store, ids, "details"))
+            if i.strip().upper() not in asked]
+    step.todo = len(todo)
+    if limit is not None and len(todo) > limit:
+        step.message = f"{len(todo) - limit:,} left for later runs (at most {limit:,} a run)"
+        todo = todo[:limit]
+    progress(step.name, 0, len(todo))
+    for tid, isrc in todo:
+        try:
+            found = _ask_deezer(lambda: deezer.track_by_isrc(isrc))
+        except _DeezerDown as err:
+            step.stopped = "unavailable"
+            step.message = (f"Deezer stopped answering ({err.err.message.rstrip('.')}); the release dates it did "
+                            "not get to are left for Spotify and later runs.")
+            break
+        except ApiError:
+            found = None   # an ISRC Deezer refuses cannot succeed later either
+        with store.transaction() as conn:
+            tracks.save_deezer_isrc(conn, isrc, found)
+            if found is not None and (found.release_date or found.explicit is not None):
+                tracks.upsert_tracks(conn, [TrackRecord(id=tid, release_date=found.release_date,
+                                                        explicit=found.explicit)], "deezer", fill_only=True)
+                step.found += 1
+        step.done += 1
+        progress(step.name, step.done, len(todo))
+    return step
 
 
 # ------------------------------------------------------------------------------------------------ 3. features
@@ -773,7 +813,8 @@ def stored_features_source(features_source: str, features_csv: str | Path | None
 def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source: str = "spotify",
                    features_source: str = "reccobeats", features_csv: str | Path | None = None,
                    musicbrainz=None, release_dates: bool = False, details_calls: int = DETAILS_CALLS,
-                   deezer=None, progress: Progress | None = None) -> EnrichReport:
+                   deezer=None, progress: Progress | None = None,
+                   deezer_details_calls: int = DEEZER_DETAILS_CALLS) -> EnrichReport:
     """Everything the user's own history needs, most-played first; resumable; never raises on quota/outage/login.
 
     `spotify=None` skips every Spotify step (e.g. not logged in, with genres from MusicBrainz). `deezer` (with
@@ -808,6 +849,12 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     _features_step(run, ids, features_source, spotify, reccobeats, features_csv)
     _genres_step(run, None, genres_source, spotify, musicbrainz, top_artists=True)
     limit = None if release_dates else details_calls
+    if limit != 0 and deezer is not None:
+        step = report.step(DEEZER_DETAILS_STEP)
+        _guard(run, step, lambda: fill_details_deezer(store, ids, deezer, run.progress, step,
+                                                      limit=None if release_dates else deezer_details_calls))
+        if step.stopped == "unavailable":   # Deezer down: one note, Spotify's calls after
+            report.warnings.append(step.message)
     if limit != 0 and spotify is not None:
         step = report.step(DETAILS_STEP)
         if (why := run.blocked(["tracks"])) is not None:

@@ -39,6 +39,9 @@ from spotify_modeling.db.tracktable import has_features, track_table
 
 #: Spotify calls kept back for the push (read data_candidates once, add ≤ 30 URIs, maybe one removal).
 PUSH_RESERVE = 4
+#: Deezer look-ups the weekly backlog may spend on the history's release dates (no Spotify quota; ~20 s at its pace),
+#: so the backlog's Spotify calls go to what only Spotify has
+BACKLOG_DEEZER_CALLS = 200
 #: kv key: {playlist id: track ids} of data_1 and data_0 at the last label sync.
 LABELS_SEEN = "label_playlists_seen"
 #: kv key: the run whose add to data_candidates is not confirmed yet (its records are settled by the next run).
@@ -619,10 +622,10 @@ def _json_default(o):
 class PoolEnricher:
     """Audio features and genres for pool tracks, from the same sources as the history's (see `enrich`)."""
 
-    def __init__(self, store: Store, spotify, reccobeats):
+    def __init__(self, store: Store, spotify, reccobeats, deezer=None):
         from spotify_modeling.pipeline import enrich
 
-        self.store, self.spotify, self.reccobeats = store, spotify, reccobeats
+        self.store, self.spotify, self.reccobeats, self.deezer = store, spotify, reccobeats, deezer
         self.genres_source, self.features_source, self.features_csv = enrich.history_sources(store)
         self.quota_note: str | None = None                       # genre look-ups stopped by a quota wall
         self.features_stop: tuple[str, str] | None = None        # (reason, message) of the last features step
@@ -648,7 +651,8 @@ class PoolEnricher:
         try:
             report = enrich.enrich_history(self.store, self.spotify, self.reccobeats,
                                            genres_source=self.genres_source, features_source=self.features_source,
-                                           features_csv=self.features_csv)
+                                           features_csv=self.features_csv, deezer=self.deezer,
+                                           deezer_details_calls=BACKLOG_DEEZER_CALLS)
         finally:
             self.spotify.max_calls = before_cap
         return {"calls": sum(n for g, n in report.calls_this_run.items() if g != "reccobeats"),
@@ -672,7 +676,7 @@ def run_candidates(home, dry_run: bool = False, max_calls: int | None = None, so
                    seed: int | None = None, progress=None, config: WeeklyConfig | None = None) -> WeeklyReport:
     """Build the real clients from the environment and run one week (what `spotify-model candidates` does)."""
     from spotify_modeling.errors import BadInput
-    from spotify_modeling.sources import ReccoBeatsClient, SpotifyClient
+    from spotify_modeling.sources import DeezerClient, ReccoBeatsClient, SpotifyClient, deezer_url_from_env
 
     if not home.db_path.exists():
         raise BadInput(f"No store at {home.db_path}.", "Run `spotify-model features EXPORT` first.")
@@ -682,8 +686,9 @@ def run_candidates(home, dry_run: bool = False, max_calls: int | None = None, so
         try:
             spotify = SpotifyClient.from_env(home, recorder=store, max_calls=max_calls)
             reccobeats = ReccoBeatsClient(recorder=store)
+            deezer = DeezerClient(recorder=store) if deezer_url_from_env() else None
             run = WeeklyRun(store, home, spotify, reccobeats, config, dry_run=dry_run,
-                            enricher=PoolEnricher(store, spotify, reccobeats), progress=progress)
+                            enricher=PoolEnricher(store, spotify, reccobeats, deezer), progress=progress)
             return run.run()
         finally:
             store.close()

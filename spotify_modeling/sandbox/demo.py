@@ -26,10 +26,12 @@ from spotify_modeling.pipeline.train import train_stage1
 from spotify_modeling.pipeline.weekly import PoolEnricher, WeeklyConfig, WeeklyRun
 from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
-from spotify_modeling.sources import ReccoBeatsClient, SpotifyClient
+from spotify_modeling.sources import DeezerClient, ReccoBeatsClient, SpotifyClient
 from spotify_modeling.sources.auth import SCOPES, PrivateCacheFileHandler
 
 MARKER = ".spotify-model-demo"
+#: Deezer's pace in the demo: its 50 requests a window, the window ten times shorter than the real 5 s
+DEMO_DEEZER_RATE = (50, 0.5)
 
 
 @dataclass
@@ -86,7 +88,8 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
     say(f"Building a synthetic world (seed {seed}) in {home.root}")
     world = simulate.build_world(seed=seed, persona=listener, n_tracks=n_tracks, n_plays=n_plays)
     state = StandInState()
-    world.populate(state)
+    world.populate(state, deezer=True)
+    state.deezer_rate = DEMO_DEEZER_RATE   # a demo is minutes, not days: Deezer's pace ten times faster
     export = world.write_export(home.raw / "my_spotify_data.zip", as_zip=True)
     rng = np.random.default_rng([seed, 7])
     rows: list[DemoWeek] = []
@@ -107,7 +110,8 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
                 spotify = SpotifyClient.from_env(home, recorder=store)
                 recco = ReccoBeatsClient(recorder=store)
                 cfg = WeeklyConfig.from_home(home, seed=seed * 1000 + week, **(config_overrides or {}))
-                run = WeeklyRun(store, home, spotify, recco, cfg, enricher=PoolEnricher(store, spotify, recco))
+                run = WeeklyRun(store, home, spotify, recco, cfg,
+                                enricher=PoolEnricher(store, spotify, recco, _deezer(store)))
                 report = run.run()
                 # what the listener's own top picks and random picks from the same pool would score
                 pool = run.scored_pool if run.scored_pool is not None else track_table(store, [])
@@ -152,9 +156,14 @@ def _write_token(home: Home, server) -> None:
     PrivateCacheFileHandler(cache_path=str(home.token_cache)).save_token_to_cache(server.issue_token(SCOPES))
 
 
+def _deezer(store) -> DeezerClient:
+    """The stand-in's Deezer, at the demo's pace (the same client `features` builds, the window shrunk)."""
+    return DeezerClient(recorder=store, rate=DEMO_DEEZER_RATE)
+
+
 def _enrich_and_train(store, home: Home, say) -> None:
     spotify = SpotifyClient.from_env(home, recorder=store)
-    report = enrich.enrich_history(store, spotify, ReccoBeatsClient(recorder=store))
+    report = enrich.enrich_history(store, spotify, ReccoBeatsClient(recorder=store), deezer=_deezer(store))
     calls = sum(n for g, n in report.calls_this_run.items() if g != "reccobeats")
     say(f"features: enriched with {calls} Spotify calls; {_coverage_line(report.coverage)}")
     report = train_stage1(store, home)
