@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, err_console, print_path, require_writable, say_waiting
-from spotify_modeling.home import Home, lock_wait
+from spotify_modeling.home import Home
 
 
 @app.command()
@@ -41,12 +39,9 @@ def features(
     offline: bool = typer.Option(False, "--offline", help="Import only: no network at all."),
 ) -> None:
     """Import your data export, then fill in track ids, audio features and genres (resumable, quota-aware)."""
-    from spotify_modeling.db import history
-    from spotify_modeling.db.store import Store
-    from spotify_modeling.errors import BadInput, NeedsLogin
-    from spotify_modeling.pipeline.enrich import (FEATURES_SOURCES, GENRES_SOURCES, stored_features_source,
-                                                  write_track_features_csv)
-    from spotify_modeling.pipeline.ingest import history_summary, import_export, write_history_csv
+    from spotify_modeling.errors import BadInput
+    from spotify_modeling.pipeline.enrich import FEATURES_SOURCES, GENRES_SOURCES
+    from spotify_modeling.pipeline.features import FeaturesOptions, run_features
 
     if genres_source not in GENRES_SOURCES:
         raise BadInput(f"Unknown --genres-source {genres_source!r}.", f"Use one of: {', '.join(GENRES_SOURCES)}.")
@@ -63,91 +58,84 @@ def features(
         _check_features_csv(features_csv)
     h = Home.from_env(home)
     require_writable(h.data, h.db_path)
-    parsed = _export_to_import(h, export)  # raises BadInput on a bad path or file, before the home is touched
-    if parsed == WEB_API:
-        if offline:
-            raise BadInput("No export given and none found in data/raw/, and --offline forbids reading what Spotify "
-                           "knows about you.", "Pass your export, or run without --offline.")
-        from spotify_modeling.sources import SpotifyClient
-
-        SpotifyClient.from_env(h)   # no usable login: exit 77 now, before the home is touched
-    wait = lock_wait()                     # a bad SPOTIFY_MODEL_LOCK_WAIT is refused before the home is touched too
-    h.ensure()
-    csv_path = h.processed / "streaming_history.csv"
-    with h.lock(wait, on_wait=say_waiting), Store.open(h) as store:
-        if parsed == WEB_API:
-            _import_web_api(h, store, max_calls)
-        elif parsed is not None:
-            result = import_export(store, parsed)
-            if not result.already_imported or not csv_path.exists():
-                write_history_csv(store, csv_path)
-            _print_import_summary(result, history_summary(store), csv_path)
-        else:
-            console.print(f"Continuing with the export already imported "
-                          f"({history.play_count(store):,} plays); "
-                          "pass an export to import a newer one.")
-        if offline:
-            console.print("[dim]--offline: no enrichment (track ids, features and genres need the network).[/dim]")
-            return
-        if not os.environ.get("SPOTIPY_CLIENT_ID", "").strip():
-            # Never set up: treat as offline rather than an error (a logged-out but configured user gets exit 77).
-            console.print("[yellow]note:[/yellow] imported only: no Spotify app is configured (SPOTIPY_CLIENT_ID), "
-                          "so track ids, audio features and genres were not fetched. See `spotify-model login`.",
-                          highlight=False, soft_wrap=True)
-            return
-        spotify, reccobeats, musicbrainz, deezer = _enrichment_clients(h, store, max_calls, genres_source,
-                                                                       features_source)
-        report = _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, features_source,
-                                 features_csv, release_dates, details_calls, deezer)
-        out_csv = h.processed / "track_features.csv"
-        rows = write_track_features_csv(store, out_csv, features_source=stored_features_source(
-            features_source, features_csv))
-        report.csv_path = str(out_csv)
-        _print_enrich_summary(report, rows)
-        if spotify is None and genres_source == "spotify":
-            raise NeedsLogin("Enrichment from Spotify needs a login: the import is kept.",
-                             "Run `spotify-model login`, then `spotify-model features` again "
-                             "(or use --genres-source musicbrainz).")
-        if report.exit_code in (0, 75):
-            from spotify_modeling.cli.weekly import print_train_report
-            from spotify_modeling.pipeline.train import train_after_features
-
-            retrain = train_after_features(store, h)
-            if retrain.report is not None:
-                print_train_report(retrain.report)
-            elif retrain.waiting:
-                console.print(f"[yellow]note:[/yellow] {retrain.waiting}")
-            else:
-                console.print(retrain.up_to_date)
-    if report.exit_code:
+    opts = FeaturesOptions(genres_source=genres_source, features_source=features_source, features_csv=features_csv,
+                           release_dates=release_dates, details_calls=details_calls, max_calls=max_calls,
+                           offline=offline)
+    report = run_features(h, export, opts, ConsoleReporter())
+    if report is not None and report.exit_code:
         raise _stop_error(report)
 
 
-def _import_web_api(h: Home, store, max_calls) -> None:
-    """No export yet: stage 1 starts from your Liked Songs, top tracks, own playlists and recently played."""
-    from spotify_modeling.db.store import utc_now
-    from spotify_modeling.pipeline.webapi import import_from_web_api
-    from spotify_modeling.sources import SpotifyClient
+class ConsoleReporter:
+    """`run_features`' progress on the terminal: the import, the enrichment's bars and tables, the training."""
 
-    done = store.get_kv("webapi_imported_at")
-    if done and (datetime.now(timezone.utc) - datetime.strptime(done, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=timezone.utc)).days < WEB_API_FRESH_DAYS:
-        console.print(f"No export yet: continuing with what Spotify told on {done[:10]} (your Liked Songs, top "
-                      "tracks and playlists); pass your export when it arrives.")
-        return
-    spotify = SpotifyClient.from_env(h, recorder=store, max_calls=max_calls)
-    got = import_from_web_api(store, spotify, progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
-    with store.transaction():
-        store.set_kv("webapi_imported_at", utc_now())
-    n = got.tracks_by_signal
-    console.print(f"No export yet, so stage 1 starts from what Spotify knows about you: {got.tracks:,} tracks "
-                  f"({n.get('saved', 0):,} Liked Songs; top tracks {n.get('top_short', 0)} / {n.get('top_medium', 0)} "
-                  f"/ {n.get('top_long', 0)} of the last 4 weeks / 6 months / years; {n.get('playlist', 0):,} in "
-                  f"{got.playlists} playlists of yours; {n.get('recent', 0)} played last). When your data export "
-                  "arrives, `spotify-model features EXPORT` adds its plays: nothing is counted twice.",
-                  highlight=False, soft_wrap=True)
-    for note in got.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+    def __init__(self):
+        self._bars = None
+        self._tasks: dict[str, int] = {}
+
+    def waiting(self, holder) -> None:
+        say_waiting(holder)
+
+    def step(self, text: str) -> None:
+        console.print(f"[dim]{text}…[/dim]")
+
+    def imported(self, result, summary: dict, csv_path: Path) -> None:
+        _print_import_summary(result, summary, csv_path)
+
+    def continuing(self, plays: int) -> None:
+        console.print(f"Continuing with the export already imported ({plays:,} plays); "
+                      "pass an export to import a newer one.")
+
+    def web_api(self, got, fresh_since: str | None) -> None:
+        if got is None:
+            console.print(f"No export yet: continuing with what Spotify told on {fresh_since[:10]} (your Liked "
+                          "Songs, top tracks and playlists); pass your export when it arrives.")
+            return
+        n = got.tracks_by_signal
+        console.print(f"No export yet, so stage 1 starts from what Spotify knows about you: {got.tracks:,} tracks "
+                      f"({n.get('saved', 0):,} Liked Songs; top tracks {n.get('top_short', 0)} / "
+                      f"{n.get('top_medium', 0)} / {n.get('top_long', 0)} of the last 4 weeks / 6 months / years; "
+                      f"{n.get('playlist', 0):,} in {got.playlists} playlists of yours; {n.get('recent', 0)} played "
+                      "last). When your data export arrives, `spotify-model features EXPORT` adds its plays: nothing "
+                      "is counted twice.", highlight=False, soft_wrap=True)
+        for note in got.notes:
+            self.note(note)
+
+    def note(self, text: str) -> None:
+        console.print(f"[yellow]note:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+
+    def quiet(self, text: str) -> None:
+        console.print(f"[dim]{escape(text)}[/dim]")
+
+    def warn(self, text: str) -> None:
+        err_console.print(f"[yellow]note:[/yellow] {escape(text)}", highlight=False)
+
+    def progress(self, step: str, done: int, total: int) -> None:
+        if self._bars is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=console, transient=False)
+            self._bars.start()
+        if step not in self._tasks:
+            self._tasks[step] = self._bars.add_task(step, total=max(total, 1) if total else 0)
+        self._bars.update(self._tasks[step], completed=done, total=total)
+
+    def enriched(self, report, rows: int) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+        _print_enrich_summary(report, rows)
+
+    def trained(self, retrain) -> None:
+        from spotify_modeling.cli.weekly import print_train_report
+
+        if retrain.report is not None:
+            print_train_report(retrain.report)
+        elif retrain.waiting:
+            console.print(f"[yellow]note:[/yellow] {retrain.waiting}")
+        else:
+            console.print(retrain.up_to_date)
 
 
 def _check_features_csv(path: Path) -> None:
@@ -173,103 +161,6 @@ def _stop_error(report):
     elif report.retry_at is not None:
         hint += f" after {report.retry_at:%Y-%m-%d %H:%M} UTC"
     return kind(f"stopped: {message}", hint + ".")
-
-
-#: `_export_to_import`'s answer when there is no export yet but a Spotify app: read what the Web API knows
-WEB_API = "web-api"
-#: a Web API read newer than this is not repeated (its calls are scarce): `features` continues with it
-WEB_API_FRESH_DAYS = 7
-
-
-def _export_to_import(h: Home, export: Optional[Path]):
-    """The parsed export to import, `WEB_API` (no export yet: start from the Web API), or None to continue with the
-    one already in the store.
-
-    Without an argument the newest export in data/raw/ is imported when it is newer than the last import.
-    """
-    from spotify_modeling.errors import BadInput
-    from spotify_modeling.core.export import read_export
-    from spotify_modeling.pipeline.ingest import find_newest_export, require_history
-
-    if export is not None:
-        return _require_plays(require_history(read_export(export)))
-    last = None
-    if h.db_path.exists():
-        from spotify_modeling.db import history
-        from spotify_modeling.db.store import Store
-
-        with Store.open(h) as store:
-            last = history.last_import_time(store)
-    try:
-        newest = find_newest_export(h.raw)
-    except BadInput as err:
-        if last is None:
-            if os.environ.get("SPOTIPY_CLIENT_ID", "").strip():
-                return WEB_API   # logged in (or about to be told to log in): start from what Spotify knows
-            raise BadInput(err.message, "Pass your Spotify export (zip or folder) or put it in data/raw/; before "
-                           "it arrives, `spotify-model login` and then `spotify-model features` start from your "
-                           "Liked Songs and top tracks.") from None
-        return None
-    if last is not None:
-        mtime = datetime.fromtimestamp(newest.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if mtime <= last:
-            return None
-    return _require_plays(require_history(read_export(newest)))
-
-
-def _require_plays(parsed):
-    """Refuse an export whose history files hold no music plays, before a store is made for nothing."""
-    from spotify_modeling.errors import BadInput
-
-    if not any(parsed.plays.values()):
-        podcasts = (f" ({parsed.dropped_non_music:,} podcast/audiobook streams only)"
-                    if parsed.dropped_non_music else "")
-        raise BadInput(f"{parsed.source} holds no music plays{podcasts}; nothing was imported.",
-                       "Check that you passed your whole Spotify data export.")
-    return parsed
-
-
-def _enrichment_clients(h: Home, store, max_calls: Optional[int], genres_source: str, features_source: str):
-    """Spotify (None when there is no login and nothing asked for needs it), ReccoBeats, MusicBrainz and Deezer
-    clients (Deezer None when SPOTIFY_MODEL_DEEZER_URL is `off`)."""
-    from spotify_modeling.errors import NeedsLogin
-    from spotify_modeling import sources
-    from spotify_modeling.sources import MusicBrainzClient, ReccoBeatsClient, SpotifyClient
-
-    try:
-        spotify = SpotifyClient.from_env(h, recorder=store, max_calls=max_calls)
-    except NeedsLogin:
-        if genres_source == "spotify" or features_source == "spotify":
-            raise
-        err_console.print("[yellow]note:[/yellow] not logged in to Spotify: plays without a track id stay "
-                          "unresolved (run `spotify-model login` to find them).", highlight=False)
-        spotify = None
-    reccobeats = ReccoBeatsClient(recorder=store)
-    musicbrainz = MusicBrainzClient() if genres_source == "musicbrainz" else None
-    deezer = sources.DeezerClient(recorder=store) if sources.deezer_url_from_env() else None
-    return spotify, reccobeats, musicbrainz, deezer
-
-
-def _run_enrichment(store, spotify, reccobeats, musicbrainz, genres_source, features_source, features_csv,
-                    release_dates, details_calls, deezer=None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from spotify_modeling.pipeline.enrich import enrich_history
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bars:
-        tasks: dict[str, int] = {}
-
-        def progress(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=max(total, 1) if total else 0)
-            bars.update(tasks[step], completed=done, total=total)
-
-        limit = {} if details_calls is None else {"details_calls": details_calls}
-        return enrich_history(store, spotify, reccobeats, genres_source=genres_source,
-                              features_source=features_source, features_csv=features_csv,
-                              musicbrainz=musicbrainz, release_dates=release_dates, deezer=deezer,
-                              progress=progress, **limit)
 
 
 def _print_enrich_summary(report, rows: int) -> None:

@@ -20,9 +20,7 @@ from spotify_modeling.db.store import Store
 from spotify_modeling.db.tracktable import track_table
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
-from spotify_modeling.pipeline import enrich
-from spotify_modeling.pipeline.ingest import import_export
-from spotify_modeling.pipeline.train import train_stage1
+from spotify_modeling.pipeline.features import Clients, FeaturesOptions, run_features
 from spotify_modeling.pipeline.weekly import PoolEnricher, WeeklyConfig, WeeklyRun
 from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
@@ -98,11 +96,11 @@ def run_demo(home_dir: Path, weeks: int = 6, seed: int = 0, listener: str | None
                                                "SPOTIFY_MODEL_HOME": str(home.root),
                                                "SPOTIFY_MODEL_TOKEN_CACHE": str(home.data / ".spotify_token_cache")}):
         _write_token(home, server)
+        say("features: importing the export and enriching it through the stand-in Spotify")
+        # the very pipeline `spotify-model features` runs, with the demo's Deezer pace and its own short lines
+        run_features(home, export, FeaturesOptions(), DemoFeaturesReporter(say), make_clients=_demo_clients)
         store = Store.open(home)
         try:
-            say("features: importing the export and enriching it through the stand-in Spotify")
-            import_export(store, export)
-            _enrich_and_train(store, home, say)
             # "last_report": the last week's `WeeklyReport`, what `spotify-model candidates` would have printed
             info = {"listener": world.listener.name, "home": str(home.root), "last_report": None}
             for week in range(1, weeks + 1):
@@ -161,13 +159,38 @@ def _deezer(store) -> DeezerClient:
     return DeezerClient(recorder=store, rate=DEMO_DEEZER_RATE)
 
 
-def _enrich_and_train(store, home: Home, say) -> None:
-    spotify = SpotifyClient.from_env(home, recorder=store)
-    report = enrich.enrich_history(store, spotify, ReccoBeatsClient(recorder=store), deezer=_deezer(store))
-    calls = sum(n for g, n in report.calls_this_run.items() if g != "reccobeats")
-    say(f"features: enriched with {calls} Spotify calls; {_coverage_line(report.coverage)}")
-    report = train_stage1(store, home)
-    say(f"stage 1 trained: {', '.join(report.trained) or 'nothing'}")
+def _demo_clients(home: Home, store, opts: FeaturesOptions, note) -> Clients:
+    """`features`' clients, with the stand-in's Deezer at the demo's pace."""
+    return Clients(SpotifyClient.from_env(home, recorder=store), ReccoBeatsClient(recorder=store), None,
+                   _deezer(store))
+
+
+class DemoFeaturesReporter:
+    """`run_features` told in the demo's few lines (the CLI shows tables and progress bars instead)."""
+
+    def __init__(self, say):
+        self.say = say
+
+    def waiting(self, holder) -> None: ...
+    def step(self, text: str) -> None: ...
+    def imported(self, result, summary: dict, csv_path) -> None: ...
+    def continuing(self, plays: int) -> None: ...
+    def web_api(self, got, fresh_since) -> None: ...
+    def progress(self, step: str, done: int, total: int) -> None: ...
+
+    def note(self, text: str) -> None:
+        self.say(f"note: {text}")
+
+    quiet = warn = note
+
+    def enriched(self, report, rows: int) -> None:
+        calls = sum(n for g, n in report.calls_this_run.items() if g not in ("reccobeats", "deezer"))
+        self.say(f"features: enriched with {calls} Spotify calls; {_coverage_line(report.coverage)}")
+
+    def trained(self, retrain) -> None:
+        trained = retrain.report.trained if retrain.report is not None else []
+        self.say(f"stage 1 trained: {', '.join(trained) or 'nothing'}"
+                 + (f" ({retrain.waiting})" if retrain.waiting else ""))
 
 
 def _coverage_line(cov: dict) -> str:
