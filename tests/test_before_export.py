@@ -106,3 +106,23 @@ def test_no_export_and_no_login_exits_77_before_the_home_is_touched(tmp_path, mo
     assert main(["features"]) == 77
     assert "spotify-model login" in capsys.readouterr().err
     assert not (tmp_path / "home" / "data" / "spotify_model.db").exists()
+
+
+def test_a_quota_wall_mid_read_keeps_what_was_read_and_the_next_day_asks_only_the_rest(fresh, capsys):
+    world, state, server, home, tmp = fresh
+    state.quotas["playlists"] = 2          # the playlist list and one playlist's items, then the wall
+    assert main(["features"]) == 75
+    assert "run again" in capsys.readouterr().err.lower()
+    conn = db(home)
+    kept = dict(conn.execute("SELECT signal, count(*) FROM api_tracks GROUP BY signal"))
+    assert kept["saved"] == len(world.saved_tracks) and kept["top_long"] == 50 and "playlist" not in kept
+    state.reset_day()
+    state.quotas.pop("playlists")
+    n = len(server.calls)
+    assert main(["features"]) == 0
+    again = [c.path.split("?")[0].split("/v1/")[-1] for c in server.calls[n:] if "/v1/" in c.path]
+    assert "me/tracks" not in again and "me/top/tracks" not in again          # not asked twice
+    assert "me/playlists" in again and "me/player/recently-played" in again   # the rest, once
+    done = dict(db(home).execute("SELECT signal, count(*) FROM api_tracks GROUP BY signal"))
+    assert done["playlist"] == len({t for p in world.playlists for t in p.track_ids})
+    assert db(home).execute("SELECT value FROM kv WHERE key = 'webapi_parts'").fetchone()[0] in (None, "null")

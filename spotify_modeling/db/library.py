@@ -27,36 +27,41 @@ def replace_export_playlists(conn, playlists: Iterable[tuple[str, str | None, li
             [(key, i, *item) for i, item in enumerate(items)])
 
 
-def replace_api_library(conn, signals: dict[str, list[tuple[str, str]]], saved: list[tuple],
-                        playlists: list[tuple[tuple[str, str, str | None], list[tuple]]], now: str) -> None:
-    """What the Web API says about you, replacing what it said last time (the export's rows are kept).
+def replace_api_part(conn, signal: str, rows: list[tuple[str, str]], now: str, saved: list[tuple] | None = None,
+                     playlists: list[tuple[tuple[str, str, str | None], list[tuple]]] | None = None) -> None:
+    """One part of what the Web API says about you, replacing what it said last time (the export's rows are kept).
 
-    `signals`: {signal: [(track id, name key), ...] in the list's order} (saved, top_*, recent, playlist);
-    `saved`: Liked Songs as saved-track rows (track_id, track_name, artist_name, album_name, name_key);
-    `playlists`: your own playlists, ((key, name, owner id), items) as in `replace_export_playlists`.
+    `rows`: [(track id, name key), ...] of `signal` (saved, top_short, top_medium, top_long, recent, playlist) in
+    the list's order; with `saved`, Liked Songs as saved-track rows (track_id, track_name, artist_name, album_name,
+    name_key); with `playlists`, your own playlists, ((key, name, owner id), items) as in `replace_export_playlists`.
     """
-    conn.execute("DELETE FROM api_tracks")
+    conn.execute("DELETE FROM api_tracks WHERE signal = ?", (signal,))
     conn.executemany("INSERT OR IGNORE INTO api_tracks(track_id, signal, rank, name_key, fetched_at) "
-                     "VALUES (?, ?, ?, ?, ?)",
-                     [(t, sig, i, key, now) for sig, rows in signals.items() for i, (t, key) in enumerate(rows)])
-    conn.execute("DELETE FROM saved_tracks WHERE origin = 'spotify'")
-    start = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM saved_tracks").fetchone()[0]
-    conn.executemany(
-        "INSERT INTO saved_tracks(position, track_id, track_name, artist_name, album_name, name_key, origin) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'spotify')", [(start + i, *s) for i, s in enumerate(saved)])
-    conn.execute("DELETE FROM playlists WHERE origin = 'api'")
-    for (key, name, owner), items in playlists:
-        conn.execute("INSERT INTO playlists(playlist_key, name, origin, owner_id, updated_at) "
-                     "VALUES (?, ?, 'api', ?, ?)", (key, name, owner, now))
+                     "VALUES (?, ?, ?, ?, ?)", [(t, signal, i, key, now) for i, (t, key) in enumerate(rows)])
+    if saved is not None:
+        conn.execute("DELETE FROM saved_tracks WHERE origin = 'spotify'")
+        start = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM saved_tracks").fetchone()[0]
         conn.executemany(
-            "INSERT INTO playlist_items(playlist_key, position, item_type, track_id, track_name, artist_name, "
-            "album_name, name_key, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(key, i, *item) for i, item in enumerate(items)])
+            "INSERT INTO saved_tracks(position, track_id, track_name, artist_name, album_name, name_key, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'spotify')", [(start + i, *s) for i, s in enumerate(saved)])
+    if playlists is not None:
+        conn.execute("DELETE FROM playlists WHERE origin = 'api'")
+        for (key, name, owner), items in playlists:
+            conn.execute("INSERT INTO playlists(playlist_key, name, origin, owner_id, updated_at) "
+                         "VALUES (?, ?, 'api', ?, ?)", (key, name, owner, now))
+            conn.executemany(
+                "INSERT INTO playlist_items(playlist_key, position, item_type, track_id, track_name, artist_name, "
+                "album_name, name_key, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(key, i, *item) for i, item in enumerate(items)])
 
 
 def api_track_counts(store: Store) -> dict[str, int]:
     """Tracks the Web API gave, by signal (empty before any Web API import)."""
     return dict(store.conn.execute("SELECT signal, count(*) FROM api_tracks GROUP BY signal"))
+
+
+def api_playlist_count(store: Store) -> int:
+    return store.scalar("SELECT count(*) FROM playlists WHERE origin = 'api'") or 0
 
 
 def api_tracks(store: Store) -> list[tuple[str, str, int]]:

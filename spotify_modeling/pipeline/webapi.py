@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from spotify_modeling.core.normalize import name_key
 from spotify_modeling.db import library, tracks
 from spotify_modeling.db.store import Store, utc_now
-from spotify_modeling.errors import QuotaExhausted, ServiceUnavailable
+from spotify_modeling.errors import ServiceUnavailable
 from spotify_modeling.pipeline.playlists import TOOL_PLAYLISTS, current_user_id
 from spotify_modeling.sources.errors import ApiError
 from spotify_modeling.sources.records import track_from_spotify
@@ -33,6 +33,13 @@ class WebApiImport:
     playlists: int = 0
     tracks: int = 0
     notes: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)   # parts a stopped read had already stored
+
+
+#: kv key: {"done": [parts]} of a Web API read under way (a quota wall or a kill stopped it), so the next run asks
+#: only what it did not get; gone once the read is complete
+KV_PARTS = "webapi_parts"
+PARTS = ("saved", *TIME_RANGES.values(), "playlist", "recent")
 
 
 def _first_artist(obj: dict) -> str | None:
@@ -43,59 +50,70 @@ def _playable(obj) -> bool:
     return bool(obj) and bool(obj.get("id")) and not obj.get("is_local") and obj.get("type", "track") == "track"
 
 
+def _key(obj: dict) -> str:
+    return name_key(_first_artist(obj), obj.get("name"))
+
+
 def import_from_web_api(store: Store, spotify, progress=None) -> WebApiImport:
-    """Read Liked Songs, top tracks, your own playlists and recently played into the store, in one transaction at
-    the end (a quota wall or an outage before it changes nothing: run again). Returns what was read."""
+    """Read Liked Songs, top tracks, your own playlists and recently played into the store. Each part is stored as
+    soon as it is read (its tracks, its rows), and recorded, so a quota wall or a kill keeps what was read and the
+    next run asks only the rest. Returns what was read."""
     say = progress or (lambda msg: None)
     out = WebApiImport()
-    objects: dict[str, dict] = {}
-    signals: dict[str, list[tuple[str, str]]] = {}
+    done = set((store.get_kv(KV_PARTS) or {}).get("done", []))
+    out.resumed = [p for p in PARTS if p in done]
 
-    def keep(signal: str, objs) -> None:
-        rows = signals.setdefault(signal, [])
-        for obj in objs:
-            if _playable(obj):
-                objects.setdefault(obj["id"], obj)
-                rows.append((obj["id"], name_key(_first_artist(obj), obj.get("name"))))
+    def store_part(part: str, objs: list, **extra) -> None:
+        objs = [o for o in objs if _playable(o)]
+        with store.transaction() as conn:
+            tracks.upsert_tracks(conn, [track_from_spotify(o) for o in objs], "spotify")
+            library.replace_api_part(conn, part, [(o["id"], _key(o)) for o in objs], utc_now(), **extra)
+            done.add(part)
+            store.set_kv(KV_PARTS, {"done": sorted(done)})
+        out.tracks_by_signal[part] = len({o["id"] for o in objs})
 
-    say("Reading your Liked Songs")
-    saved = [row.get("track") for row in spotify.saved_tracks(limit=MAX_SAVED)]
-    keep("saved", saved)
+    if "saved" not in done:
+        say("Reading your Liked Songs")
+        saved = [row.get("track") for row in spotify.saved_tracks(limit=MAX_SAVED)]
+        store_part("saved", saved, saved=[(o["id"], o.get("name"), _first_artist(o),
+                                           (o.get("album") or {}).get("name"), _key(o))
+                                          for o in saved if _playable(o)])
     for time_range, signal in TIME_RANGES.items():
-        say(f"Reading your top tracks ({time_range.replace('_', ' ')})")
-        keep(signal, spotify.top_tracks(time_range))
-    say("Reading your own playlists")
-    uid = current_user_id(spotify, store)
-    own = [p for p in spotify.my_playlists() if (p.get("owner") or {}).get("id") == uid
-           and p.get("name") not in TOOL_PLAYLISTS.values()][:MAX_PLAYLISTS]
-    playlists = []
-    for p in own:
-        items = spotify.playlist_items(p["id"], limit=MAX_PLAYLIST_ITEMS)
-        objs = [it.get("track") for it in items if it.get("kind") == "track"]
-        keep("playlist", objs)
-        playlists.append(((f"api:{p['id']}", p.get("name") or "(unnamed)", uid),
-                          [("track", o["id"], o.get("name"), _first_artist(o), (o.get("album") or {}).get("name"),
-                            name_key(_first_artist(o), o.get("name")), it.get("added_at"))
-                           for it, o in ((it, it.get("track")) for it in items if it.get("kind") == "track")
-                           if _playable(o)]))
-    say("Reading what you played last")
-    try:
-        keep("recent", [row.get("track") for row in spotify.recently_played()])
-    except (ApiError, ServiceUnavailable) as err:   # unverified in 2026 Development Mode: one note, not a failure
-        out.notes.append(f"recently played is not available to this app ({err}); Liked Songs, top tracks and "
-                         "playlists are enough to start")
-    except QuotaExhausted:
-        raise
-    saved_rows = [(o["id"], o.get("name"), _first_artist(o), (o.get("album") or {}).get("name"),
-                   name_key(_first_artist(o), o.get("name"))) for o in saved if _playable(o)]
-    now = utc_now()
-    with store.transaction() as conn:
-        tracks.upsert_tracks(conn, [track_from_spotify(o) for o in objects.values()], "spotify")
-        library.replace_api_library(conn, signals, saved_rows, playlists, now)
-    out.tracks_by_signal = {s: len(rows) for s, rows in signals.items()}
-    out.playlists = len(playlists)
-    out.tracks = len(objects)
+        if signal not in done:
+            say(f"Reading your top tracks ({time_range.replace('_', ' ')})")
+            store_part(signal, spotify.top_tracks(time_range))
+    if "playlist" not in done:
+        say("Reading your own playlists")
+        uid = current_user_id(spotify, store)
+        own = [p for p in spotify.my_playlists() if (p.get("owner") or {}).get("id") == uid
+               and p.get("name") not in TOOL_PLAYLISTS.values()][:MAX_PLAYLISTS]
+        playlists, objs = [], []
+        for p in own:
+            items = [it for it in spotify.playlist_items(p["id"], limit=MAX_PLAYLIST_ITEMS)
+                     if it.get("kind") == "track" and _playable(it.get("track"))]
+            objs.extend(it["track"] for it in items)
+            playlists.append(((f"api:{p['id']}", p.get("name") or "(unnamed)", uid),
+                              [("track", it["track"]["id"], it["track"].get("name"), _first_artist(it["track"]),
+                                (it["track"].get("album") or {}).get("name"), _key(it["track"]), it.get("added_at"))
+                               for it in items]))
+        store_part("playlist", objs, playlists=playlists)
+        out.playlists = len(playlists)
+    if "recent" not in done:
+        say("Reading what you played last")
+        try:
+            recent = [row.get("track") for row in spotify.recently_played()]
+        except (ApiError, ServiceUnavailable) as err:   # unverified in 2026 Development Mode: one note
+            out.notes.append(f"recently played is not available to this app ({err}); Liked Songs, top tracks and "
+                             "playlists are enough to start")
+            recent = []
+        store_part("recent", recent)
+    with store.transaction():
+        store.set_kv(KV_PARTS, None)   # complete: a later read starts afresh
+    counts = library.api_track_counts(store)
+    out.tracks_by_signal = {p: counts.get(p, 0) for p in PARTS}
+    out.playlists = out.playlists or library.api_playlist_count(store)
+    out.tracks = len({t for t, _, _ in library.api_tracks(store)})
     return out
 
 
-__all__ = ["WebApiImport", "import_from_web_api", "TIME_RANGES"]
+__all__ = ["WebApiImport", "import_from_web_api", "TIME_RANGES", "PARTS", "KV_PARTS"]
