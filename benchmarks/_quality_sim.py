@@ -41,6 +41,24 @@ from spotify_modeling.core.targets import affinity_table
 from spotify_modeling.pipeline.train import history_window, training_data
 
 METHODS = ("random", "stage1", "original", "ours", "supervised", "observable", "ceiling")
+#: The plain sketch of issue 22, point 3 (LightGBM of "history vs 4,000 uniform random catalog tracks" on the 11
+#: audio features + indicators of the genres of 20+ history tracks, every genre known, x (0.5 + p_playlist), top of
+#: its own uniform 1,000-track pool) and its ablations toward the product, one change each (opt-in methods: add
+#: them to `SimSettings.methods`; `quality.py --sketch` runs them). Each entry: how it differs from "sketch".
+SKETCH_VARIANTS: dict[str, dict[str, str]] = {
+    "sketch": {},
+    "sketch_on_pool": {"pool": "shared"},                 # (c) the shared, search-sampled pool the others rank
+    "sketch:pool_negatives": {"negatives": "pool"},       # (a) negatives = the pool's random-search tracks only
+    "sketch:product_genres": {"genres": "product"},       # (b) genres of history artists + the product's look-ups
+    "sketch:uniform_pool_shared_size": {"pool": "uniform_sized"},   # (c') uniform, as many tracks as the shared pool
+    "sketch:affinity_model": {"model": "affinity"},       # (d) the product's AffinityModel on the product's features
+    "sketch:prior_composite": {"combine": "prior"},       # (e) the product's prior composite instead of x (0.5 + pl)
+}
+SKETCH_DEFAULTS = {"negatives": "uniform", "genres": "all", "pool": "uniform", "model": "lgbm", "combine": "playlist"}
+#: ... and the listener's own best picks from the sketch's uniform pool (that pool's ceiling), and uniform picks
+#: from it (that pool's random baseline)
+SKETCH_METHODS: tuple[str, ...] = tuple(SKETCH_VARIANTS) + ("ceiling_uniform", "random_uniform")
+ALL_METHODS: tuple[str, ...] = METHODS + SKETCH_METHODS
 AUC_TARGET = 0.75
 ARTIST_PLAYS = "artist_plays"  # the product's "known artist" column (see `tracktable`)
 
@@ -85,6 +103,16 @@ class SimSettings:
     missing_policy: str = "balance"  # stage-1 models' provenance balance ("as_is": the pre-fix fits, ablation)
     history_noise: float = 0.0      # the listener: a share of plays from outside their taste (simulate.REALISTIC)
     drift: object = None            # ... and a current taste that moved away from the history's (a simulate.Drift)
+    search_popularity: float = 0.0  # random searches draw tracks with weight (1 + popularity / 25) ** this (0:
+    #                                 uniform, as before; Spotify's search ranks popular tracks first, issue 22)
+    uniform_pool_extra: int = 0     # uniform random catalog tracks added to the pool each week (the Deezer -> ISRC
+    #                                 -> ReccoBeats route, no Spotify search): random samples, so also affinity
+    #                                 negatives; the batch is sized on the rest of the pool, so rates compare at one
+    #                                 batch size
+    uniform_pool_weeks: int = 0     # ... in the first this many weeks only (0: every week)
+    sketch_negatives: int = 4000    # sketch methods: uniform random unknown catalog tracks as negatives
+    sketch_pool: int = 1000         # ... the size of the sketch's own uniform pool, drawn fresh each week
+    sketch_min_genre_tracks: int = 20   # ... a fine genre gets an indicator when this many history tracks carry it
     weekly: WeeklyConfig = field(default_factory=WeeklyConfig)
 
     def with_weekly(self, **changes) -> "SimSettings":
@@ -374,7 +402,9 @@ def _web_api_start(store: Store, world: World) -> None:
                                                 None, key[tid], None) for tid in p.track_ids])
                  for i, p in enumerate(world.playlists)]
     with store.transaction() as conn:
-        library.replace_api_library(conn, signals, saved, playlists, utc_now())
+        for signal, rows in signals.items():
+            library.replace_api_part(conn, signal, rows, utc_now(), saved=saved if signal == "saved" else None,
+                                     playlists=playlists if signal == "playlist" else None)
 
 
 @dataclass
@@ -661,6 +691,129 @@ def _affinity_with_labels(prep: Prepared, random_tracks: pd.DataFrame, window, s
     return AffinityModel().fit(table, y, sample_weight=w)
 
 
+# ------------------------------------------------------------------------------------------------ the plain sketch
+def _genre_list(cell) -> list[str]:
+    """One `genres` cell (list, tuple, array, string or None) as a list of lower-case genres."""
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return []
+    if isinstance(cell, str):
+        from spotify_modeling.core.featurize import _split_genre_cell
+
+        return list(_split_genre_cell(cell))
+    return [str(g).strip().lower() for g in cell if g is not None and str(g).strip()]
+
+
+def sketch_genres(played: pd.DataFrame, min_tracks: int = 20) -> list[str]:
+    """The fine genres carried by at least `min_tracks` distinct history tracks (the sketch's indicators)."""
+    counts: dict[str, int] = {}
+    for cell in played.drop_duplicates("track_id")["genres"]:
+        for g in dict.fromkeys(_genre_list(cell)):
+            counts[g] = counts.get(g, 0) + 1
+    return sorted(g for g, n in counts.items() if n >= min_tracks)
+
+
+def sketch_matrix(table: pd.DataFrame, genres: list[str]) -> np.ndarray:
+    """The sketch's features: the 11 audio features as given, then one 0/1 indicator per genre of `genres`
+    (0 where the track's genres are unknown: the sketch does not tell unknown from absent)."""
+    audio = table[list(AUDIO_FEATURES)].to_numpy(dtype=float)
+    index = {g: j for j, g in enumerate(genres)}
+    ind = np.zeros((len(table), len(genres)), dtype=float)
+    for i, cell in enumerate(table["genres"]):
+        for g in _genre_list(cell):
+            if g in index:
+                ind[i, index[g]] = 1.0
+    return np.hstack([audio, ind])
+
+
+class _SketchRun:
+    """The sketch methods of one run (`SKETCH_VARIANTS`): their negatives, their own weekly uniform pool, their
+    genre look-ups where a variant has the product's, and each variant's scored frame of the week."""
+
+    def __init__(self, prep: Prepared, settings: SimSettings, seed: int):
+        self.prep, self.settings, self.cat = prep, settings, prep.world.catalog
+        covered = self.cat.truth["reccobeats_covered"].to_numpy()
+        # 4,000 uniform random unknown tracks with features: the END of the product's random-search order (the
+        # same tracks `affinity_extra_negatives` adds), so the weekly random searches do not reach them
+        cands = prep.candidates[covered[prep.candidates]]
+        self.neg_pos = cands[-settings.sketch_negatives:] if settings.sketch_negatives else cands[:0]
+        self.uniform_cands = np.setdiff1d(cands, self.neg_pos)
+        self.genres = sketch_genres(prep.X_played, settings.sketch_min_genre_tracks)
+        self.rng = np.random.default_rng([seed, 43])
+        self.genre_sets: dict[str, set] = {}   # variants with the product's genres: artists whose genres are known
+        self.fits: dict[tuple, object] = {}
+
+    def _table(self, positions, genre_set) -> pd.DataFrame:
+        return add_artist_plays(catalog_table(self.cat, np.asarray(positions, dtype=int), genre_set),
+                                self.prep.artist_plays)
+
+    def _fit(self, cfg: dict, negatives: pd.DataFrame):
+        if cfg["model"] == "affinity":   # the product's AffinityModel on the product's features (release exposure too)
+            s = self.settings
+            return _fit_affinity(self.prep.X_played, negatives, self.prep.window if s.release_exposure else None,
+                                 s.missing_policy)
+        from lightgbm import LGBMClassifier
+
+        X = np.vstack([sketch_matrix(self.prep.X_played, self.genres), sketch_matrix(negatives, self.genres)])
+        y = np.r_[np.ones(len(self.prep.X_played)), np.zeros(len(negatives))]
+        return LGBMClassifier(n_jobs=1, verbose=-1).fit(X, y)   # LightGBM's defaults (threads and logging aside)
+
+    def _p(self, cfg: dict, model, table: pd.DataFrame) -> np.ndarray:
+        if model is None:
+            return np.full(len(table), 0.5)
+        X = table if cfg["model"] == "affinity" else sketch_matrix(table, self.genres)
+        return model.predict_proba(X)[:, 1]
+
+    def _score(self, cfg: dict, model, table: pd.DataFrame) -> np.ndarray:
+        p = self._p(cfg, model, table)
+        stage1 = {k: v for k, v in self.prep.models.items() if k in ("playlist", "likeability")}
+        if cfg["combine"] == "prior":    # the product's prior composite, the sketch's probability as p_affinity
+            scored = loop.score_pool(table, stage1).assign(p_affinity=p)
+            return CompositeScorer(prior_weights=self.settings.prior_weights).fit().decision_function(scored)
+        if "playlist" in stage1:
+            return p * (0.5 + stage1["playlist"].predict_proba(table)[:, 1])
+        return p
+
+    def week_frames(self, names: list[str], pool_pos: np.ndarray, random_drawn: set[int],
+                    n_total: int) -> dict[str, pd.DataFrame]:
+        """{method: the frame it ranks this week, with `sketch_score`}; `ceiling_uniform` and `random_uniform` get
+        the uniform pool.
+        `pool_pos`: the shared pool's catalog positions; `random_drawn`: those the random searches brought."""
+        covered = self.cat.truth["reccobeats_covered"].to_numpy()
+        perm = self.rng.permutation(self.uniform_cands)
+        n_shared = int(covered[pool_pos].sum())
+        pools = {"uniform": perm[: self.settings.sketch_pool], "uniform_sized": perm[:n_shared], "shared": pool_pos}
+        random_pos = np.array([p for p in pool_pos if p in random_drawn], dtype=int)   # as the product's negatives
+        out: dict[str, pd.DataFrame] = {}
+        for name in names:
+            if name in ("ceiling_uniform", "random_uniform"):
+                out[name] = self._table(pools["uniform"], None)
+                continue
+            cfg = {**SKETCH_DEFAULTS, **SKETCH_VARIANTS[name]}
+            gset = None
+            if cfg["genres"] == "product":
+                gset = self.genre_sets.setdefault(name, set(self.prep.history_artists))
+            neg_pos = self.neg_pos if cfg["negatives"] == "uniform" else random_pos
+            static = cfg["negatives"] == "uniform" and gset is None
+            key = (cfg["negatives"], cfg["genres"], cfg["model"])
+            if static and key in self.fits:
+                model = self.fits[key]
+            else:
+                model = self._fit(cfg, self._table(neg_pos, gset))
+                if static:
+                    self.fits[key] = model
+            table = self._table(pools[cfg["pool"]], gset)
+            score = self._score(cfg, model, table)
+            if gset is not None and self.settings.weekly.genre_calls:
+                # as the product: genres looked up for the first artists of the top 3 x batch, then scored again
+                top = table.iloc[np.argsort(-score, kind="stable")[: max(3 * n_total, 30)]]
+                todo = [a for a in dict.fromkeys(ids[0] for ids in top["artist_ids"] if ids) if a not in gset]
+                gset.update(todo[: self.settings.weekly.genre_calls])
+                table = self._table(pools[cfg["pool"]], gset)
+                score = self._score(cfg, model, table)
+            out[name] = table.assign(sketch_score=score)
+        return out
+
+
 def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     """Simulate `settings.weeks` weeks for one listener and seed.
 
@@ -674,7 +827,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     liked_truth = prep.uniforms < p_like
     # one random stream per method: a method's draws (explore, control, which tracks get labelled) never shift
     # another's, so a setting that changes ours leaves the random baseline's picks as they were
-    method_rngs = {m: np.random.default_rng([seed, 5, METHODS.index(m)]) for m in settings.methods}
+    method_rngs = {m: np.random.default_rng([seed, 5, ALL_METHODS.index(m)]) for m in settings.methods}
     states = {m: _MethodState(m) for m in settings.methods}
     obs_appeal = observable_appeal(listener, prep.history_artists)
     supervised = fit_supervised(prep, settings.supervised_n, seed) if "supervised" in settings.methods else None
@@ -697,6 +850,19 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
     per_page = max(1, cfg.per_page)
     rows_out: list[dict] = []
     ranking: list[dict] = []      # ours: how well the composite orders the top of the pool, where batches come from
+    sketch = _SketchRun(prep, settings, seed) if any(m in SKETCH_METHODS for m in states) else None
+    search_order = prep.candidates
+    if settings.search_popularity:   # popular first: a popularity-weighted random order (exponential race), never
+        #                              reaching the tail kept for the extra and the sketch's uniform negatives
+        keep = search_order[: len(search_order) - max(settings.affinity_extra_negatives, settings.sketch_negatives)]
+        weight = (1.0 + cat.tracks["popularity"].to_numpy(float)[keep] / 25.0) ** settings.search_popularity
+        race = np.random.default_rng([seed, 47]).exponential(size=len(keep)) / weight
+        search_order = keep[np.argsort(race, kind="stable")]
+    # the uniform extras come from the second half of the random order, which the searches do not reach
+    reserve = max(settings.affinity_extra_negatives, settings.sketch_negatives)
+    uniform_order = prep.candidates[len(prep.candidates) // 2: len(prep.candidates) - reserve]
+    uniform_cursor = 0
+    extra_ids: set[str] = set()
     for week in range(1, settings.weeks + 1):
         if settings.menu_follows_labels and "ours" in states and states["ours"].y:
             ours_rows = pd.concat(states["ours"].rows, ignore_index=True)
@@ -713,18 +879,29 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             ours_taken.update(drawn)
             ours_new = list(drawn)
         new = []
-        while len(new) < settings.pool_per_week - len(new_taste) and cursor < len(prep.candidates):
-            if prep.candidates[cursor] not in in_pool:
-                new.append(prep.candidates[cursor])
+        while len(new) < settings.pool_per_week - len(new_taste) and cursor < len(search_order):
+            if search_order[cursor] not in in_pool:
+                new.append(search_order[cursor])
             cursor += 1
         in_pool.update(new)
         random_drawn.update(new)
-        pool_pos = np.concatenate([pool_pos, np.asarray(new, dtype=int), np.asarray(new_taste, dtype=int)]
-                                  )[-settings.pool_max:]
+        extra = []
+        extra_weeks = settings.uniform_pool_weeks
+        n_extra = settings.uniform_pool_extra if not extra_weeks or week <= extra_weeks else 0
+        while len(extra) < n_extra and uniform_cursor < len(uniform_order):
+            if uniform_order[uniform_cursor] not in in_pool:
+                extra.append(uniform_order[uniform_cursor])
+            uniform_cursor += 1
+        in_pool.update(extra)
+        random_drawn.update(extra)
+        extra_ids.update(cat.tracks["track_id"].to_numpy()[extra])
+        pool_pos = np.concatenate([pool_pos, np.asarray(extra, dtype=int), np.asarray(new, dtype=int),
+                                   np.asarray(new_taste, dtype=int)])[-settings.pool_max:]
         if ours_own:
             # (a random track the shared draw brings that ours' taste draw already has counts once)
-            ours_pos = pd.unique(np.concatenate([ours_pos, np.asarray(ours_new, dtype=int),
-                                                 np.asarray(new, dtype=int)]))[-settings.pool_max:]
+            ours_pos = pd.unique(np.concatenate([ours_pos, np.asarray(extra, dtype=int),
+                                                 np.asarray(ours_new, dtype=int), np.asarray(new, dtype=int)])
+                                 )[-settings.pool_max:]
         pool_pre = add_artist_plays(catalog_table(cat, pool_pos, genre_artists), prep.artist_plays)
         # as the product: the affinity model's negatives are the randomly sampled tracks only
         random_ids = set(cat.tracks["track_id"].to_numpy()[list(random_drawn)])
@@ -739,6 +916,9 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         if affinity is not None:
             stage1["affinity"] = affinity
         n_avail = len(pool_pre) - len(states["ours"].pushed if "ours" in states else ())
+        if extra_ids:   # the batch is sized as without the uniform extras
+            pushed = states["ours"].pushed if "ours" in states else set()
+            n_avail -= int((pool_pre["track_id"].isin(extra_ids) & ~pool_pre["track_id"].isin(pushed)).sum())
         sizes = batch_sizes(n_avail, cfg.top_fraction, cfg.explore_share, cfg.control_share,
                             min_total=cfg.min_batch, max_total=cfg.max_batch)
         n_total = int(sum(sizes.values()))
@@ -772,16 +952,21 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
             full = pool if not settings.supervised_all_genres else \
                 add_artist_plays(catalog_table(cat, pool_pos, None), prep.artist_plays)
             sup_score = dict(zip(full["track_id"], supervised[1].predict(supervised[0].transform(full))))
+        sk_frames = (sketch.week_frames([m for m in states if m in SKETCH_METHODS], pool_pos, random_drawn, n_total)
+                     if sketch is not None else {})
         for name, st in states.items():
             rng = method_rngs[name]
-            frame = base_ours if name == "ours" and ours_own else base
+            frame = sk_frames[name] if name in sk_frames else base_ours if name == "ours" and ours_own else base
             avail = frame[~frame["track_id"].isin(st.pushed)].reset_index(drop=True)
             if st.label_model is not None and name in ("ours", "original"):
                 avail["p_label"] = st.label_model.predict_proba(avail)[:, 1]
-            if name == "random":
+            if name in ("random", "random_uniform"):
                 chosen = select_random(avail, n_total, rng)
-            elif name == "ceiling":
+            elif name in ("ceiling", "ceiling_uniform"):
                 chosen = listener.ideal_picks(avail, n_total)[["track_id"]].assign(slice="exploit")
+            elif name in SKETCH_VARIANTS:
+                order = np.argsort(-avail["sketch_score"].to_numpy(float), kind="stable")
+                chosen = avail.iloc[order[:n_total]][["track_id"]].assign(slice="exploit")
             elif name == "observable":
                 order = np.argsort(-obs_appeal[cat.positions(avail["track_id"].tolist())], kind="stable")
                 chosen = avail.iloc[order[:n_total]][["track_id"]].assign(slice="exploit")

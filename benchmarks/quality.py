@@ -36,7 +36,11 @@ Simulation protocol (the same decisions as `spotify-model candidates`, simulated
 Run: `python benchmarks/quality.py --quick` (< 2 min), `python benchmarks/quality.py` (full, ~4 min on 2 cores),
 `python benchmarks/quality.py --tune` (settings sweep, writes nothing outside --json),
 `python benchmarks/quality.py --supervised-curve` (how many noise-free hidden-taste scores a model on our features
-needs to rank as well as stage 1, which learns from the history alone, and to close 0.6 of the gap).
+needs to rank as well as stage 1, which learns from the history alone, and to close 0.6 of the gap),
+`python benchmarks/quality.py --sketch --seeds 3` (issue 22, point 3: the plain sketch, LightGBM of "history vs
+4,000 uniform random catalog tracks" on audio features + genre indicators x (0.5 + p_playlist) on its own uniform
+1,000-track pool, against ours and stage 1, with its ablations toward the product one at a time and ours' toward
+the sketch; week 1 only unless `--weeks`; `_quality_sim.SKETCH_VARIANTS` says what each variant changes).
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quality_sim import (AUC_TARGET, METHODS, REAL_LISTENER, SimSettings,  # noqa: E402
-                          run_task, shared_data_dir)
+from _quality_sim import (AUC_TARGET, METHODS, REAL_LISTENER, SKETCH_METHODS, SKETCH_VARIANTS,  # noqa: E402
+                          SimSettings, run_task, shared_data_dir)
 
 QUICK_LISTENERS = ("indie_explorer", "hiphop_loyalist")
 FULL_LISTENERS = ("indie_explorer", "hiphop_loyalist", "pop_mainstream", "eclectic")
@@ -485,6 +489,18 @@ def tuning_variants(base: SimSettings) -> dict[str, SimSettings]:
         "genre_share=0.5, flat family cap 0.6": _flat_cap(w, 0.5, 0.6),
         "genre_share=0.5, flat family cap 0.8": _flat_cap(w, 0.5, 0.8),
         "genre_share=0.5, family cap 0.4 or 1.25x your share": w.with_weekly(max_family_share=0.4),
+        # issue 22, point 3: the plain sketch as extra methods, and ours moved toward it (`--sketch` tabulates them)
+        "sketch methods": _sim(w, methods=tuple(dict.fromkeys(w.methods + SKETCH_METHODS))),
+        "affinity +4000 random negatives": _sim(w, affinity_extra_negatives=4000),
+        "every pool genre known": _sim(w, genre_fetch=False),
+        "+1000 uniform pool tracks a week": _sim(w, uniform_pool_extra=1000),
+        "+1000 uniform pool tracks a week, +4000 random negatives": _sim(w, uniform_pool_extra=1000,
+                                                                          affinity_extra_negatives=4000),
+        "+1000 uniform pool tracks in week 1, +4000 random negatives": _sim(
+            w, uniform_pool_extra=1000, uniform_pool_weeks=1, affinity_extra_negatives=4000),
+        "uniform pool (genre_share=0)": w.with_weekly(genre_share=0.0),
+        "affinity +4000 random negatives, every pool genre known": _sim(w, affinity_extra_negatives=4000,
+                                                                         genre_fetch=False),
     }
 
 
@@ -523,6 +539,128 @@ def first_day(listeners, seeds, base: SimSettings, workers: int, kinds) -> dict:
     table = pd.DataFrame(rows)
     print("\nWeek 1, expected like rate of the pushed batch (mean over runs; ours with a 95% t interval):")
     print(table.round(3).to_string(index=False))
+    return out
+
+
+#: the runs of `--sketch`: name -> (changes to the settings, with the sketch methods?, reference run of ours and
+#: stage 1). "defaults" is the product as it is, with every sketch method; then ours moved toward the sketch one
+#: change at a time; then a world whose random searches bring popular tracks first, as Spotify's search does
+#: (the simulation's random searches are uniform otherwise).
+SKETCH_RUNS: dict[str, tuple[dict, bool, str | None]] = {
+    "defaults": ({}, True, None),
+    "ours +4000 random negatives": ({"affinity_extra_negatives": 4000}, False, "defaults"),
+    "ours, every pool genre known": ({"genre_fetch": False}, False, "defaults"),
+    "ours, uniform pool (no genre searches)": ({"weekly": {"genre_share": 0.0}}, False, "defaults"),
+    "ours, all three": ({"affinity_extra_negatives": 4000, "genre_fetch": False, "weekly": {"genre_share": 0.0}},
+                        False, "defaults"),
+    "ours + 1000 uniform pool tracks a week": ({"uniform_pool_extra": 1000}, True, "defaults"),
+    "ours + 1000 uniform pool tracks a week, +4000 random negatives": (
+        {"uniform_pool_extra": 1000, "affinity_extra_negatives": 4000}, False, "defaults"),
+    "ours + 1000 uniform pool tracks in week 1, +4000 random negatives": (
+        {"uniform_pool_extra": 1000, "uniform_pool_weeks": 1, "affinity_extra_negatives": 4000}, False, "defaults"),
+    "popular-first searches x4": ({"search_popularity": 4.0}, True, "defaults"),
+    "popular-first searches x8": ({"search_popularity": 8.0}, True, "defaults"),
+    "popular-first x8, ours +4000 random negatives": ({"search_popularity": 8.0, "affinity_extra_negatives": 4000},
+                                                       False, "popular-first searches x8"),
+}
+SKETCH_LABELS = {
+    "random": "random (shared pool)",
+    "ceiling": "ceiling (shared pool)",
+    "ceiling_uniform": "ceiling on the sketch's uniform pool",
+    "random_uniform": "random from the sketch's uniform pool",
+    "stage1": "stage 1 only",
+    "ours": "ours",
+    "sketch": "sketch (4,000 uniform negatives, all genres, own uniform 1,000 pool, x (0.5 + pl))",
+    "sketch_on_pool": "(c) sketch on the shared pool",
+    "sketch:uniform_pool_shared_size": "(c') sketch on a uniform pool as large as the shared one",
+    "sketch:pool_negatives": "(a) sketch, negatives = the pool's random-search tracks",
+    "sketch:product_genres": "(b) sketch, genres only from the product's look-ups",
+    "sketch:affinity_model": "(d) sketch, the product's AffinityModel on the product's features",
+    "sketch:prior_composite": "(e) sketch, the product's prior composite instead of x (0.5 + pl)",
+}
+#: the rows of a run with the sketch methods: (method, reference method in the same run)
+_SKETCH_ROWS = [("random", None), ("random_uniform", "random"), ("ceiling", None), ("ceiling_uniform", "ceiling"),
+                ("stage1", None), ("ours", None), ("sketch", None),
+                *[(m, "sketch") for m in SKETCH_VARIANTS if m != "sketch"]]
+
+
+def _sketch_settings(base: SimSettings, changes: dict, full: bool) -> SimSettings:
+    changes = dict(changes)
+    weekly = changes.pop("weekly", None)
+    settings = base.with_weekly(**weekly) if weekly else base
+    methods = ("random", "stage1", "ours", "ceiling") + (SKETCH_METHODS if full else ())
+    return _sim(settings, auc_curve=False, methods=methods, **changes)
+
+
+def _per_run_rates(weeks: pd.DataFrame, which: list[int]) -> pd.DataFrame:
+    """(listener, seed) x method: expected like rate of the pushed tracks, pooled over the weeks `which`."""
+    df = weeks[(weeks["slice"] == "all") & weeks["week"].isin(which)]
+    g = df.groupby(["listener", "seed", "method"])[["exp_liked", "labelled"]].sum()
+    return (g["exp_liked"] / g["labelled"]).unstack("method")
+
+
+def _cell(values) -> str:
+    mean, half = t_interval(values)
+    return f"{mean:.3f} ±{half:.3f}" if not math.isnan(half) else f"{mean:.3f}"
+
+
+def sketch_study(listeners, seeds, base: SimSettings, workers: int, kinds, runs: list[str] | None = None) -> dict:
+    """Issue 22, point 3: week 1's expected like rate (and weeks 4-6 when run that long) of the plain sketch, its
+    ablations toward the product and ours' toward the sketch; mean over runs with a 95% t interval, the paired
+    difference (same listeners and seeds) from the same run's sketch ("vs sketch") and from the variant's
+    reference ("- ref": the sketch for its ablations, the reference run's same method for ours' ablations)."""
+    late = late_weeks(base.weeks) if base.weeks >= 4 else []
+    periods = {"w1": [1], **({f"w{late[0]}-{late[-1]}": late} if late else {})}
+    names = [r for r in SKETCH_RUNS if not runs or r in runs or r == "defaults"]
+    out: dict = {}
+    for kind in kinds:
+        rates: dict[str, dict[str, pd.DataFrame]] = {}
+        sizes = {}
+        for run in names:
+            start = time.perf_counter()
+            changes, full, _ = SKETCH_RUNS[run]
+            settings = realism_settings(_sketch_settings(base, changes, full), kind)
+            weeks = pd.concat([r["weeks"] for r in run_all(listeners, seeds, settings, workers)], ignore_index=True)
+            rates[run] = {p: _per_run_rates(weeks, w) for p, w in periods.items()}
+            sizes[run] = float(weeks[(weeks["week"] == 1) & (weeks["slice"] == "all")]["n"].mean())
+            print(f"  [{kind}] {run}: {round(time.perf_counter() - start)} s", flush=True)
+        rows = []
+        for run in names:
+            changes, full, ref_run = SKETCH_RUNS[run]
+            sketch_run = run if full else "defaults"
+            todo = _SKETCH_ROWS if full else [("ours", None), ("stage1", None)]
+            for method, ref_method in todo:
+                if method not in rates[run]["w1"]:
+                    continue
+                if ref_method is None and ref_run is not None and method in ("ours", "stage1", "random", "ceiling"):
+                    ref = (ref_run, method)
+                elif ref_method is not None:
+                    ref = (run, ref_method)
+                else:
+                    ref = None
+                row = {"run": run, "method": method, "variant": SKETCH_LABELS.get(method, method)}
+                for p in periods:
+                    r = rates[run][p][method]
+                    row[p] = _cell(r)
+                    row[f"{p} mean"] = float(r.mean())
+                    if method != "sketch" and "sketch" in rates[sketch_run][p]:
+                        row[f"{p} vs sketch"] = _cell((r - rates[sketch_run][p]["sketch"].reindex(r.index)).to_numpy())
+                    if ref is not None:
+                        row[f"{p} - ref"] = _cell((r - rates[ref[0]][p][ref[1]].reindex(r.index)).to_numpy())
+                row["ref"] = "" if ref is None else (ref[1] if ref[0] == run else f"{ref[1]} [{ref[0]}]")
+                rows.append(row)
+        table = pd.DataFrame(rows)
+        n_runs = len(rates["defaults"]["w1"])
+        print(f"\n=== {TITLES[kind]}: expected like rate of the pushed batch (mean over {n_runs} runs ± 95% t "
+              f"half-width; paired differences from the same run's sketch and from the reference; week-1 batch "
+              f"{sizes['defaults']:.0f} tracks)")
+        pd.set_option("display.width", 300)
+        pd.set_option("display.max_colwidth", 90)
+        for run, part in table.groupby("run", sort=False):
+            print(f"-- {run}")
+            shown = part.drop(columns=["run", "method"] + [c for c in part.columns if c.endswith(" mean")])
+            print(shown.fillna("").to_string(index=False))
+        out[kind] = {"rows": table.to_dict("records"), "week1_batch": sizes}
     return out
 
 
@@ -566,6 +704,15 @@ def tune(listeners, seeds, base: SimSettings, workers: int, only: list[str] | No
         vs = (f"  vs stage 1 {row['ours_minus_stage1']:+.2f} [{row['ours_minus_stage1_ci'][0]:+.2f}, "
               f"{row['ours_minus_stage1_ci'][1]:+.2f}]  late-w1 {row['late_minus_w1']:+.3f} "
               f"[{row['late_minus_w1_ci'][0]:+.3f}, {row['late_minus_w1_ci'][1]:+.3f}]") if "ours_minus_stage1" in row else ""
+        extra = [m for m in SKETCH_METHODS if m in set(weeks["method"])]
+        for m in ("ours", "stage1", *extra):
+            g1 = weeks[(weeks["method"] == m) & (weeks["slice"] == "all") & (weeks["week"] == 1)]
+            row[f"exp_hit_w1[{m}]"] = g1["exp_liked"].sum() / g1["labelled"].sum() if len(g1) else float("nan")
+            if m in extra:
+                row[f"exp_hit_late[{m}]"] = late_exp(m)
+        if extra:
+            print("    week 1 / weeks 4-6 expected hit: " + ", ".join(
+                f"{m} {row[f'exp_hit_w1[{m}]']:.3f}/{row[f'exp_hit_late[{m}]']:.3f}" for m in extra), flush=True)
         print(f"  {name:28s} gap {row['gap']:.2f}  gap(exp) {row['gap_exp']:.2f} "
               f"[{row['gap_exp_ci'][0]:.2f}, {row['gap_exp_ci'][1]:.2f}]  late hit {row['hit_late']:.3f}  "
               f"exp late hit {row['exp_hit_late']:.3f} (random {row['random_exp_hit_late']:.3f}, ceiling "
@@ -612,6 +759,9 @@ def main(argv=None) -> int:
                          "whose taste moved since (realistic: simulate.REALISTIC), or both side by side")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", type=Path, help="write the summary numbers here")
+    ap.add_argument("--sketch", action="store_true",
+                    help="issue 22, point 3: the plain sketch and its ablations toward the product, ours' toward "
+                         "the sketch (week 1 only unless --weeks; --only picks the runs of ours' ablations)")
     ap.add_argument("--first-day", action="store_true",
                     help="week 1 only, twice: from a full export, and from the Web API alone (logged in, no export)")
     args = ap.parse_args(argv)
@@ -622,7 +772,7 @@ def main(argv=None) -> int:
     else:
         listeners = FULL_LISTENERS + ((REAL_LISTENER,) if real else ())
         n_seeds, settings = 5, SimSettings()
-    if args.tune or args.supervised_curve:
+    if args.tune or args.supervised_curve or args.sketch:
         n_seeds = 3
         settings = _sim(settings, auc_curve=False, methods=("random", "stage1", "ours", "ceiling"))
     if args.listeners:
@@ -631,12 +781,18 @@ def main(argv=None) -> int:
         n_seeds = args.seeds
     if args.weeks:
         settings = _sim(settings, weeks=args.weeks)
+    elif args.sketch:
+        settings = _sim(settings, weeks=1)
     settings = _sim(settings, label_rate=args.label_rate)
     if not real:
         print("note: shared/data/catalogs not found (set SPOTIFY_MODEL_SHARED): no real-catalog listener")
     seeds = list(range(n_seeds))
     start = time.perf_counter()
-    if args.first_day:
+    if args.sketch:
+        print(f"Sketch study: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} week(s) per run")
+        summary = {"sketch": sketch_study(listeners, seeds, settings, args.workers, REALISM[args.realism or "both"],
+                                          args.only)}
+    elif args.first_day:
         summary = first_day(listeners, seeds, settings, args.workers, REALISM[args.realism or "both"])
     elif args.supervised_curve:
         print(f"Supervised curve: {len(listeners)} listeners x {n_seeds} seeds x {settings.weeks} weeks per size")
