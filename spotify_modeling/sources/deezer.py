@@ -3,7 +3,9 @@
 Deezer answers its errors with HTTP 200 and an `{"error": {...}}` body. `_body_error` says what each stands for, and
 the one retry policy of `_http.get_json` does the rest: code 4 ("Quota limit exceeded", the ~50 requests per 5 s
 rate limit) is waited out like a 429 (about 5 s, a bounded number of times), code 800 ("no data") is a missing
-item, code 700 (busy) is retried like a 503, any other code is a refusal. Calls go out one at a time, paced to at
+item, code 700 (busy) is retried like a 503, any other code is a refusal. A 200 whose body is not JSON (the HTML page
+of a proxy, CDN or captive portal in front of Deezer, a cut-off answer) is retried like a 502, so if it lasts Deezer
+counts as down (one note, the rest to Spotify), never a crash. Calls go out one at a time, paced to at
 most `rate[0]` requests in any `rate[1]` seconds (Deezer's limit, padded by `PACE_MARGIN`).
 
 `ReccoBeats by ISRC` (`reccobeats_by_isrc`) is the second half of the route names -> Deezer -> ISRC -> ReccoBeats:
@@ -127,8 +129,27 @@ class DeezerTrack:
                            release_date=self.release_date, explicit=self.explicit, isrc=self.isrc)
 
 
+#: what a 2xx answer whose body is not JSON parses as (`_read_not_json`); compared by identity: no body Deezer sends
+_NOT_JSON: dict = {}
+
+
+def _read_not_json(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """Response hook of the client's session: a 2xx answer whose body does not parse as JSON parses as `_NOT_JSON`,
+    which `_body_error` says stands for a 502 (the shared policy parses a 2xx body as JSON without asking, so such
+    a body would escape it as `requests.JSONDecodeError`, a crash). Sends nothing, retries nothing."""
+    if resp.status_code >= 400:
+        return
+    try:
+        data = resp.json()
+    except ValueError:
+        data = _NOT_JSON
+    resp.json = lambda **_: data
+
+
 def _body_error(data: Any) -> BodyError | None:
     """Deezer's 200-with-an-error-body answers, as the status each stands for."""
+    if data is _NOT_JSON:
+        return BodyError(502, "HTTP 200 with a body that is not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
         return None
     err = data["error"]
@@ -152,6 +173,8 @@ class DeezerClient:
                  quota_wait: float = QUOTA_WAIT, recorder: Any = None):
         self.base_url = (base_url or deezer_url_from_env() or DEFAULT_URL).rstrip("/")
         self.session = session if session is not None else requests.Session()
+        if _read_not_json not in self.session.hooks.setdefault("response", []):
+            self.session.hooks["response"].append(_read_not_json)
         self.sleep = sleep
         self.clock = clock
         self.rate = (int(rate[0]), float(rate[1]) * (1 + PACE_MARGIN))
