@@ -9,7 +9,8 @@ missing from it, no label without its push, no label lost, no track pushed twice
 run not counted as a weekly run, pending never above `max_pending`, and the lock released (the next run is not
 allowed to wait for it).
 
-`RELIABILITY_KILLS` (default 30) sets the number of kills: a third on `features`, the rest on `candidates`.
+`RELIABILITY_KILLS` (default 30) sets the number of kills: a third on `features`, the rest on `candidates`; and a
+tenth (at least 2) more on `features` with Deezer served, each landing among its Deezer requests.
 """
 
 from __future__ import annotations
@@ -145,6 +146,90 @@ def test_sigkill_features_at_every_step_then_the_next_run_completes(world_state,
     assert not failures, failures[:3]
     assert recovered == kills and tracebacks == 0
     print("features kills by step:", dict(points))
+
+
+DEEZER_KILLS = max(2, KILLS // 10)
+
+
+def _deezer_answered(calls) -> Counter:
+    """Deezer GETs that got an answer (its "no data" is one; its rate limit and busy answers, codes 4 and 700, not)."""
+    return Counter((c.path, tuple(sorted(c.query.items()))) for c in calls if c.group == "deezer"
+                   and c.method == "GET" and c.status == 200 and c.fault is None and c.deezer_error not in (4, 700))
+
+
+def test_sigkill_features_in_the_deezer_steps_then_the_next_run_completes(world_state, tmp_path, record_property):
+    """Deezer served (the account data: names settled through Deezer search -> track/{id} -> ReccoBeats by ISRC; the
+    library's tracks' release dates through track/isrc:), the kill landing among the Deezer requests: the next run
+    completes with the clean run's store, and asks Deezer nothing it had answered before the kill (but the request
+    in flight, whose answer left the server and never reached the store)."""
+    world, _ = world_state
+    state = StandInState()
+    world.populate(state, deezer=True)            # Deezer's own pace on (50 a 5 s): the real client paces itself
+    export = world.write_export(tmp_path / "export", kind="account", as_zip=True)
+    rng = np.random.default_rng([SEED, 4])
+    logs = tmp_path / "logs"
+    record_property("suite", "crash")
+    record_property("case", "SIGKILL features in the Deezer steps (names, release dates)")
+    with StandInServer(state) as server:
+        assert server.env()["SPOTIFY_MODEL_DEEZER_URL"] == server.deezer_url
+        ref_home = tmp_path / "ref"
+        write_token(ref_home, server)
+        ref = run(FEATURES + [str(export)], cli_env(server, ref_home), logs, "ref", server)
+        assert ref.code == 0, ref.err
+        ref_counts = _store_counts(ref_home)
+        with connect(ref_home) as conn:
+            ref_deezer = conn.execute("SELECT count(*) FROM api_answers WHERE service LIKE 'deezer%'").fetchone()[0]
+            ref_how = dict(conn.execute("SELECT how, count(*) FROM track_lookup GROUP BY how"))
+        # kill points: the positions of the clean run's Deezer requests, the names step's and the dates step's
+        steps = {"names": [n + 1 for n, c in enumerate(ref.requests) if c.group == "deezer"
+                           and not c.path.startswith("/deezer/track/isrc:")],
+                 "dates": [n + 1 for n, c in enumerate(ref.requests) if c.path.startswith("/deezer/track/isrc:")]}
+        assert len(steps["names"]) > 10 and len(steps["dates"]) > 10 and ref_how.get("deezer", 0) > 10, ref_how
+        kinds = ["names", "dates"]
+        kills = recovered = tracebacks = repeated = 0
+        points = Counter()
+        failures = []
+        i = 0
+        while kills < DEEZER_KILLS and i < 3 * DEEZER_KILLS:
+            kind = _next_kind(kinds, points, i)
+            home = tmp_path / f"d{i}"
+            write_token(home, server)
+            env = cli_env(server, home, SPOTIFY_MODEL_LOCK_WAIT="0")
+            state.reset_day()
+            at = int(rng.choice(steps[kind][1:-1]))
+            res = run_and_kill(FEATURES + [str(export)], env, logs, f"dk{i}", server, at_call=at)
+            i += 1
+            tracebacks += res.err.count("Traceback") + res.out.count("Traceback")
+            if not res.killed:
+                continue
+            kills += 1
+            points[kind] += 1
+            state.reset_day()
+            again = run(FEATURES + [str(export)], env, logs, f"dr{i}", server)
+            tracebacks += again.err.count("Traceback") + again.out.count("Traceback")
+            counts = _store_counts(home)
+            with connect(home) as conn:
+                deezer = conn.execute("SELECT count(*) FROM api_answers WHERE service LIKE 'deezer%'").fetchone()[0]
+                how = dict(conn.execute("SELECT how, count(*) FROM track_lookup GROUP BY how"))
+            in_flight = {(c.path, tuple(sorted(c.query.items()))) for c in res.requests[-1:]}
+            asked_again = set(_deezer_answered(res.requests)) & set(_deezer_answered(again.requests)) - in_flight
+            repeated += len(asked_again)
+            ok = (again.code == 0 and integrity(home) == "ok" and counts == ref_counts and deezer == ref_deezer
+                  and how == ref_how and not asked_again and not _models_load(home) and not _temp_leftovers(home))
+            recovered += ok
+            if not ok:
+                failures.append((kind, at, res.calls, again.code, again.err[-400:], counts, ref_counts, deezer,
+                                 ref_deezer, how, ref_how, sorted(asked_again)[:5]))
+            shutil.rmtree(home)
+    record_property("kills", kills)
+    record_property("recovered", recovered)
+    record_property("repeated_gets", repeated)
+    record_property("tracebacks", tracebacks)
+    assert kills == DEEZER_KILLS, f"only {kills} of {DEEZER_KILLS} runs were still going when killed ({points})"
+    assert len(points) == min(kills, len(kinds)), points               # both Deezer steps were hit
+    assert not failures, failures[:3]
+    assert recovered == kills and repeated == 0 and tracebacks == 0
+    print("features kills in the Deezer steps:", dict(points))
 
 
 def test_sigkill_candidates_at_every_step_then_the_next_run_completes(world_state, tmp_path, record_property):
