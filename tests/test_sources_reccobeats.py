@@ -127,6 +127,19 @@ def test_timeout_then_success(client, sleeps):
     assert sleeps == [1.0]
 
 
+@responses.activate
+def test_a_200_that_is_not_json_is_retried_then_service_unavailable(client, sleeps):
+    # a proxy's HTML page or a cut-off body with HTTP 200: retried like a 502, never a crash (exit 1)
+    responses.get(BASE + "/audio-features", body="<html>Bad gateway</html>", status=200)
+    responses.get(BASE + "/audio-features", body='{"content": [', status=200)
+    responses.get(BASE + "/audio-features", json={"content": [feature_row(sid(1))]})
+    assert list(client.audio_features([sid(1)])) == [sid(1)]
+    assert len(responses.calls) == 3 and sleeps == [1.0, 2.0]
+    responses.replace(responses.GET, BASE + "/audio-features", body="<html>down</html>", status=200)
+    with pytest.raises(ServiceUnavailable, match="not JSON"):
+        client.audio_features([sid(2)])
+
+
 def test_against_standin_maps_covered_ids_and_batches():
     mod = pytest.importorskip("spotify_modeling.sandbox.standin")
     state = mod.StandInState()

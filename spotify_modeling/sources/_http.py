@@ -73,8 +73,12 @@ def get_json(session: requests.Session, url: str, *, service: str, group: str, p
         else:
             status, wait, detail = resp.status_code, _retry_after(resp), None
             if status < 400:
-                data = resp.json()
-                err = body_error(data) if body_error is not None else None
+                try:
+                    data = resp.json()
+                except ValueError:   # a proxy's HTML page, a cut-off answer: retried as a 502 would be
+                    data, err = None, BodyError(502, f"HTTP {status} with a body that is not JSON")
+                else:
+                    err = body_error(data) if body_error is not None else None
                 if err is None:
                     if on_status:
                         on_status(status)
