@@ -38,7 +38,7 @@ from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE,
                                              describe_tracks)
 from spotify_modeling.sources import MusicBrainzClient
 from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
-from spotify_modeling.sources.records import TrackRecord, track_from_reccobeats, track_from_spotify
+from spotify_modeling.core.records import TrackRecord, track_from_reccobeats, track_from_spotify
 
 GENRES_SOURCES = ("spotify", "musicbrainz", "none")
 FEATURES_SOURCES = ("reccobeats", "spotify", "csv")

@@ -29,7 +29,7 @@ from spotify_modeling.core.selection.sources import pool_reason
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db import tracks
 from spotify_modeling.db.store import Store
-from spotify_modeling.sources.records import track_from_reccobeats, track_from_spotify
+from spotify_modeling.core.records import track_from_reccobeats, track_from_spotify
 
 DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
            (2020, 2022), (2023, 2026)]

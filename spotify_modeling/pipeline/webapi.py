@@ -18,7 +18,7 @@ from spotify_modeling.db.store import Store, utc_now
 from spotify_modeling.errors import ServiceUnavailable
 from spotify_modeling.pipeline.playlists import TOOL_PLAYLISTS, current_user_id
 from spotify_modeling.sources.errors import ApiError
-from spotify_modeling.sources.records import track_from_spotify
+from spotify_modeling.core.records import track_from_spotify
 
 TIME_RANGES = {"short_term": "top_short", "medium_term": "top_medium", "long_term": "top_long"}
 #: what a first read asks at most (Spotify calls are scarce: about 20 + 3 + 1 + 20 x 4 + 1 = 125 of them)
