@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.core.matching import MatchCandidate
 
 
@@ -198,7 +199,7 @@ class PlaylistItem:
         body = obj or {}
         return cls(kind=kind, id=body.get("id") if kind == "track" else None, uri=body.get("uri"),
                    added_at=row.get("added_at"), name=body.get("name"),
-                   first_artist=(body.get("artists") or [{}])[0].get("name"),
+                   first_artist=((body.get("artists") or [{}])[0] or {}).get("name"),
                    album_name=(body.get("album") or {}).get("name"), track=TrackRecord.from_api(obj))
 
 
@@ -211,6 +212,14 @@ class AudioFeatures:
     values: dict
     isrc: str | None = None
     reccobeats_id: str | None = None
+
+    @classmethod
+    def from_api(cls, obj: dict | None) -> "AudioFeatures | None":
+        """Spotify's audio features object (`GET /audio-features/{id}`): its 11 features and time_signature as
+        given; None for no answer or an empty one."""
+        if not obj:
+            return None
+        return cls({name: obj.get(name) for name in (*sorted(AUDIO_FEATURES), "time_signature")})
 
     def as_stored(self) -> dict:
         """The mapping `db.tracks.insert_features` takes (the features, and the ISRC and id beside them)."""

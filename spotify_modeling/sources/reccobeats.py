@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 import requests
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES
+from spotify_modeling.core.records import AudioFeatures, TrackRecord
 from spotify_modeling.sources._http import get_json, spotify_id_from_href
 
 DEFAULT_URL = "https://api.reccobeats.com/v1"
@@ -134,3 +135,20 @@ class ReccoBeatsClient:
                 out.append({"track_id": sid, "name": row.get("trackTitle"), "artists": _artists(row),
                             "duration_ms": row.get("durationMs"), "isrc": row.get("isrc")})
         return out
+
+    # ---------------------------------------------------------------- the same reads, parsed into typed records
+    # The methods above answer plain mappings (their tests read them so); the pipeline reads these, which send
+    # exactly the same requests and parse each row once (`core.records`).
+    def audio_feature_records(self, ids: Iterable[str]) -> dict[str, AudioFeatures]:
+        """`audio_features(ids)`, each track's answer an `AudioFeatures`."""
+        return {sid: AudioFeatures({k: v for k, v in feats.items() if k not in ("isrc", "reccobeats_id")},
+                                   feats.get("isrc"), feats.get("reccobeats_id"))
+                for sid, feats in self.audio_features(ids).items()}
+
+    def track_records(self, ids: Iterable[str]) -> dict[str, TrackRecord]:
+        """`tracks(ids)`, each a `TrackRecord` (name, duration, artists, ISRC)."""
+        return {sid: TrackRecord.from_reccobeats(sid, row) for sid, row in self.tracks(ids).items()}
+
+    def recommendation_records(self, seed_ids: Iterable[str], size: int = 100) -> list[TrackRecord]:
+        """`recommendations(seed_ids, size)`, each a `TrackRecord` under its Spotify id."""
+        return [TrackRecord.from_reccobeats(row["track_id"], row) for row in self.recommendations(seed_ids, size)]
