@@ -147,6 +147,22 @@ class ArtistRecord:
         return cls(id=obj.get("id"), name=obj.get("name"), genres=tuple(genres) if isinstance(genres, list) else None)
 
 
+@dataclass(frozen=True)
+class CreditedArtist:
+    """A MusicBrainz artist credited on a recording (`isrc/{ISRC}?inc=artists`): its MBID and name."""
+
+    mbid: str
+    name: str | None = None
+
+    @classmethod
+    def from_api(cls, credit: dict) -> "CreditedArtist | None":
+        """One `artist-credit` entry; the artist's own name, else the credited one; None without an MBID."""
+        artist = (credit or {}).get("artist") or {}
+        if not artist.get("id"):
+            return None
+        return cls(artist["id"], artist.get("name") or credit.get("name"))
+
+
 # ------------------------------------------------------------------------------------------------ playlists
 @dataclass(frozen=True)
 class PlaylistRecord:
@@ -292,5 +308,5 @@ class DeezerTrack:
                            release_date=self.release_date, explicit=self.explicit, isrc=self.isrc)
 
 
-__all__ = ["ArtistRecord", "ArtistRef", "AudioFeatures", "DeezerTrack", "PlaylistItem", "PlaylistRecord",
+__all__ = ["ArtistRecord", "ArtistRef", "AudioFeatures", "CreditedArtist", "DeezerTrack", "PlaylistItem", "PlaylistRecord",
            "TrackRecord", "item_kind", "track_from_reccobeats", "track_from_spotify"]

@@ -38,7 +38,7 @@ from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE,
                                              describe_tracks)
 from spotify_modeling.sources import MusicBrainzClient
 from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
-from spotify_modeling.core.records import TrackRecord
+from spotify_modeling.core.records import CreditedArtist, TrackRecord
 
 GENRES_SOURCES = ("spotify", "musicbrainz", "none")
 FEATURES_SOURCES = ("reccobeats", "spotify", "csv")
@@ -663,7 +663,7 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
     todo = artists_needing(store, list(dict.fromkeys(artist_ids)), source)
     step.todo = len(todo)
     progress(step.name, 0, step.todo)
-    mb_cache: dict[str, list[dict]] = {}
+    mb_cache: dict[str, list[CreditedArtist]] = {}
     for aid in todo:
         if source == "spotify":
             try:
@@ -684,20 +684,20 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
     return step
 
 
-def _musicbrainz_genres(store: Store, artist_id: str, mb, cache: dict[str, list[dict]],
+def _musicbrainz_genres(store: Store, artist_id: str, mb, cache: dict[str, list[CreditedArtist]],
                         tries: int = 2) -> tuple[str | None, list[str]]:
     """ISRC of the artist's most-played tracks -> MusicBrainz artist of the same name -> its genres."""
     name = tracks.artist_name(store, artist_id)
     want = norm_artist(name)
     for isrc, ids in tracks.isrcs_of_artist(store, artist_id, tries):
         if isrc not in cache:
-            cache[isrc] = mb.artists_for_isrc(isrc)
+            cache[isrc] = mb.artist_records_for_isrc(isrc)
         credits = cache[isrc]
-        match = next((c for c in credits if want and norm_artist(c.get("name")) == want), None)
+        match = next((c for c in credits if want and norm_artist(c.name) == want), None)
         if match is None and len(credits) == 1 and len(ids) == 1:
             match = credits[0]  # one artist on both sides: the same person under another spelling
         if match is not None:
-            return name, mb.artist_genres(match["mbid"])
+            return name, mb.artist_genres(match.mbid)
     return name, []
 
 

@@ -29,7 +29,7 @@ from spotify_modeling.core.selection.sources import pool_reason
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db import tracks
 from spotify_modeling.db.store import Store
-from spotify_modeling.core.records import TrackRecord, track_from_spotify
+from spotify_modeling.core.records import TrackRecord
 
 DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
            (2020, 2022), (2023, 2026)]
@@ -138,13 +138,11 @@ def taste_query(rng: np.random.Generator, genres: dict[str, float], totals: dict
     return q, int(left[int(rng.integers(len(left)))])
 
 
-def save_track_objects(store: Store, objects: list[TrackRecord | dict], source: str = "search") -> None:
-    """Spotify search results (records, or full track objects) into `tracks`; a page of search results only fills
-    what a track's stored description lacks."""
-    records = [t if isinstance(t, TrackRecord) else track_from_spotify(t) for t in objects
-               if t and (isinstance(t, TrackRecord) or t.get("id"))]
+def save_track_objects(store: Store, records: list[TrackRecord], source: str = "search") -> None:
+    """Spotify search results (`SpotifyClient.search_track_records`) into `tracks`; a page of search results only
+    fills what a track's stored description lacks."""
     with store.transaction() as conn:
-        tracks.upsert_tracks(conn, records, source, fill_only=True)
+        tracks.upsert_tracks(conn, [r for r in records if r is not None], source, fill_only=True)
 
 
 known_name_keys = loop_db.known_name_keys
