@@ -12,7 +12,7 @@ upsert (`db.tracks.upsert_tracks`) takes from all of them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES
@@ -242,6 +242,16 @@ class AudioFeatures:
         return {**self.values, "isrc": self.isrc, "reccobeats_id": self.reccobeats_id}
 
 
+@dataclass(frozen=True)
+class IsrcFeatures:
+    """ReccoBeats' answer for one ISRC: the Spotify track id (from `href`) and the 11 audio features."""
+
+    isrc: str
+    track_id: str
+    features: dict = field(default_factory=dict)   # feature name -> value (key -1 is None), as insert_features takes
+    reccobeats_id: str | None = None
+
+
 # ------------------------------------------------------------------------------------------------ Deezer
 @dataclass(frozen=True)
 class DeezerTrack:
@@ -308,5 +318,5 @@ class DeezerTrack:
                            release_date=self.release_date, explicit=self.explicit, isrc=self.isrc)
 
 
-__all__ = ["ArtistRecord", "ArtistRef", "AudioFeatures", "CreditedArtist", "DeezerTrack", "PlaylistItem", "PlaylistRecord",
-           "TrackRecord", "item_kind", "track_from_reccobeats", "track_from_spotify"]
+__all__ = ["ArtistRecord", "ArtistRef", "AudioFeatures", "CreditedArtist", "DeezerTrack", "IsrcFeatures",
+           "PlaylistItem", "PlaylistRecord", "TrackRecord", "item_kind", "track_from_reccobeats", "track_from_spotify"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import requests
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES
+from spotify_modeling.core.records import IsrcFeatures  # noqa: F401 (parsed in core; its old address)
 from spotify_modeling.core.records import AudioFeatures, TrackRecord
 from spotify_modeling.sources._http import get_json, spotify_id_from_href
 
@@ -22,16 +22,6 @@ MAX_IDS = 40
 MAX_SEEDS = 5
 MAX_SIZE = 100
 FEATURES = tuple(sorted(AUDIO_FEATURES))   # ReccoBeats names the 11 audio features as Spotify did
-
-
-@dataclass(frozen=True)
-class IsrcFeatures:
-    """ReccoBeats' answer for one ISRC: the Spotify track id (from `href`) and the 11 audio features."""
-
-    isrc: str
-    track_id: str
-    features: dict = field(default_factory=dict)   # feature name -> value (key -1 is None), as insert_features takes
-    reccobeats_id: str | None = None
 
 
 def _unique(ids: Iterable[str]) -> list[str]:

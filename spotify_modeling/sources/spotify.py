@@ -24,7 +24,8 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 
 from spotify_modeling.sources.auth import (LOGIN_HINT, AuthManager, cached_token_or_raise, login_expired,
                                    make_auth_manager, silence_spotipy_logging)
-from spotify_modeling.core.records import ArtistRecord, AudioFeatures, PlaylistItem, PlaylistRecord, TrackRecord, item_kind
+from spotify_modeling.core.records import (ArtistRecord, AudioFeatures, PlaylistItem, PlaylistRecord, TrackRecord,
+                                           item_kind)
 from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home
 from spotify_modeling.sources.endpoints import endpoint_group
@@ -448,6 +449,10 @@ class SpotifyClient:
         """The rows of `playlist_items` (the same request), each parsed once: kind, id, names, track record."""
         return [PlaylistItem.from_api(row) for row in
                 itertools.islice(self._pages(f"playlists/{playlist_id}/items"), limit)]
+
+    def playlist_snapshot_id(self, playlist_id: str) -> str | None:
+        """The playlist's current snapshot id (`GET playlists/{id}?fields=snapshot_id`), None when not said."""
+        return (self.playlist(playlist_id, fields="snapshot_id") or {}).get("snapshot_id")
 
     def create_playlist_record(self, name: str, description: str = "") -> PlaylistRecord:
         """`create_playlist`, as a record."""
