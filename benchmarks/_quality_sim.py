@@ -35,7 +35,7 @@ from spotify_modeling.db import tracks as db_tracks
 from spotify_modeling.db.history import history_tracks
 from spotify_modeling.db.store import Store
 from spotify_modeling.pipeline.enrich import DETAILS_CALLS
-from spotify_modeling.sources.records import ArtistRef, TrackRecord
+from spotify_modeling.core.records import ArtistRef, TrackRecord
 from spotify_modeling.db.tracktable import artist_play_counts
 from spotify_modeling.core.targets import affinity_table
 from spotify_modeling.pipeline.train import history_window, training_data

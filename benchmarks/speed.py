@@ -269,7 +269,7 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     from spotify_modeling.db import tracks as db_tracks
     from spotify_modeling.db.store import Store
     from spotify_modeling.db.tracks import FEATURE_COLUMNS
-    from spotify_modeling.sources.records import ArtistRef, TrackRecord
+    from spotify_modeling.core.records import ArtistRef, TrackRecord
 
     catalog = simulate.make_catalog(n_tracks=n_tracks, seed=seed)
     world = simulate.build_world(seed=seed, n_plays=n_plays, catalog=catalog)

@@ -17,8 +17,7 @@ from typing import Iterable, Sequence
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES
 from spotify_modeling.db.store import Store, utc_now
-from spotify_modeling.sources.deezer import DeezerTrack
-from spotify_modeling.sources.records import ArtistRef, TrackRecord
+from spotify_modeling.core.records import ArtistRef, DeezerTrack, TrackRecord
 
 FEATURE_COLUMNS = (*AUDIO_FEATURES, "time_signature")   # stored per source; ReccoBeats has no time_signature
 

@@ -38,7 +38,7 @@ from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE,
                                              describe_tracks)
 from spotify_modeling.sources import MusicBrainzClient
 from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited
-from spotify_modeling.sources.records import TrackRecord, track_from_reccobeats, track_from_spotify
+from spotify_modeling.core.records import CreditedArtist, TrackRecord
 
 GENRES_SOURCES = ("spotify", "musicbrainz", "none")
 FEATURES_SOURCES = ("reccobeats", "spotify", "csv")
@@ -206,12 +206,12 @@ def resolve_track_ids(store: Store, spotify, progress: Progress | None = None,
         if new:
             _, _, title, artist = names[0]
             try:
-                items, _total = spotify.search_tracks(search_query(title, artist or ""), limit=10)
+                items, _total = spotify.search_track_records(search_query(title, artist or ""), limit=10)
             except Forbidden:
                 raise
             except ApiError:
                 items = []  # a query Spotify refuses (400) cannot succeed later either: a miss
-            results = [r for r in (track_from_spotify(i) for i in items if i) if r is not None and not r.is_local]
+            results = [r for r in items if not r.is_local]
             answered[qk] = results
         cands = [_record_candidate(r) for r in results]
         by_id = {r.id: r for r in results}
@@ -367,10 +367,9 @@ def fill_metadata_reccobeats(store: Store, ids: Sequence[str], reccobeats, progr
     progress(step.name, 0, step.todo)
     for i in range(0, len(todo), RECCOBEATS_BATCH):
         batch = todo[i:i + RECCOBEATS_BATCH]
-        got = reccobeats.tracks(batch)
+        got = reccobeats.track_records(batch)
         with store.transaction() as conn:   # ReccoBeats fills what is unknown, never replaces a fact
-            tracks.upsert_tracks(conn, [track_from_reccobeats(tid, row) for tid, row in got.items()], "reccobeats",
-                                 fill_only=True)
+            tracks.upsert_tracks(conn, list(got.values()), "reccobeats", fill_only=True)
             tracks.record_misses(conn, [t for t in batch if t not in got], "reccobeats_track")
         step.done += len(batch)
         step.found += len(got)
@@ -399,14 +398,14 @@ def fill_tracks_spotify(store: Store, ids: Sequence[str], spotify, need: str, na
     progress(step.name, 0, len(todo))
     for tid in todo:
         try:
-            obj = spotify.track(tid)
+            record = spotify.track_record(tid)
         except Forbidden:
             raise
         except ApiError:
-            obj = None
+            record = None
         with store.transaction() as conn:
-            if obj and obj.get("id"):
-                tracks.upsert_tracks(conn, [track_from_spotify(obj, tid)], "spotify")
+            if record is not None:
+                tracks.upsert_tracks(conn, [record], "spotify")
                 step.found += 1
             else:
                 tracks.record_misses(conn, [tid], "spotify_track")
@@ -474,11 +473,12 @@ def fetch_features_reccobeats(store: Store, ids: Sequence[str], reccobeats, prog
     progress(step.name, 0, step.todo)
     for i in range(0, len(todo), RECCOBEATS_BATCH):
         batch = todo[i:i + RECCOBEATS_BATCH]
-        got = reccobeats.audio_features(batch)
+        got = reccobeats.audio_feature_records(batch)
         with store.transaction() as conn:
             for tid in batch:
-                tracks.insert_features(conn, tid, "reccobeats", got.get(tid))
-                isrc = (got.get(tid) or {}).get("isrc")
+                feats = got.get(tid)
+                tracks.insert_features(conn, tid, "reccobeats", None if feats is None else feats.as_stored())
+                isrc = feats.isrc if feats is not None else None
                 if isrc:
                     tracks.set_isrc_if_missing(conn, tid, isrc)
         step.done += len(batch)
@@ -497,7 +497,7 @@ def fetch_features_spotify(store: Store, ids: Sequence[str], spotify, progress: 
     progress(step.name, 0, step.todo)
     for tid in todo:
         try:
-            feats = spotify.audio_features(tid)
+            feats = spotify.audio_feature_record(tid)
         except Forbidden:
             step.stopped = "skipped"
             step.message = ("Spotify refuses audio features to this app (closed to new apps since November 2024); "
@@ -506,9 +506,9 @@ def fetch_features_spotify(store: Store, ids: Sequence[str], spotify, progress: 
         except ApiError:
             feats = None
         with store.transaction() as conn:
-            tracks.insert_features(conn, tid, "spotify", feats if feats else None)
+            tracks.insert_features(conn, tid, "spotify", feats.as_stored() if feats is not None else None)
         step.done += 1
-        step.found += bool(feats)
+        step.found += feats is not None
         progress(step.name, step.done, step.todo)
     return step
 
@@ -633,11 +633,11 @@ def fetch_top_artists(store: Store, spotify, step: StepReport | None = None,
             if not fetched.get(t) or now - datetime.fromisoformat(fetched[t]) > max_age]
     step.todo = len(todo)
     for term in todo:
-        artists = spotify.top_artists(term)
+        artists = spotify.top_artist_records(term)
         with store.transaction() as conn:
             for a in artists:
-                if a and a.get("id") and isinstance(a.get("genres"), list):
-                    tracks.store_genres(conn, a["id"], a.get("name"), a["genres"], "spotify")
+                if a.id and a.genres is not None:
+                    tracks.store_genres(conn, a.id, a.name, list(a.genres), "spotify")
                     step.found += 1
             fetched[term] = now.isoformat()
             store.set_kv("enrich.top_artists_fetched", fetched)
@@ -663,18 +663,17 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
     todo = artists_needing(store, list(dict.fromkeys(artist_ids)), source)
     step.todo = len(todo)
     progress(step.name, 0, step.todo)
-    mb_cache: dict[str, list[dict]] = {}
+    mb_cache: dict[str, list[CreditedArtist]] = {}
     for aid in todo:
         if source == "spotify":
             try:
-                obj = spotify.artist(aid)
+                found = spotify.artist_record(aid)
             except Forbidden:
                 raise
             except ApiError:
-                obj = None
-            genres = (obj or {}).get("genres")
-            name = (obj or {}).get("name")
-            genres = genres if isinstance(genres, list) else []
+                found = None
+            name = found.name if found is not None else None
+            genres = list(found.genres) if found is not None and found.genres is not None else []
         else:
             name, genres = _musicbrainz_genres(store, aid, musicbrainz, mb_cache)
         with store.transaction() as conn:
@@ -685,20 +684,20 @@ def fetch_genres(store: Store, artist_ids: Sequence[str], spotify=None, musicbra
     return step
 
 
-def _musicbrainz_genres(store: Store, artist_id: str, mb, cache: dict[str, list[dict]],
+def _musicbrainz_genres(store: Store, artist_id: str, mb, cache: dict[str, list[CreditedArtist]],
                         tries: int = 2) -> tuple[str | None, list[str]]:
     """ISRC of the artist's most-played tracks -> MusicBrainz artist of the same name -> its genres."""
     name = tracks.artist_name(store, artist_id)
     want = norm_artist(name)
     for isrc, ids in tracks.isrcs_of_artist(store, artist_id, tries):
         if isrc not in cache:
-            cache[isrc] = mb.artists_for_isrc(isrc)
+            cache[isrc] = mb.artist_records_for_isrc(isrc)
         credits = cache[isrc]
-        match = next((c for c in credits if want and norm_artist(c.get("name")) == want), None)
+        match = next((c for c in credits if want and norm_artist(c.name) == want), None)
         if match is None and len(credits) == 1 and len(ids) == 1:
             match = credits[0]  # one artist on both sides: the same person under another spelling
         if match is not None:
-            return name, mb.artist_genres(match["mbid"])
+            return name, mb.artist_genres(match.mbid)
     return name, []
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from spotify_modeling.core.records import PlaylistItem
 from spotify_modeling.db import library
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db.store import Store
@@ -37,7 +38,7 @@ class ToolPlaylist:
 
 def current_user_id(client, store: Store) -> str:
     """The user's Spotify id, asked every run (one call): a later login may be another account."""
-    uid = client.me()["id"]
+    uid = client.user_id()
     if store.get_kv("spotify_user_id") != uid:
         with store.transaction():
             store.set_kv("spotify_user_id", uid)
@@ -54,21 +55,21 @@ def find_tool_playlists(client, store: Store, create: bool = True) -> dict[str, 
     used = library.tool_playlists_used(store)
     found: dict[str, ToolPlaylist] = {}
     count: dict[str, int] = {}
-    for pl in client.my_playlists():
-        if (pl.get("owner") or {}).get("id") != uid:
+    for pl in client.my_playlist_records():
+        if pl.owner_id != uid:
             continue  # a followed playlist of someone else may carry the same name
         for role, name in TOOL_PLAYLISTS.items():
-            if pl.get("name") != name:
+            if pl.name != name:
                 continue
             count[role] = count.get(role, 0) + 1
-            if role not in found or used.get((role, pl["id"]), 0) > used.get((role, found[role].id), 0):
-                found[role] = ToolPlaylist(role, pl["id"], name, pl.get("snapshot_id"))
+            if role not in found or used.get((role, pl.id), 0) > used.get((role, found[role].id), 0):
+                found[role] = ToolPlaylist(role, pl.id, name, pl.snapshot_id)
     for role, pl in found.items():
         pl.same_name = count[role]
     for role, name in TOOL_PLAYLISTS.items():
         if role not in found and create:
-            pl = client.create_playlist(name, DESCRIPTIONS[role])
-            found[role] = ToolPlaylist(role, pl["id"], name, pl.get("snapshot_id"), created=True)
+            pl = client.create_playlist_record(name, DESCRIPTIONS[role])
+            found[role] = ToolPlaylist(role, pl.id, name, pl.snapshot_id, created=True)
     return found
 
 
@@ -79,7 +80,7 @@ def read_tool_playlist(client, store: Store, pl: ToolPlaylist) -> ToolPlaylist:
         pl.track_ids = seen[1]
         return pl
     try:
-        items = [] if pl.created else client.playlist_items(pl.id)
+        items = [] if pl.created else client.playlist_item_records(pl.id)
     except Forbidden:
         # Spotify lets an app read only playlists the user owns or collaborates on: this one was listed as the
         # user's own, so its owner or sharing changed, or the login lacks the playlist scopes. Stop before any
@@ -89,18 +90,13 @@ def read_tool_playlist(client, store: Store, pl: ToolPlaylist) -> ToolPlaylist:
                          f"Make sure {pl.name} is a playlist you own (or rename it, and the tool makes a new one), "
                          "or run `spotify-model login` again; your labels so far are kept.") from None
     save_playlist_snapshot(store, pl, items)
-    pl.track_ids = [it["id"] for it in items if it.get("kind") == "track" and it.get("id")]
+    pl.track_ids = [it.id for it in items if it.kind == "track" and it.id]
     pl.reread = True
     return pl
 
 
-def save_playlist_snapshot(store: Store, pl: ToolPlaylist, items: list[dict]) -> None:
-    rows = []
-    for it in items:
-        track = it.get("track") or {}
-        artists = track.get("artists") or [{}]
-        rows.append((it.get("kind") or "missing", it.get("id"), track.get("name"), artists[0].get("name"),
-                     (track.get("album") or {}).get("name"), it.get("added_at")))
+def save_playlist_snapshot(store: Store, pl: ToolPlaylist, items: list[PlaylistItem]) -> None:
+    rows = [(it.kind or "missing", it.id, it.name, it.first_artist, it.album_name, it.added_at) for it in items]
     library.save_snapshot(store, pl.id, pl.name, pl.snapshot_id, pl.role, rows)
 
 

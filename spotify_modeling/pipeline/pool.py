@@ -29,7 +29,7 @@ from spotify_modeling.core.selection.sources import pool_reason
 from spotify_modeling.db import loop as loop_db
 from spotify_modeling.db import tracks
 from spotify_modeling.db.store import Store
-from spotify_modeling.sources.records import track_from_reccobeats, track_from_spotify
+from spotify_modeling.core.records import TrackRecord
 
 DECADES = [(1950, 1969), (1970, 1979), (1980, 1989), (1990, 1999), (2000, 2009), (2010, 2014), (2015, 2019),
            (2020, 2022), (2023, 2026)]
@@ -138,12 +138,11 @@ def taste_query(rng: np.random.Generator, genres: dict[str, float], totals: dict
     return q, int(left[int(rng.integers(len(left)))])
 
 
-def save_track_objects(store: Store, objects: list[dict], source: str = "search") -> None:
-    """Full Spotify track objects (from search) into `tracks`; a page of search results only fills what a track's
-    stored description lacks."""
+def save_track_objects(store: Store, records: list[TrackRecord], source: str = "search") -> None:
+    """Spotify search results (`SpotifyClient.search_track_records`) into `tracks`; a page of search results only
+    fills what a track's stored description lacks."""
     with store.transaction() as conn:
-        tracks.upsert_tracks(conn, [track_from_spotify(t) for t in objects if t and t.get("id")], source,
-                             fill_only=True)
+        tracks.upsert_tracks(conn, [r for r in records if r is not None], source, fill_only=True)
 
 
 known_name_keys = loop_db.known_name_keys
@@ -236,7 +235,7 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
         if f"{q}@{offset}" in asked or (q in totals and totals[q] == 0):
             continue
         try:
-            items, total = client.search_tracks(q, limit=10, offset=offset)
+            items, total = client.search_track_records(q, limit=10, offset=offset)
         except QuotaExhausted as err:
             out.stopped_by, out.retry_after, out.stopped_error = str(err), err.retry_after, err
             break
@@ -251,19 +250,17 @@ def top_up_pool(client, store: Store, max_calls: int, rng: np.random.Generator, 
         out.calls_by_source[source] = out.calls_by_source.get(source, 0) + 1
         asked.add(f"{q}@{offset}")
         totals[q] = int(total or 0)
-        fresh = [t for t in items if t and t.get("id") and not t.get("is_local") and t.get("is_playable") is not False
-                 and t["id"] not in excluded
-                 and not ({a.get("id") for a in t.get("artists") or []} & pruned)
-                 and name_key((t.get("artists") or [{}])[0].get("name"), t.get("name")) not in known_keys]
+        fresh = [t for t in items if not t.is_local and t.is_playable is not False and t.id not in excluded
+                 and not ({a.id for a in t.artists} & pruned)
+                 and name_key(t.first_artist, t.name) not in known_keys]
         if artist is not None:   # the liked artist's own tracks (a name search also finds namesakes)
-            fresh = [t for t in fresh if artist["artist_id"] in {a.get("id") for a in t.get("artists") or []}]
+            fresh = [t for t in fresh if artist["artist_id"] in {a.id for a in t.artists}]
         elif len(fresh) > per_page:
             fresh = [fresh[i] for i in sorted(rng.choice(len(fresh), per_page, replace=False))]
         reason = pool_reason(source, detail)
         with store.transaction() as conn:
             save_track_objects(store, fresh)
-            rows = [(t["id"], name_key(t["artists"][0].get("name"), t.get("name")), source, f"{q} @{offset}",
-                     reason) for t in fresh]
+            rows = [(t.id, name_key(t.first_artist, t.name), source, f"{q} @{offset}", reason) for t in fresh]
             loop_db.add_candidates(conn, rows)
             excluded.update(r[0] for r in rows)
             known_keys.update(r[1] for r in rows)
@@ -285,13 +282,12 @@ def add_recommendations(reccobeats, store: Store, seeds: list[dict] | list[str],
     pruned = pruned_artists or set()
     fresh, rows = [], []
     for seed in seeds:
-        for r in reccobeats.recommendations([seed["track_id"]], size=size):
-            tid = r.get("track_id")
-            artists = r.get("artists") or [{}]
-            key = name_key(artists[0].get("name"), r.get("name"))
-            if not tid or tid in excluded or key in known_keys or ({a.get("id") for a in artists} & pruned):
+        for r in reccobeats.recommendation_records([seed["track_id"]], size=size):
+            tid = r.id
+            key = name_key(r.first_artist, r.name)
+            if not tid or tid in excluded or key in known_keys or ({a.id for a in r.artists} & pruned):
                 continue
-            fresh.append(track_from_reccobeats(tid, r))
+            fresh.append(r)
             rows.append((tid, key, "reccobeats", seed["track_id"], pool_reason("reccobeats", seed.get("seed"))))
             excluded.add(tid)
             known_keys.add(key)

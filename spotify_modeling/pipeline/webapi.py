@@ -18,7 +18,7 @@ from spotify_modeling.db.store import Store, utc_now
 from spotify_modeling.errors import ServiceUnavailable
 from spotify_modeling.pipeline.playlists import TOOL_PLAYLISTS, current_user_id
 from spotify_modeling.sources.errors import ApiError
-from spotify_modeling.sources.records import track_from_spotify
+from spotify_modeling.core.records import TrackRecord
 
 TIME_RANGES = {"short_term": "top_short", "medium_term": "top_medium", "long_term": "top_long"}
 #: what a first read asks at most (Spotify calls are scarce: about 20 + 3 + 1 + 20 x 4 + 1 = 125 of them)
@@ -42,16 +42,12 @@ KV_PARTS = "webapi_parts"
 PARTS = ("saved", *TIME_RANGES.values(), "playlist", "recent")
 
 
-def _first_artist(obj: dict) -> str | None:
-    return ((obj.get("artists") or [{}])[0] or {}).get("name")
+def _playable(record: TrackRecord | None) -> bool:
+    return record is not None and record.is_track
 
 
-def _playable(obj) -> bool:
-    return bool(obj) and bool(obj.get("id")) and not obj.get("is_local") and obj.get("type", "track") == "track"
-
-
-def _key(obj: dict) -> str:
-    return name_key(_first_artist(obj), obj.get("name"))
+def _key(record: TrackRecord) -> str:
+    return name_key(record.first_artist, record.name)
 
 
 def import_from_web_api(store: Store, spotify, progress=None) -> WebApiImport:
@@ -66,42 +62,40 @@ def import_from_web_api(store: Store, spotify, progress=None) -> WebApiImport:
     def store_part(part: str, objs: list, **extra) -> None:
         objs = [o for o in objs if _playable(o)]
         with store.transaction() as conn:
-            tracks.upsert_tracks(conn, [track_from_spotify(o) for o in objs], "spotify")
-            library.replace_api_part(conn, part, [(o["id"], _key(o)) for o in objs], utc_now(), **extra)
+            tracks.upsert_tracks(conn, objs, "spotify")
+            library.replace_api_part(conn, part, [(o.id, _key(o)) for o in objs], utc_now(), **extra)
             done.add(part)
             store.set_kv(KV_PARTS, {"done": sorted(done)})
-        out.tracks_by_signal[part] = len({o["id"] for o in objs})
+        out.tracks_by_signal[part] = len({o.id for o in objs})
 
     if "saved" not in done:
         say("Reading your Liked Songs")
-        saved = [row.get("track") for row in spotify.saved_tracks(limit=MAX_SAVED)]
-        store_part("saved", saved, saved=[(o["id"], o.get("name"), _first_artist(o),
-                                           (o.get("album") or {}).get("name"), _key(o))
+        saved = spotify.saved_track_records(limit=MAX_SAVED)
+        store_part("saved", saved, saved=[(o.id, o.name, o.first_artist, o.album_name, _key(o))
                                           for o in saved if _playable(o)])
     for time_range, signal in TIME_RANGES.items():
         if signal not in done:
             say(f"Reading your top tracks ({time_range.replace('_', ' ')})")
-            store_part(signal, spotify.top_tracks(time_range))
+            store_part(signal, spotify.top_track_records(time_range))
     if "playlist" not in done:
         say("Reading your own playlists")
         uid = current_user_id(spotify, store)
-        own = [p for p in spotify.my_playlists() if (p.get("owner") or {}).get("id") == uid
-               and p.get("name") not in TOOL_PLAYLISTS.values()][:MAX_PLAYLISTS]
+        own = [p for p in spotify.my_playlist_records() if p.owner_id == uid
+               and p.name not in TOOL_PLAYLISTS.values()][:MAX_PLAYLISTS]
         playlists, objs = [], []
         for p in own:
-            items = [it for it in spotify.playlist_items(p["id"], limit=MAX_PLAYLIST_ITEMS)
-                     if it.get("kind") == "track" and _playable(it.get("track"))]
-            objs.extend(it["track"] for it in items)
-            playlists.append(((f"api:{p['id']}", p.get("name") or "(unnamed)", uid),
-                              [("track", it["track"]["id"], it["track"].get("name"), _first_artist(it["track"]),
-                                (it["track"].get("album") or {}).get("name"), _key(it["track"]), it.get("added_at"))
-                               for it in items]))
+            items = [it for it in spotify.playlist_item_records(p.id, limit=MAX_PLAYLIST_ITEMS)
+                     if it.kind == "track" and _playable(it.track)]
+            objs.extend(it.track for it in items)
+            playlists.append(((f"api:{p.id}", p.name or "(unnamed)", uid),
+                              [("track", it.track.id, it.track.name, it.track.first_artist, it.track.album_name,
+                                _key(it.track), it.added_at) for it in items]))
         store_part("playlist", objs, playlists=playlists)
         out.playlists = len(playlists)
     if "recent" not in done:
         say("Reading what you played last")
         try:
-            recent = [row.get("track") for row in spotify.recently_played()]
+            recent = spotify.recently_played_records()
         except (ApiError, ServiceUnavailable) as err:   # unverified in 2026 Development Mode: one note
             out.notes.append(f"recently played is not available to this app ({err}); Liked Songs, top tracks and "
                              "playlists are enough to start")

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import requests
 
 from spotify_modeling import __version__
+from spotify_modeling.core.records import CreditedArtist
 from spotify_modeling.sources._http import get_json
 from spotify_modeling.sources.errors import NotFound
 
@@ -64,13 +65,17 @@ class MusicBrainzClient:
 
     def artists_for_isrc(self, isrc: str) -> list[dict]:
         """Artists credited on the recordings carrying this ISRC, as [{"mbid", "name"}]; [] when unknown."""
+        return [{"mbid": a.mbid, "name": a.name} for a in self.artist_records_for_isrc(isrc)]
+
+    def artist_records_for_isrc(self, isrc: str) -> list[CreditedArtist]:
+        """The same request as `artists_for_isrc`, each artist (once, first credit first) a `CreditedArtist`."""
         data = self._get(f"isrc/{quote(isrc.strip().upper())}", "inc=artists&fmt=json") or {}
-        seen: dict[str, dict] = {}
+        seen: dict[str, CreditedArtist] = {}
         for rec in data.get("recordings") or []:
             for credit in rec.get("artist-credit") or []:
-                artist = credit.get("artist") or {}
-                if artist.get("id") and artist["id"] not in seen:
-                    seen[artist["id"]] = {"mbid": artist["id"], "name": artist.get("name") or credit.get("name")}
+                artist = CreditedArtist.from_api(credit)
+                if artist is not None and artist.mbid not in seen:
+                    seen[artist.mbid] = artist
         return list(seen.values())
 
     def artist_genres(self, mbid: str, min_tag_count: int = 3) -> list[str]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import requests
 
 from spotify_modeling.core.featurize import AUDIO_FEATURES
+from spotify_modeling.core.records import IsrcFeatures  # noqa: F401 (parsed in core; its old address)
+from spotify_modeling.core.records import AudioFeatures, TrackRecord
 from spotify_modeling.sources._http import get_json, spotify_id_from_href
 
 DEFAULT_URL = "https://api.reccobeats.com/v1"
@@ -21,16 +22,6 @@ MAX_IDS = 40
 MAX_SEEDS = 5
 MAX_SIZE = 100
 FEATURES = tuple(sorted(AUDIO_FEATURES))   # ReccoBeats names the 11 audio features as Spotify did
-
-
-@dataclass(frozen=True)
-class IsrcFeatures:
-    """ReccoBeats' answer for one ISRC: the Spotify track id (from `href`) and the 11 audio features."""
-
-    isrc: str
-    track_id: str
-    features: dict = field(default_factory=dict)   # feature name -> value (key -1 is None), as insert_features takes
-    reccobeats_id: str | None = None
 
 
 def _unique(ids: Iterable[str]) -> list[str]:
@@ -134,3 +125,20 @@ class ReccoBeatsClient:
                 out.append({"track_id": sid, "name": row.get("trackTitle"), "artists": _artists(row),
                             "duration_ms": row.get("durationMs"), "isrc": row.get("isrc")})
         return out
+
+    # ---------------------------------------------------------------- the same reads, parsed into typed records
+    # The methods above answer plain mappings (their tests read them so); the pipeline reads these, which send
+    # exactly the same requests and parse each row once (`core.records`).
+    def audio_feature_records(self, ids: Iterable[str]) -> dict[str, AudioFeatures]:
+        """`audio_features(ids)`, each track's answer an `AudioFeatures`."""
+        return {sid: AudioFeatures({k: v for k, v in feats.items() if k not in ("isrc", "reccobeats_id")},
+                                   feats.get("isrc"), feats.get("reccobeats_id"))
+                for sid, feats in self.audio_features(ids).items()}
+
+    def track_records(self, ids: Iterable[str]) -> dict[str, TrackRecord]:
+        """`tracks(ids)`, each a `TrackRecord` (name, duration, artists, ISRC)."""
+        return {sid: TrackRecord.from_reccobeats(sid, row) for sid, row in self.tracks(ids).items()}
+
+    def recommendation_records(self, seed_ids: Iterable[str], size: int = 100) -> list[TrackRecord]:
+        """`recommendations(seed_ids, size)`, each a `TrackRecord` under its Spotify id."""
+        return [TrackRecord.from_reccobeats(row["track_id"], row) for row in self.recommendations(seed_ids, size)]

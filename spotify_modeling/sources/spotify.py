@@ -24,6 +24,8 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 
 from spotify_modeling.sources.auth import (LOGIN_HINT, AuthManager, cached_token_or_raise, login_expired,
                                    make_auth_manager, silence_spotipy_logging)
+from spotify_modeling.core.records import (ArtistRecord, AudioFeatures, PlaylistItem, PlaylistRecord, TrackRecord,
+                                           item_kind)
 from spotify_modeling.errors import CallBudgetSpent, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home
 from spotify_modeling.sources.endpoints import endpoint_group
@@ -67,14 +69,7 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds / 3600, 1):g} h"
 
 
-def _item_kind(obj: dict | None, is_local: bool) -> str:
-    if obj is None:
-        return "missing"
-    if is_local or obj.get("is_local") or not obj.get("id"):
-        return "local"
-    if obj.get("type", "track") != "track":
-        return "episode" if obj.get("type") == "episode" else str(obj.get("type"))
-    return "track"
+_item_kind = item_kind   # what a playlist row holds (core.records)
 
 
 class SpotifyClient:
@@ -406,3 +401,67 @@ class SpotifyClient:
     def audio_features(self, track_id: str) -> dict | None:
         """Spotify's own audio features; closed to new apps, so expect `Forbidden` and stop asking."""
         return self._call("GET", f"audio-features/{track_id}")
+
+    # ---------------------------------------------------------------- the same reads, parsed into typed records
+    # The methods above return Spotify's JSON as it came (their callers and tests read it so); the pipeline reads
+    # these, which send exactly the same requests and parse each answer once (`core.records`).
+    def user_id(self) -> str:
+        """The logged-in user's Spotify id (`GET me`)."""
+        return self.me()["id"]
+
+    def search_track_records(self, query: str, limit: int = 10, offset: int = 0) -> tuple[list[TrackRecord], int]:
+        """`search_tracks`, each result a `TrackRecord` (results without an id left out), and the total."""
+        items, total = self.search_tracks(query, limit=limit, offset=offset)
+        return [r for r in (TrackRecord.from_api(i) for i in items if i) if r is not None], total
+
+    def track_record(self, track_id: str) -> TrackRecord | None:
+        """`GET /tracks/{id}` as a record under the id asked (Spotify may answer a relinked track under another);
+        None when Spotify no longer has it or answered an object without an id."""
+        obj = self.track(track_id)
+        return TrackRecord.from_api(obj, track_id) if obj and obj.get("id") else None
+
+    def artist_record(self, artist_id: str) -> ArtistRecord | None:
+        """`GET /artists/{id}` as a record (genres None when it gave no list), or None when unknown."""
+        return ArtistRecord.from_api(self.artist(artist_id))
+
+    def top_artist_records(self, time_range: str = "long_term") -> list[ArtistRecord]:
+        return [r for r in (ArtistRecord.from_api(a) for a in self.top_artists(time_range)) if r is not None]
+
+    def top_track_records(self, time_range: str = "long_term") -> list[TrackRecord]:
+        """Top tracks with an id (local files and episodes included: `TrackRecord.is_track` tells)."""
+        return [r for r in (TrackRecord.from_api(t) for t in self.top_tracks(time_range)) if r is not None]
+
+    def saved_track_records(self, limit: int | None = None) -> list[TrackRecord]:
+        """The tracks of `saved_tracks(limit)` rows that have an id, newest first."""
+        return [r for r in (TrackRecord.from_api(row.get("track")) for row in self.saved_tracks(limit=limit))
+                if r is not None]
+
+    def recently_played_records(self) -> list[TrackRecord]:
+        """The tracks of `recently_played()` rows that have an id."""
+        return [r for r in (TrackRecord.from_api(row.get("track")) for row in self.recently_played())
+                if r is not None]
+
+    def my_playlist_records(self) -> list[PlaylistRecord]:
+        """`my_playlists()` as records; compare `owner_id` with `user_id()`."""
+        return [r for r in (PlaylistRecord.from_api(p) for p in self.my_playlists()) if r is not None]
+
+    def playlist_item_records(self, playlist_id: str, limit: int | None = None) -> list[PlaylistItem]:
+        """The rows of `playlist_items` (the same request), each parsed once: kind, id, names, track record."""
+        return [PlaylistItem.from_api(row) for row in
+                itertools.islice(self._pages(f"playlists/{playlist_id}/items"), limit)]
+
+    def playlist_snapshot_id(self, playlist_id: str) -> str | None:
+        """The playlist's current snapshot id (`GET playlists/{id}?fields=snapshot_id`), None when not said."""
+        return (self.playlist(playlist_id, fields="snapshot_id") or {}).get("snapshot_id")
+
+    def create_playlist_record(self, name: str, description: str = "") -> PlaylistRecord:
+        """`create_playlist`, as a record."""
+        record = PlaylistRecord.from_api(self.create_playlist(name, description))
+        if record is None or not record.id:
+            raise ApiError(f"Spotify answered the new playlist {name} without its id.", status=self._last_status,
+                           group="playlists")
+        return record
+
+    def audio_feature_record(self, track_id: str) -> AudioFeatures | None:
+        """`audio_features(track_id)` as a record (None for an empty answer); expect `Forbidden` as there."""
+        return AudioFeatures.from_api(self.audio_features(track_id))
