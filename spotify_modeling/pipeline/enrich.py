@@ -309,7 +309,7 @@ def resolve_names_deezer(store: Store, deezer, reccobeats, progress: Progress | 
         step.done += sum(len(names) for _, names in chunk) if down is None else 0
         if down is not None:
             step.stopped = "unavailable"
-            step.message = (f"Deezer stopped answering ({down.err.message.rstrip('.')}); the names it did not get to "
+            step.message = (f"Deezer stopped answering: {down.err.message.rstrip('.')}. The names it did not get to "
                             "were looked up with Spotify search instead, and the next run asks Deezer again.")
             return step
     return step
@@ -446,7 +446,7 @@ def fill_details_deezer(store: Store, ids: Sequence[str], deezer, progress: Prog
             found = _ask_deezer(lambda: deezer.track_by_isrc(isrc))
         except _DeezerDown as err:
             step.stopped = "unavailable"
-            step.message = (f"Deezer stopped answering ({err.err.message.rstrip('.')}); the release dates it did "
+            step.message = (f"Deezer stopped answering: {err.err.message.rstrip('.')}. The release dates it did "
                             "not get to are left for Spotify and later runs.")
             break
         except ApiError:
@@ -830,11 +830,13 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     store.set_kv(KV_GENRES_SOURCE, genres_source)
     store.set_kv(KV_FEATURES_CSV, str(Path(features_csv).resolve()) if features_source == "csv" else None)
 
+    deezer_down = False   # found down by one Deezer step: the next one does not ask it again this run
     if deezer is not None and reccobeats is not None:
         step = report.step(DEEZER_STEP)
         _guard(run, step, lambda: resolve_names_deezer(store, deezer, reccobeats, run.progress, step))
-        if step.stopped == "unavailable" and report.stopped is None:   # Deezer down (not ReccoBeats: that stops
-            report.warnings.append(step.message)                        # the run): one note, Spotify search after
+        deezer_down = step.stopped == "unavailable"
+        if deezer_down and report.stopped is None:   # Deezer down (not ReccoBeats: that stops the run): one note,
+            report.warnings.append(step.message)     # Spotify search after
     step = report.step("track ids")
     if spotify is None:
         _apply_lookups(store)
@@ -850,10 +852,14 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     limit = None if release_dates else details_calls
     if limit != 0 and deezer is not None:
         step = report.step(DEEZER_DETAILS_STEP)
-        _guard(run, step, lambda: fill_details_deezer(store, ids, deezer, run.progress, step,
-                                                      limit=None if release_dates else deezer_details_calls))
-        if step.stopped == "unavailable":   # Deezer down: one note, Spotify's calls after
-            report.warnings.append(step.message)
+        if deezer_down:
+            step.stopped = "skipped"
+            step.message = "Deezer was down earlier in this run: release dates left for Spotify and later runs"
+        else:
+            _guard(run, step, lambda: fill_details_deezer(store, ids, deezer, run.progress, step,
+                                                          limit=None if release_dates else deezer_details_calls))
+            if step.stopped == "unavailable":   # Deezer down: one note, Spotify's calls after
+                report.warnings.append(step.message)
     if limit != 0 and spotify is not None:
         step = report.step(DETAILS_STEP)
         if (why := run.blocked(["tracks"])) is not None:
