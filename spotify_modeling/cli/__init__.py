@@ -2,7 +2,8 @@
 
 `app.py` owns the app and the exit policy; `features.py` registers features and login on it, `weekly.py` train
 and candidates, `demo.py` the demo (the only command that imports the sandbox), `status.py` and `report.py`
-what the loop has done so far. Importing this package registers every command.
+what the loop has done so far (the report's plots in `report_plots.py`, drawn with the SVG kit of `svgplot.py`).
+Importing this package registers every command.
 """
 
 # registers every command on the app, in the order `--help` lists them
