@@ -4,6 +4,10 @@
 and candidates, `demo.py` the demo (the only command that imports the sandbox), `status.py` and `report.py`
 what the loop has done so far (the report's plots in `report_plots.py`, drawn with the SVG kit of `svgplot.py`).
 Importing this package registers every command.
+
+A command module imports inside a function only what `--help` must not wait for (pandas, scikit-learn, LightGBM,
+the pipeline, the store and its sqlite3, the Spotify client, rich's progress bars, a browser), or another command
+module, whose import at the top would register its commands ahead of the importer's and reorder `--help`.
 """
 
 # registers every command on the app, in the order `--help` lists them

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, err_console, print_path, require_writable, say_waiting
+from spotify_modeling.errors import BadInput, NeedsLogin, QuotaExhausted, ServiceUnavailable
 from spotify_modeling.home import Home
 
 
@@ -39,7 +40,6 @@ def features(
     offline: bool = typer.Option(False, "--offline", help="Import only: no network at all."),
 ) -> None:
     """Import your data export, then fill in track ids, audio features and genres (resumable, quota-aware)."""
-    from spotify_modeling.errors import BadInput
     from spotify_modeling.pipeline.enrich import FEATURES_SOURCES, GENRES_SOURCES
     from spotify_modeling.pipeline.features import FeaturesOptions, run_features
 
@@ -128,7 +128,7 @@ class ConsoleReporter:
         _print_enrich_summary(report, rows)
 
     def trained(self, retrain) -> None:
-        from spotify_modeling.cli.weekly import print_train_report
+        from spotify_modeling.cli.weekly import print_train_report   # not at the top: `--help` would list train first
 
         if retrain.report is not None:
             print_train_report(retrain.report)
@@ -141,7 +141,6 @@ class ConsoleReporter:
 def _check_features_csv(path: Path) -> None:
     """Refuse a features table without the columns it needs now, not after the import and the metadata calls."""
     from spotify_modeling.pipeline.enrich import read_features_csv
-    from spotify_modeling.errors import BadInput
 
     try:
         read_features_csv(path)   # the whole table: a bad cell is refused before the import, not half-way
@@ -151,8 +150,6 @@ def _check_features_csv(path: Path) -> None:
 
 def _stop_error(report):
     """The one-line error (and exit code) for a run that stopped early; everything fetched is already stored."""
-    from spotify_modeling.errors import NeedsLogin, QuotaExhausted, ServiceUnavailable
-
     kind = {"auth": NeedsLogin, "unavailable": ServiceUnavailable}.get(report.stopped, QuotaExhausted)
     message = (report.message or "Enrichment stopped early.").split(" Everything fetched")[0]
     hint = "Everything fetched so far is kept; run `spotify-model features` again to continue"

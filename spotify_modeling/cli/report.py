@@ -27,11 +27,14 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from spotify_modeling.cli.app import app, console, err_console
+from spotify_modeling import __version__
+from spotify_modeling.atomic import atomic_path
+from spotify_modeling.cli.app import _log_bug, app, console, err_console, require_writable
 from spotify_modeling.cli.report_plots import PLOTS, pct
 from spotify_modeling.cli.status import (CONTROL_LABELS_NEEDED, collect_status, control_baseline, hit_rate_table,
                                          open_store, setup_steps, short_date, trend_sentence)
 from spotify_modeling.cli.svgplot import FONT, NARROW, NARROW_SCREEN, WIDE, drawn_at, esc
+from spotify_modeling.errors import BadInput, UserError
 from spotify_modeling.home import Home
 
 REPORT_NAME = "report.html"
@@ -121,7 +124,6 @@ def _family_mix(genre_lists: list) -> dict:
 
 def _importances(h: Home, top: int = 8) -> tuple[dict, str | None]:
     """Top features of each saved model by share of gain (loads the models: the report may, `status` may not)."""
-    from spotify_modeling.errors import BadInput
     from spotify_modeling.pipeline.persist import load_model
 
     out, notes = {}, []
@@ -145,7 +147,6 @@ def _importances(h: Home, top: int = 8) -> tuple[dict, str | None]:
 def collect_report(h: Home, now: datetime | None = None) -> dict:
     """Everything the page shows: the `status` numbers plus every run's summary, the pushes, families, importances."""
     from spotify_modeling.db import reporting
-    from spotify_modeling.errors import BadInput
 
     st = collect_status(h, now)
     with open_store(h) as store:
@@ -160,13 +161,11 @@ def collect_report(h: Home, now: datetime | None = None) -> dict:
     batch_dates: dict = {}
     for p in pushes:
         batch_dates.setdefault(p["batch"], p["pushed_at"])
-    try:
-        from spotify_modeling.pipeline.weekly import PUSH_RESERVE, WeeklyConfig
+    from spotify_modeling.pipeline.weekly import PUSH_RESERVE, WeeklyConfig
 
+    try:
         cfg = WeeklyConfig.from_home(h)
     except BadInput:
-        from spotify_modeling.pipeline.weekly import PUSH_RESERVE, WeeklyConfig
-
         cfg = WeeklyConfig()
     budget = {"calls": cfg.search_calls + cfg.genre_calls + cfg.backlog_calls + PUSH_RESERVE,
               "search": cfg.search_calls, "genres": cfg.genre_calls, "backlog": cfg.backlog_calls,
@@ -359,8 +358,6 @@ def _next_and_batch(st: dict, data: dict) -> str:
 
 def render_html(data: dict) -> str:
     """The whole page as one string: no external reference of any kind."""
-    from spotify_modeling import __version__
-
     st = data["status"]
     when = st["generated_at"].replace("T", " ").rstrip("Z") + " UTC"
     figures = "".join(_figure(fid, data) for fid in FIGURES)
@@ -381,8 +378,6 @@ def report_path(h: Home) -> Path:
 
 def write_report(h: Home, now: datetime | None = None) -> Path:
     """Write `data/report/report.html` (atomically, mode 0600) and return its path. No network, nothing else written."""
-    from spotify_modeling.atomic import atomic_path
-
     page = render_html(collect_report(h, now))
     path = report_path(h)
     with atomic_path(path) as tmp:
@@ -397,9 +392,6 @@ def report_after_run(h: Home) -> Path | None:
         start = time.perf_counter()
         path = write_report(h)
     except Exception as exc:   # noqa: BLE001 - told in one line, logged in full unless it is the user's to fix
-        from spotify_modeling.cli.app import _log_bug
-        from spotify_modeling.errors import UserError
-
         where = "" if isinstance(exc, UserError) else f"; details logged to {_log_bug(exc)}"
         err_console.print(f"[yellow]note:[/yellow] the report could not be written ({escape(str(exc))}{escape(where)}); "
                           "the run itself is done. Run `spotify-model report` to try again.", highlight=False,
@@ -416,8 +408,6 @@ def report(
     open_: bool = typer.Option(False, "--open", help="Open the report in your browser."),
 ) -> None:
     """Write one self-contained HTML page of plots (data/report/report.html): is the share you like rising?"""
-    from spotify_modeling.cli.app import require_writable
-
     h = Home.from_env(home)
     open_store(h).close()                      # no store: one line, exit 2, before anything else
     require_writable(report_path(h).parent, report_path(h))
