@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
+import tempfile
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from spotify_modeling import __version__
-from spotify_modeling.errors import EXIT_BUG, UserError
+from spotify_modeling import home as home_mod
+from spotify_modeling.errors import EXIT_BUG, BadInput, UserError
 from spotify_modeling.home import Home
 
 
@@ -91,8 +94,6 @@ def require_writable(folder: Path, *files: Path) -> None:
 
     Else the run dies half-way as a 'bug', or a sound store is reported as damaged.
     """
-    from spotify_modeling.errors import BadInput
-
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -105,10 +106,6 @@ def require_writable(folder: Path, *files: Path) -> None:
 
 
 def _log_bug(exc: BaseException) -> Path:
-    import tempfile
-
-    from spotify_modeling import home as home_mod
-
     text = (f"--- {datetime.now(timezone.utc).isoformat()} spotify-model {__version__} {sys.argv[1:]!r}\n"
             + "".join(traceback.format_exception(exc)))
     places = [Path(tempfile.gettempdir()) / "spotify-model.log"]
@@ -131,8 +128,7 @@ def _log_bug(exc: BaseException) -> Path:
 
 def _disk_full(exc: BaseException) -> bool:
     """No space left on the device, as the OS (ENOSPC, EDQUOT) or SQLite ("database or disk is full") says it."""
-    import errno
-    import sqlite3
+    import sqlite3   # the store's module: not loaded at start-up, only on this failure path
 
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return True

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import typer
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, print_path, require_writable
-from spotify_modeling.cli.weekly import _num
+from spotify_modeling.cli.weekly import _num, print_weekly_report
+from spotify_modeling.errors import BadInput
+from spotify_modeling.home import Home
 
 #: the listeners `--listener` takes: "random" (the default: a random taste drawn from the seed) and the named personas
 #: of `sandbox.simulate.PERSONAS` (named here so that `--help` lists them without importing the sandbox at start-up;
@@ -30,15 +33,11 @@ def demo(
     from spotify_modeling.sandbox.simulate import PERSONAS
 
     if listener != "random" and listener not in PERSONAS:
-        from spotify_modeling.errors import BadInput
-
         raise BadInput(f"Unknown listener {listener!r}.", f"Choose random or one of: {', '.join(PERSONAS)}.")
     require_writable(home.expanduser().resolve())
     rows, info = run_demo(home, weeks=weeks, seed=seed, listener=None if listener == "random" else listener,
                           progress=lambda m: console.print(f"[dim]{m}[/dim]"))
     if info.get("last_report") is not None:   # one week as a user sees it: what that `candidates` run prints
-        from spotify_modeling.cli.weekly import print_weekly_report
-
         console.print(f"\n[bold]What the weekly run of week {rows[-1].week} printed (`spotify-model candidates`):"
                       "[/bold]", highlight=False)
         print_weekly_report(info["last_report"])
@@ -64,8 +63,7 @@ def demo(
     console.print(f"Overall, as the listener labelled each batch in its own week: {total_k} liked of {total_l} "
                   f"labelled ({ours:.0%}); random picks from the same pools: {rnd:.0%}; the listener's own top picks: "
                   f"{top:.0%}{gap}.", highlight=False)
-    from spotify_modeling.cli.status import collect_status
-    from spotify_modeling.home import Home
+    from spotify_modeling.cli.status import collect_status   # not at the top: `--help` would list status before demo
 
     h = Home(Path(info["home"]))
     console.print(_store_count_line(collect_status(h)["hit_rate"], rows), highlight=False)

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console
+from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
 
 #: version of the `status --json` layout: a key is only ever added, unless this number changes
@@ -75,7 +76,6 @@ def _finite(v):
 def open_store(h: Home):
     """The store of `h`, or the one-line refusal (exit 2) when the home has none."""
     from spotify_modeling.db.store import Store
-    from spotify_modeling.errors import BadInput
 
     if not h.db_path.is_file():
         raise BadInput(f"No store at {h.db_path}: nothing has been imported in this home yet.",
@@ -126,7 +126,6 @@ def _trend(rates) -> dict | None:
 
 def _model_cards(h: Home) -> dict:
     """What each model's JSON card says (the card only: no model is loaded)."""
-    from spotify_modeling.errors import BadInput
     from spotify_modeling.pipeline.persist import load_model_info
 
     out = {}
@@ -196,8 +195,6 @@ def _calls_today(store, now: datetime, last_run: dict | None) -> dict:
 def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last_batch: int,
               wall: dict | None, pushes: list[dict], now: datetime) -> dict:
     """What the next `spotify-model candidates` will do, first step first (from what the store knows now)."""
-    from spotify_modeling.errors import BadInput
-
     steps: list[str] = []
     if not export["plays"]:
         return {"first": "nothing to work on yet: import your export with `spotify-model features EXPORT`",

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, require_writable, say_waiting
-from spotify_modeling.errors import QuotaExhausted
+from spotify_modeling.errors import BadInput, QuotaExhausted
 from spotify_modeling.home import Home
 
 
@@ -49,7 +49,6 @@ def train(
     home: Optional[Path] = typer.Option(None, "--home", help="Home directory (default: $SPOTIFY_MODEL_HOME or .)."),
 ) -> None:
     """Fit the stage-1 models (playlist, likeability, affinity) on your history and show honest CV metrics."""
-    from spotify_modeling.errors import BadInput
     from spotify_modeling.db.store import Store
     from spotify_modeling.pipeline.train import train_stage1
 
@@ -66,7 +65,6 @@ def train(
 
 def _nothing_to_train(report):
     """The one line (exit 2) for a store with too few tracks with audio features to fit anything yet."""
-    from spotify_modeling.errors import BadInput
     from spotify_modeling.pipeline.train import MIN_TRACKS_WITH_FEATURES
 
     n, played = report.tracks_with_features, report.tracks_played
@@ -240,7 +238,9 @@ def candidates(
     report = run_candidates(h, dry_run=dry_run, max_calls=max_calls, source=source, seed=seed,
                             progress=lambda m: console.print(f"[dim]{m}…[/dim]"))
     print_weekly_report(report)
-    from spotify_modeling.cli.report import report_after_run   # every weekly run ends with the report
+    from spotify_modeling.cli.report import report_after_run   # not at the top: `--help` would list report first
+
+    # every weekly run ends with the report
 
     report_after_run(h)
     if not report.pushed_ok and not report.dry_run and report.quota_stopped:
