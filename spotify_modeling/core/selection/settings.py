@@ -79,6 +79,10 @@ class BatchSettings:
     max_family_share: float = setting(1.0, 0, 1, lo_ok=False)   # 1.0 = no family cap (quality benchmark: a cap costs
     #                                                             hit rate; opt in for variety)
 
+    def split(self, n_total: int) -> dict[str, int]:
+        """The slices of a batch of `n_total` tracks by these shares (`split_sizes`)."""
+        return split_sizes(n_total, self.explore_share, self.control_share)
+
     def slice_sizes(self, pool_size: int, room: int | None = None) -> dict[str, int]:
         """The slices of this week's batch from a pool of `pool_size` (`batch_sizes`), the batch never above `room`
         (the free places left in data_candidates) when given: the one place the shares split a batch."""

@@ -17,7 +17,7 @@ from spotify_modeling.core.featurize import genre_family
 from spotify_modeling.core.models import AffinityModel
 from spotify_modeling.core.selection.batch import fill_slices
 from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS, CompositeScorer, transform_outputs
-from spotify_modeling.core.selection.settings import BatchSettings, split_sizes
+from spotify_modeling.core.selection.settings import BatchSettings
 from spotify_modeling.core.targets import affinity_table
 
 #: plausible rankings drawn for a Thompson exploration slice (its choice probabilities are shares of these)
@@ -82,7 +82,7 @@ def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: BatchSet
     slices decided for this week (`cfg.slice_sizes`), or a batch size that `cfg`'s shares split.
     """
     if not isinstance(sizes, Mapping):   # a total: cfg's shares split it
-        sizes = split_sizes(sizes, cfg.explore_share, cfg.control_share)
+        sizes = cfg.split(sizes)
     n_total = sum(sizes.values())
     scores = composite.decision_function(scored)
     # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
