@@ -6,58 +6,47 @@ import math
 import tomllib
 from dataclasses import dataclass
 
+from spotify_modeling.core.selection.settings import BatchSettings, ranges, setting
 from spotify_modeling.errors import BadInput
 
 #: Stage 2 is fitted once there are at least this many likes and this many dislikes.
 MIN_LABELS_PER_CLASS = 8
 
-#: The range each number may take: (lowest, highest, the lowest itself allowed). Outside it a setting is refused
-#: with a line saying the range, rather than failing later (a negative batch, a share above 1, an infinite count).
-RANGES: dict[str, tuple[float, float, bool]] = {
-    "top_fraction": (0, 1, False), "min_batch": (1, 500, True), "max_batch": (1, 500, True),
-    "explore_share": (0, 1, True), "control_share": (0, 1, True), "explore_floor": (0, 1, True),
-    "max_per_artist": (1, 10_000, True), "max_family_share": (0, 1, False), "expire_weeks": (0, 520, False),
-    "max_pending": (1, 100_000, True), "search_calls": (0, 100_000, True), "per_page": (1, 10, True),
-    "genre_share": (0, 1, True), "genre_calls": (0, 100_000, True), "backlog_calls": (0, 100_000, True),
-    "min_labels_per_class": (1, 10**9, True), "seed": (0, 2**63 - 1, True),
-    "removed_weight": (0, 1, False), "prune_dislikes": (0, 1000, True), "recco_seeds": (0, 50, True),
-    "recco_per_seed": (1, 100, True),
-}
 #: the like-seeded Spotify-search sources `like_sources` may name (see `core.selection.sources`)
 LIKE_SEARCH_SOURCES = ("artist", "liked_genre")
 
 
 @dataclass
-class WeeklyConfig:
-    """Settings of the weekly run; the home's `spotify-model.toml` [candidates] table and flags override them."""
+class WeeklyConfig(BatchSettings):
+    """Settings of the weekly run; the home's `spotify-model.toml` [candidates] table and flags override them.
 
-    top_fraction: float = 0.02      # exploit slice = top 2% of the pool scored this run ...
-    min_batch: int = 10             # ... bounded so a week brings 10-30 tracks
-    max_batch: int = 30
-    explore_share: float = 0.1      # chosen by benchmarks/quality.py (see docs/quality.md)
-    control_share: float = 0.05
-    explore_floor: float = 0.9      # explore only among tracks above this quantile of the pool's composite score
-    explore_mode: str = "thompson"  # explore picks from rankings drawn from the composite's posterior ("uncertainty":
-    #                                 the stage-2 / model-disagreement draw among the plausible top)
-    max_per_artist: int = 2
-    max_family_share: float = 1.0   # 1.0 = no family cap (quality benchmark: a cap costs hit rate; opt in for variety)
-    expire_weeks: float = 4.0
-    max_pending: int = 60           # no new batch while data_candidates holds this many unlabelled tracks
-    search_calls: int = 80          # pool top-up: searches per run
-    per_page: int = 5               # tracks kept per search page (of 10)
-    genre_share: float = 0.5        # share of the searches spent on your taste: your history's genres, and once you
-    #                                 like candidates, the artists and genres you liked (shared by their hit rates);
-    #                                 the rest sample the catalog at random (the affinity negatives, the control)
+    The batch's own settings (its size, shares, explore floor and mode, caps) come first, from `BatchSettings`; each
+    number's range stands beside it (`setting(default, lowest, highest)`). Outside it a setting is refused with a
+    line saying the range, rather than failing later (a negative batch, a share above 1, an infinite count).
+    """
+
+    expire_weeks: float = setting(4.0, 0, 520, lo_ok=False)
+    max_pending: int = setting(60, 1, 100_000)   # no new batch while data_candidates holds this many unlabelled tracks
+    search_calls: int = setting(80, 0, 100_000)  # pool top-up: searches per run
+    per_page: int = setting(5, 1, 10)            # tracks kept per search page (of 10)
+    genre_share: float = setting(0.5, 0, 1)  # share of the searches spent on your taste: your history's genres, and
+    #                                          once you like candidates, the artists and genres you liked (shared by
+    #                                          their hit rates); the rest sample the catalog at random (the affinity
+    #                                          negatives, the control)
     like_sources: str = "artist,liked_genre"   # the like-seeded searches ("" turns them off)
-    prune_dislikes: float = 2.0     # an artist disliked this often and never liked is not searched nor offered (0: off)
-    removed_weight: float = 0.5     # a candidate you take out of data_candidates unlabelled: a dislike of this weight
-    recco_seeds: int = 5            # ReccoBeats recommendations: your latest likes asked for similar tracks ...
-    recco_per_seed: int = 20        # ... this many each (no Spotify quota)
-    genre_calls: int = 60           # artist look-ups per run, for the pool slice that can still make the cut
-    backlog_calls: int = 40         # leftover calls for the `features` backlog (ids, genres of your history)
+    prune_dislikes: float = setting(2.0, 0, 1000)   # an artist disliked this often and never liked is not searched
+    #                                                 nor offered (0: off)
+    removed_weight: float = setting(0.5, 0, 1, lo_ok=False)   # a candidate you take out of data_candidates
+    #                                                           unlabelled: a dislike of this weight
+    recco_seeds: int = setting(5, 0, 50)         # ReccoBeats recommendations: your latest likes asked for similar
+    recco_per_seed: int = setting(20, 1, 100)    # tracks ... this many each (no Spotify quota)
+    genre_calls: int = setting(60, 0, 100_000)     # artist look-ups per run, for the pool slice that can still
+    #                                                make the cut
+    backlog_calls: int = setting(40, 0, 100_000)   # leftover calls for the `features` backlog (ids, genres of your
+    #                                                history)
     sources: str = "search,reccobeats"   # "search" alone turns the ReccoBeats recommendations off
-    min_labels_per_class: int = MIN_LABELS_PER_CLASS
-    seed: int | None = None
+    min_labels_per_class: int = setting(MIN_LABELS_PER_CLASS, 1, 10**9)
+    seed: int | None = setting(None, 0, 2**63 - 1)
 
     @classmethod
     def from_home(cls, home, **overrides) -> "WeeklyConfig":
@@ -135,6 +124,10 @@ def _shown(name: str) -> str:
     """A name from the file as the one-line message shows it: as written, or quoted when it holds a line break or
     another unprintable character."""
     return name if name.isprintable() else repr(name)
+
+
+#: {name: (lowest, highest, the lowest itself allowed)}: each range as it stands beside its field
+RANGES: dict[str, tuple[float, float, bool]] = ranges(WeeklyConfig)
 
 
 def _check_range(key: str, value, where: str) -> None:

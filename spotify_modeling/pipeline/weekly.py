@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -23,7 +24,7 @@ from spotify_modeling.core.provenance import guard_sentence, provenance_guard
 from spotify_modeling.pipeline.playlists import (LabelSync, add_one_tap_labels, find_tool_playlists,
                                                  housekeeping_removals, mark_expired, mark_vanished,
                                                  read_tool_playlist, sync_labels, vanished_ids)
-from spotify_modeling.core.selection import CompositeScorer, batch_sizes, hit_rates
+from spotify_modeling.core.selection import CompositeScorer, hit_rates
 from spotify_modeling.core.selection import sources as sources_mod
 from spotify_modeling.core.selection.weekly import (affinity_fit_data, choose_batch, composite_from_labels,
                                                     forward_chained, history_family_shares, rounded, score_pool,
@@ -98,7 +99,8 @@ class WeeklyRun:
     def __init__(self, store: Store, home, spotify, reccobeats, config: WeeklyConfig, dry_run: bool = False,
                  enricher=None, progress=None):
         self.store, self.home, self.spotify, self.reccobeats = store, home, spotify, reccobeats
-        self.config, self.dry_run = config, dry_run
+        self.config = config
+        self.dry_run = dry_run
         self.enricher = enricher
         self.progress = progress or (lambda msg: None)
         self.rng = np.random.default_rng(config.seed)
@@ -443,9 +445,8 @@ class WeeklyRun:
         if not models:
             self.report.notes.append("no stage-1 model yet: run `spotify-model features` (it trains them)")
             return None
-        room = cfg.max_pending - pending   # a batch never takes data_candidates past max_pending unlabelled
-        sizes = batch_sizes(len(pool), cfg.top_fraction, cfg.explore_share, cfg.control_share,
-                            min_total=min(cfg.min_batch, room), max_total=min(cfg.max_batch, room))
+        # the batch's slices, decided once: a batch never takes data_candidates past max_pending unlabelled
+        sizes = cfg.slice_sizes(len(pool), room=cfg.max_pending - pending)
         n_total = int(sum(sizes.values()))
         # genres cost one call per artist: fetch them only for the slice that can still make the cut
         if self.enricher is not None:
@@ -464,7 +465,7 @@ class WeeklyRun:
         scored = score_pool(pool, models, label_model)
         scored["random_sample"] = scored["track_id"].isin(random_ids)   # the control slice draws from these
         composite = self._composite()
-        chosen = choose_batch(scored, composite, cfg, n_total, self.rng, history_family_shares(self._played()))
+        chosen = choose_batch(scored, composite, cfg, sizes, self.rng, history_family_shares(self._played()))
         self.report.weights = chosen.attrs["weights"]
         self.report.corrections = chosen.attrs.get("corrections", {})
         # the report's pool plot: this pool's composite-score histogram and the exploit slice's cut line
@@ -619,6 +620,20 @@ def _json_default(o):
     return str(o)
 
 
+@contextmanager
+def calls_at_most(spotify, calls: int):
+    """A budget of at most `calls` more Spotify calls for the block (within what the client's own cap leaves); the
+    client's cap is its own again after the block, however it ends."""
+    cap = spotify.max_calls
+    if cap is not None:
+        calls = min(calls, max(0, cap - spotify.calls_made))
+    spotify.max_calls = spotify.calls_made + calls
+    try:
+        yield
+    finally:
+        spotify.max_calls = cap
+
+
 class PoolEnricher:
     """Audio features and genres for pool tracks, from the same sources as the history's (see `enrich`)."""
 
@@ -644,17 +659,11 @@ class PoolEnricher:
         """Leftover calls go to what `features` has not finished (ids, metadata, genres of the history)."""
         from spotify_modeling.pipeline import enrich
 
-        if getattr(self.spotify, "max_calls", None) is not None:
-            max_calls = min(max_calls, max(0, self.spotify.max_calls - self.spotify.calls_made))
-        before_cap = self.spotify.max_calls
-        self.spotify.max_calls = self.spotify.calls_made + max_calls
-        try:
+        with calls_at_most(self.spotify, max_calls):
             report = enrich.enrich_history(self.store, self.spotify, self.reccobeats,
                                            genres_source=self.genres_source, features_source=self.features_source,
                                            features_csv=self.features_csv, deezer=self.deezer,
                                            deezer_details_calls=BACKLOG_DEEZER_CALLS)
-        finally:
-            self.spotify.max_calls = before_cap
         return {"calls": sum(n for g, n in report.calls_this_run.items() if g != "reccobeats"),
                 "stopped": report.stopped, "coverage": report.coverage.get("with_genres")}
 

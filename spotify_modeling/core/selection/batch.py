@@ -37,8 +37,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from spotify_modeling.errors import BadInput
 from spotify_modeling.core.selection.composite import OUTPUT_COLUMNS, STAGE1_MODELS, pool_ranks
+from spotify_modeling.core.selection.settings import (BARE_CONTROL_SHARE, BARE_EXPLORE_SHARE, batch_sizes,  # noqa: F401
+                                                      split_sizes)
 
 RESULT_COLUMNS = ["track_id", "slice", "rank", "score", "choice_prob", "reason"]
 _PASS_THROUGH = ["track_name", "artist_names", "source", "pool_reason"]
@@ -51,37 +52,6 @@ FAMILY_HEADROOM = 1.25
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     """A numpy Generator from a Generator, a seed, or None (fresh entropy)."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
-def split_sizes(n_total: int, explore_share: float = 0.2, control_share: float = 0.1) -> dict[str, int]:
-    """Slice sizes for a batch of ``n_total``: control at least 1 once ``n_total >= 5``."""
-    if n_total < 0 or not (0 <= explore_share <= 1 and 0 <= control_share <= 1
-                           and explore_share + control_share <= 1):
-        raise ValueError("need n_total >= 0, shares in [0, 1] summing to at most 1")
-    control = round(n_total * control_share)
-    if control_share > 0 and n_total >= 5:
-        control = max(1, control)
-    explore = min(round(n_total * explore_share), n_total - control)
-    return {"exploit": n_total - explore - control, "explore": explore, "control": control}
-
-
-def batch_sizes(pool_size: int, top_percent: float, explore_share: float = 0.2,
-                control_share: float = 0.1, min_total: int = 10, max_total: int = 30) -> dict[str, int]:
-    """Slice sizes for "push the top ``top_percent`` of the pool" (a fraction: 0.01 = 1%).
-
-    ``exploit = max(1, round(top_percent * pool_size))``, total = exploit / (1 - explore - control),
-    clamped to ``[min_total, max_total]`` and to the pool size, then split by :func:`split_sizes`.
-    """
-    if not 0 < top_percent <= 1:
-        raise BadInput(f"top percent must be a fraction in (0, 1], got {top_percent}.",
-                       "Write 0.02 for the top 2%.")
-    rest = 1.0 - explore_share - control_share
-    if rest <= 0:
-        raise ValueError("explore_share + control_share must be below 1")
-    n_exploit = max(1, round(top_percent * pool_size))
-    total = math.ceil(n_exploit / rest - 1e-9)
-    total = min(max(total, min_total), max_total, pool_size)
-    return split_sizes(total, explore_share, control_share)
 
 
 # -- caps ---------------------------------------------------------------------------------
@@ -204,14 +174,22 @@ def systematic_pps(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # -- the batch -------------------------------------------------------------------------------
 def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_total: int = 20,
-                 explore_share: float = 0.2, control_share: float = 0.1, max_per_artist: int | None = 2,
-                 max_family_share: float | None = 0.4, plausible_quantile: float = 0.5,
-                 uncertainty: Sequence[float] | np.ndarray | None = None,
-                 rng: np.random.Generator | int | None = None, shuffle: bool = True,
-                 control_from: Sequence[bool] | np.ndarray | None = None,
-                 family_shares: Mapping[str, float] | None = None,
-                 explore_scores: np.ndarray | None = None) -> pd.DataFrame:
-    """Choose ``n_total`` pool tracks in three slices under shared caps (see module docstring).
+                 explore_share: float = BARE_EXPLORE_SHARE, control_share: float = BARE_CONTROL_SHARE,
+                 **options) -> pd.DataFrame:
+    """Choose ``n_total`` pool tracks: split by the shares (`split_sizes`), then the slices filled (`fill_slices`,
+    whose ``options`` these are)."""
+    return fill_slices(pool_df, scores, split_sizes(n_total, explore_share, control_share), **options)
+
+
+def fill_slices(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, sizes: Mapping[str, int],
+                max_per_artist: int | None = 2, max_family_share: float | None = 0.4,
+                plausible_quantile: float = 0.5, uncertainty: Sequence[float] | np.ndarray | None = None,
+                rng: np.random.Generator | int | None = None, shuffle: bool = True,
+                control_from: Sequence[bool] | np.ndarray | None = None,
+                family_shares: Mapping[str, float] | None = None,
+                explore_scores: np.ndarray | None = None) -> pd.DataFrame:
+    """Fill the slices of a batch, ``sizes`` (exploit, explore, control: decided by `split_sizes` or the settings'
+    `slice_sizes`), with pool tracks under shared caps (see module docstring).
 
     ``scores`` is aligned with ``pool_df`` rows (NaN = never exploited, never plausible).
     ``uncertainty`` (optional, aligned, >= 0) overrides the built-in exploration uncertainty.
@@ -233,7 +211,8 @@ def select_batch(pool_df: pd.DataFrame, scores: Sequence[float] | np.ndarray, n_
     if len(s) != len(pool):
         raise ValueError(f"scores has {len(s)} values but the pool has {len(pool)} rows")
     n = len(pool)
-    sizes = split_sizes(n_total, explore_share, control_share)
+    sizes = {"exploit": int(sizes["exploit"]), "explore": int(sizes["explore"]), "control": int(sizes["control"])}
+    n_total = sum(sizes.values())
     family_cap = (None if max_family_share is None or max_family_share >= 1
                   else max(1, math.floor(max_family_share * n_total + 1e-9)))
     family_caps = {} if family_cap is None else {

@@ -8,15 +8,16 @@ choose the batch with its slices and caps (`choose_batch`), and the affinity con
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from spotify_modeling.core.featurize import genre_family
 from spotify_modeling.core.models import AffinityModel
-from spotify_modeling.core.selection.batch import select_batch
+from spotify_modeling.core.selection.batch import fill_slices
 from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS, CompositeScorer, transform_outputs
+from spotify_modeling.core.selection.settings import BatchSettings
 from spotify_modeling.core.targets import affinity_table
 
 #: plausible rankings drawn for a Thompson exploration slice (its choice probabilities are shares of these)
@@ -72,22 +73,26 @@ def history_family_shares(played: pd.DataFrame) -> dict[str, float]:
     return {f: c / n for f, c in counts.items()} if n else {}
 
 
-def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: Any, n_total: int,
-                 rng: np.random.Generator, family_shares: dict[str, float] | None = None) -> pd.DataFrame:
+def choose_batch(scored: pd.DataFrame, composite: CompositeScorer, cfg: BatchSettings,
+                 sizes: Mapping[str, int] | int, rng: np.random.Generator,
+                 family_shares: dict[str, float] | None = None) -> pd.DataFrame:
     """Composite score, then the exploit/explore/control slices under the caps; each pick carries its scores.
 
-    `cfg` is the weekly settings (`pipeline.settings.WeeklyConfig`): explore/control shares, explore floor, caps.
+    `cfg`: the batch's settings (explore floor and mode, caps; the weekly run hands its `WeeklyConfig`). `sizes`: the
+    slices decided for this week (`cfg.slice_sizes`), or a batch size that `cfg`'s shares split.
     """
+    if not isinstance(sizes, Mapping):   # a total: cfg's shares split it
+        sizes = cfg.split(sizes)
+    n_total = sum(sizes.values())
     scores = composite.decision_function(scored)
     # a small pool still leaves the exploration slice at least ~3 batches' worth of plausible tracks to draw from
     floor = max(0.0, min(cfg.explore_floor, 1 - 3 * n_total / max(len(scored), 1)))
     draws = (composite.sample_decision_function(scored, rng, n_draws=THOMPSON_DRAWS)
              if cfg.explore_mode == "thompson" else None)
-    chosen = select_batch(scored, scores, n_total=n_total, explore_share=cfg.explore_share,
-                          control_share=cfg.control_share, max_per_artist=cfg.max_per_artist,
-                          max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
-                          control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
-                          family_shares=family_shares, explore_scores=draws)
+    chosen = fill_slices(scored, scores, sizes, max_per_artist=cfg.max_per_artist,
+                         max_family_share=cfg.max_family_share, plausible_quantile=floor, rng=rng,
+                         control_from=scored["random_sample"].to_numpy() if "random_sample" in scored else None,
+                         family_shares=family_shares, explore_scores=draws)
     chosen["reason"] = [pick_reason(sl, pick, pr) for sl, pick, pr in zip(
         chosen["slice"], chosen["reason"], chosen["pool_reason"] if "pool_reason" in chosen else [None] * len(chosen))]
     chosen.attrs["weights"] = {k: round(v, 3) for k, v in composite.effective_weights(scored).items()}
