@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from spotify_modeling.core.selection import weekly as loop
+from spotify_modeling.core.selection import decisions as loop
 from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline import pool as pool_mod
 from spotify_modeling.core.featurize import genre_family
@@ -36,7 +36,7 @@ from spotify_modeling.db.history import history_tracks
 from spotify_modeling.db.store import Store
 from spotify_modeling.pipeline.enrich import DETAILS_CALLS
 from spotify_modeling.core.records import ArtistRef, TrackRecord
-from spotify_modeling.db.tracktable import artist_play_counts
+from spotify_modeling.db.model_table import artist_play_counts
 from spotify_modeling.core.targets import affinity_table
 from spotify_modeling.pipeline.train import history_window, training_data
 
@@ -60,7 +60,7 @@ SKETCH_DEFAULTS = {"negatives": "uniform", "genres": "all", "pool": "uniform", "
 SKETCH_METHODS: tuple[str, ...] = tuple(SKETCH_VARIANTS) + ("ceiling_uniform", "random_uniform")
 ALL_METHODS: tuple[str, ...] = METHODS + SKETCH_METHODS
 AUC_TARGET = 0.75
-ARTIST_PLAYS = "artist_plays"  # the product's "known artist" column (see `tracktable`)
+ARTIST_PLAYS = "artist_plays"  # the product's "known artist" column (see `model_table`)
 
 
 # ------------------------------------------------------------------------------------------------ settings
@@ -315,7 +315,7 @@ def catalog_table(catalog: Catalog, positions: np.ndarray, genre_artists: set[st
 
 
 def add_artist_plays(df: pd.DataFrame, per_artist: dict[str, int] | None) -> pd.DataFrame:
-    """Add `artist_plays` as `tracktable.track_table` computes it for a track the user never played:
+    """Add `artist_plays` as `model_table.track_table` computes it for a track the user never played:
     log1p(plays of its primary artist); NaN without a primary artist. `per_artist=None` drops the column
     (the ablation without the known-artist feature)."""
     df = df.copy()

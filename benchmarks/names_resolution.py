@@ -35,7 +35,7 @@ from spotify_modeling.cli import main as cli
 from spotify_modeling.core.normalize import name_key
 from spotify_modeling.db import history, tracks
 from spotify_modeling.db.store import Store
-from spotify_modeling.db.tracktable import describe_tracks
+from spotify_modeling.db.model_table import describe_tracks
 from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.simulate.export import NameVariants, account_plays
 from spotify_modeling.sandbox.simulate.world import DEEZER_COVERAGE

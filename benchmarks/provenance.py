@@ -34,14 +34,14 @@ from spotify_modeling.sandbox import simulate
 from spotify_modeling.sources.auth import SCOPES, PrivateCacheFileHandler
 from spotify_modeling.cli import main as cli
 from spotify_modeling.core.featurize import AUDIO_FEATURES, missingness
-from spotify_modeling.core.selection.weekly import affinity_fit_data
+from spotify_modeling.core.selection.decisions import affinity_fit_data
 from spotify_modeling.core.metrics import artist_groups, cross_validate_model
 from spotify_modeling.core.models import AffinityModel, PlaylistModel
 from spotify_modeling.pipeline.pool import random_sample_ids
 from spotify_modeling.core.provenance import provenance_guard
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
 from spotify_modeling.db.store import Store
-from spotify_modeling.db.tracktable import has_features, track_table
+from spotify_modeling.db.model_table import has_features, track_table
 from spotify_modeling.pipeline.train import history_window, training_data
 
 PERSONAS = ("indie_explorer", "hiphop_loyalist", "pop_mainstream")

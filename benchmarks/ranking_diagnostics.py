@@ -28,7 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality_sim as qs  # noqa: E402
 
-from spotify_modeling.core.selection import weekly as loop  # noqa: E402
+from spotify_modeling.core.selection import decisions as loop  # noqa: E402
 from spotify_modeling.pipeline.ingest import import_export  # noqa: E402
 from spotify_modeling.core.models import AffinityModel  # noqa: E402
 from spotify_modeling.core.selection.composite import CompositeScorer, transform_outputs  # noqa: E402

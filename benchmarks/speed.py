@@ -224,7 +224,7 @@ def raw_predict(models: dict, matrices: dict) -> dict:
 
 def bench_scoring(sizes: Sizes) -> dict:
     from spotify_modeling.sandbox import simulate
-    from spotify_modeling.core.selection.weekly import score_pool
+    from spotify_modeling.core.selection.decisions import score_pool
 
     catalog = simulate.make_catalog(n_tracks=sizes.pool, seed=SEED + 1)
     pool = catalog.tracks.reset_index(drop=True)
@@ -265,7 +265,7 @@ def seeded_store(home, n_plays: int, n_tracks: int, n_pool: int, seed: int = SEE
     from spotify_modeling.sandbox import simulate
     from spotify_modeling.pipeline.ingest import import_export
     from spotify_modeling.core.normalize import name_key
-    from spotify_modeling.db import loop as loop_db
+    from spotify_modeling.db import pushes_and_labels as loop_db
     from spotify_modeling.db import tracks as db_tracks
     from spotify_modeling.db.store import Store
     from spotify_modeling.db.tracks import FEATURE_COLUMNS
@@ -335,7 +335,7 @@ def bench_train(sizes: Sizes, workdir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ 4-5. demo
 def bench_demo(sizes: Sizes, workdir: Path) -> dict:
-    from spotify_modeling.db import loop as loop_db
+    from spotify_modeling.db import pushes_and_labels as loop_db
     from spotify_modeling.db.store import Store
     from spotify_modeling.home import Home
     from spotify_modeling.sandbox.demo import run_demo

@@ -134,7 +134,7 @@ def test_the_reader_sees_the_imports_it_must():
     assert "spotify_modeling.db.store" in GRAPH["spotify_modeling.pipeline.ingest"]
     assert "spotify_modeling.sandbox.demo" in GRAPH["spotify_modeling.cli.demo"]   # a lazy import, inside a function
     assert "spotify_modeling.core.featurize" in GRAPH["spotify_modeling.core.models"]
-    assert layer_of("spotify_modeling.errors") == "foundation" and layer_of("spotify_modeling.db.loop") == "db"
+    assert layer_of("spotify_modeling.errors") == "foundation" and layer_of("spotify_modeling.db.pushes_and_labels") == "db"
 
 
 def _snippet(code: str, this: str = "spotify_modeling.db.reporting") -> set[str]:
@@ -144,11 +144,11 @@ def _snippet(code: str, this: str = "spotify_modeling.db.reporting") -> set[str]
 @pytest.mark.parametrize("code, seen", [
     ("import importlib\ndef f():\n    importlib.import_module('spotify_modeling.cli.report')",
      "spotify_modeling.cli.report"),
-    ("from importlib import import_module\nm = import_module('spotify_modeling.pipeline.weekly')",
-     "spotify_modeling.pipeline.weekly"),
-    ("import importlib\nm = importlib.import_module('..pipeline.weekly', package='spotify_modeling.db')",
-     "spotify_modeling.pipeline.weekly"),
-    ("import importlib\nm = importlib.import_module('.loop', 'spotify_modeling.db')", "spotify_modeling.db.loop"),
+    ("from importlib import import_module\nm = import_module('spotify_modeling.pipeline.weekly_run')",
+     "spotify_modeling.pipeline.weekly_run"),
+    ("import importlib\nm = importlib.import_module('..pipeline.weekly_run', package='spotify_modeling.db')",
+     "spotify_modeling.pipeline.weekly_run"),
+    ("import importlib\nm = importlib.import_module('.pushes_and_labels', 'spotify_modeling.db')", "spotify_modeling.db.pushes_and_labels"),
     ("m = __import__('spotify_modeling.sandbox.simulate', fromlist=['x'])", "spotify_modeling.sandbox.simulate"),
     ("m = __import__('spotify_modeling.cli', fromlist=['report'])", "spotify_modeling.cli.report"),
     ("import builtins\nm = builtins.__import__('spotify_modeling.pipeline')", "spotify_modeling.pipeline"),
@@ -298,7 +298,7 @@ def test_every_table_has_one_writer_module():
     assert shared == {}
 
 
-@pytest.mark.parametrize("module", ["spotify_modeling.core.models", "spotify_modeling.core.selection.weekly",
+@pytest.mark.parametrize("module", ["spotify_modeling.core.models", "spotify_modeling.core.selection.decisions",
                                     "spotify_modeling.core.targets", "spotify_modeling.core.provenance"])
 def test_core_modules_do_no_io(module):
     banned = {"sqlite3", "requests", "spotipy", "urllib", "http", "socket", "subprocess"}

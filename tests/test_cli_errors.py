@@ -17,8 +17,8 @@ from export_fixtures import _w, extended_row, podcast_row, write_account_export
 from spotify_modeling.core import export as export_mod
 from spotify_modeling.pipeline import ingest
 from spotify_modeling.cli import main
-from spotify_modeling.cli.weekly import print_weekly_report
-from spotify_modeling.pipeline.weekly import WeeklyReport
+from spotify_modeling.cli.candidates import print_weekly_report
+from spotify_modeling.pipeline.weekly_run import WeeklyReport
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from spotify_modeling.db import history, tracks
-from spotify_modeling.db.tracktable import TRACK_COLUMNS, describe_tracks
+from spotify_modeling.db.model_table import TRACK_COLUMNS, describe_tracks
 from spotify_modeling.pipeline import enrich
 from spotify_modeling.sources.records import track_from_spotify
 from spotify_modeling.sources.auth import SCOPES

@@ -798,7 +798,7 @@ def test_connection_reset_while_creating_the_playlists_makes_no_second_one(env, 
 
 def test_ctrl_c_before_the_push_is_not_a_weekly_run(env, monkeypatch, capsys):  # noqa: F811
     """Ctrl-C (exit 130) before the batch landed is like a kill: not counted as a week (found in review: it was)."""
-    from spotify_modeling.pipeline import weekly
+    from spotify_modeling.pipeline import weekly_run as weekly
 
     world, state, server, home = env
     quick_clients(monkeypatch)

@@ -7,7 +7,7 @@ import pytest
 
 from spotify_modeling.core.selection import sources as src
 from spotify_modeling.core.selection.composite import CompositeScorer, correction_features
-from spotify_modeling.core.selection.weekly import forward_chained, prior_scores, stage2_prior_weight
+from spotify_modeling.core.selection.decisions import forward_chained, prior_scores, stage2_prior_weight
 
 
 def labelled(rows):

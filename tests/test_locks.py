@@ -94,7 +94,7 @@ def test_a_second_run_waits_for_the_first_and_then_runs(env, capsys, monkeypatch
     lock.__enter__()
     released = threading.Event()
     # the first run ends when the second says it is waiting: no sleeps, nothing timed
-    monkeypatch.setattr("spotify_modeling.cli.weekly.console.print", _Spy(lock, released))
+    monkeypatch.setattr("spotify_modeling.cli.candidates.console.print", _Spy(lock, released))
     code = main(["candidates", "--seed", "1"])
     record_property("suite", "lock")
     record_property("case", "second run waits for the first, then runs")

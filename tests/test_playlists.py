@@ -95,7 +95,7 @@ def test_labels_follow_moves_copies_and_removals(tmp_path):
 def test_labels_are_stored_and_read_in_one_order_whatever_the_set_order(tmp_path):
     """The label model's fit follows row order: labels must come back the same in every process (a `--seed` run
     is reproducible only then; set iteration order changes between processes)."""
-    from spotify_modeling.db.loop import labelled_tracks
+    from spotify_modeling.db.pushes_and_labels import labelled_tracks
 
     orders = []
     for k, likes in enumerate((["c", "a", "b"], ["b", "c", "a"])):

@@ -181,10 +181,10 @@ def test_names_only_history_with_uri_playlists_trains_a_playlist_model_on_taste(
 
 def test_extended_history_affinity_does_not_contrast_stubs_with_the_searched_pool(tmp_path, capsys, monkeypatch):
     """Every extended-history track has a URI, so most are stubs; every pool track comes from search, fully described."""
-    from spotify_modeling.core.selection.weekly import affinity_fit_data
+    from spotify_modeling.core.selection.decisions import affinity_fit_data
     from spotify_modeling.pipeline.pool import random_sample_ids
     from spotify_modeling.db.store import Store
-    from spotify_modeling.db.tracktable import has_features, track_table
+    from spotify_modeling.db.model_table import has_features, track_table
     from spotify_modeling.pipeline.train import history_window, training_data
 
     world, state, export, home = _features_home(tmp_path, "extended", seed=6)

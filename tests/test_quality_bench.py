@@ -14,7 +14,7 @@ import _quality_sim as q  # noqa: E402
 
 from spotify_modeling.sandbox.simulate import build_world  # noqa: E402
 from spotify_modeling.db.store import Store  # noqa: E402
-from spotify_modeling.db.tracktable import track_table  # noqa: E402
+from spotify_modeling.db.model_table import track_table  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_catalog_rows_match_what_track_table_reads_from_an_enriched_store(world,
     finally:
         store.close()
     from_store = from_store[from_store["danceability"].notna()].reset_index(drop=True)
-    from spotify_modeling.db.tracktable import artist_play_counts
+    from spotify_modeling.db.model_table import artist_play_counts
     store = Store(tmp_path / "s.sqlite")
     try:
         per_artist, _ = artist_play_counts(store)   # no plays imported: every artist has 0 plays

@@ -222,7 +222,7 @@ def test_report_open_hands_the_file_to_the_browser(known, capsys, monkeypatch):
 
 
 def test_candidates_ends_by_writing_the_report(known, capsys, monkeypatch):
-    from spotify_modeling.pipeline import weekly
+    from spotify_modeling.pipeline import weekly_run as weekly
 
     monkeypatch.setattr(weekly, "run_candidates", lambda h, **kw: weekly.WeeklyReport(run_id=4, batch=3,
                                                                                       pushed_ok=True))
@@ -235,7 +235,7 @@ def test_candidates_ends_by_writing_the_report(known, capsys, monkeypatch):
 
 def test_a_failing_report_is_a_note_not_the_weekly_runs_exit_code(known, capsys, monkeypatch):
     from spotify_modeling.cli import report as report_cli
-    from spotify_modeling.pipeline import weekly
+    from spotify_modeling.pipeline import weekly_run as weekly
 
     monkeypatch.setattr(weekly, "run_candidates", lambda h, **kw: weekly.WeeklyReport(run_id=4, pushed_ok=True))
 

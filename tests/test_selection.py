@@ -468,7 +468,7 @@ def test_family_cap_follows_your_own_listening_share():
 
 
 def test_hit_rate_trend_compares_the_earlier_and_later_halves_of_labelled_batches():
-    from spotify_modeling.cli.weekly import _trend_line
+    from spotify_modeling.cli.candidates import _trend_line
     from spotify_modeling.core.selection import hit_rate_trend
 
     def batch(b, liked, disliked, unlabelled=0):
@@ -549,7 +549,7 @@ def test_thompson_exploration_picks_from_a_draw_and_reports_its_probability():
 
 
 def test_the_weekly_summary_says_what_the_labels_changed():
-    from spotify_modeling.cli.weekly import corrections_line
+    from spotify_modeling.cli.candidates import corrections_line
 
     line = corrections_line({"fam_folk_country": -0.39, "fam_jazz_blues": 0.66, "newness": 0.3, "fam_pop": 0.01})
     assert line == ("what your labels changed in the ranking (log-odds): more jazz & blues (+0.66), "

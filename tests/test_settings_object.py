@@ -10,10 +10,10 @@ import pytest
 
 from spotify_modeling.core.selection import CompositeScorer, batch_sizes, split_sizes
 from spotify_modeling.core.selection.settings import BatchSettings, ranges
-from spotify_modeling.core.selection.weekly import choose_batch, score_pool
+from spotify_modeling.core.selection.decisions import choose_batch, score_pool
 from spotify_modeling.errors import CallBudgetSpent
 from spotify_modeling.pipeline.settings import RANGES, WeeklyConfig
-from spotify_modeling.pipeline.weekly import calls_at_most
+from spotify_modeling.pipeline.weekly_run import calls_at_most
 
 
 def test_the_weekly_settings_are_the_batch_settings_with_the_run_added():

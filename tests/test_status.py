@@ -147,7 +147,7 @@ def test_status_of_a_fresh_import_says_what_comes_first(tmp_path, capsys):
 
 def test_a_killed_run_shows_as_interrupted_but_a_live_one_as_running(home, capsys):
     """A run row left `running` means a killed process only while nobody holds the home lock."""
-    from spotify_modeling.db import loop
+    from spotify_modeling.db import pushes_and_labels as loop
 
     h, now = home
     with Store(h.db_path) as store:

@@ -12,7 +12,7 @@ from spotify_modeling.core.models import AffinityModel
 from spotify_modeling.core.normalize import name_key
 from spotify_modeling.db.store import Store
 from spotify_modeling.pipeline.train import outcomes, train_stage1
-from spotify_modeling.db.tracktable import track_table
+from spotify_modeling.db.model_table import track_table
 
 
 def add_play(store, tid, ms, ts="2024-01-01T00:00:00Z", reason_end="trackdone", artist="A", title=None):
@@ -155,7 +155,7 @@ def _random_pool(store, n_old, n_new, rng):
 def test_affinity_learns_against_random_tracks_weighted_by_release_exposure(tmp_path, monkeypatch):
     """Random tracks released after the history cannot be told from your taste by it: they are left out, and the
     rest weigh by how long they were out, so "new" is never learned as "not for you"."""
-    from spotify_modeling.core.selection.weekly import fit_affinity
+    from spotify_modeling.core.selection.decisions import fit_affinity
     from spotify_modeling.pipeline.train import affinity_data, history_window, training_data
 
     s = Store(tmp_path / "s.sqlite")

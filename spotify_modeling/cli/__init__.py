@@ -1,6 +1,6 @@
 """The command line: the typer app, the exit-code policy and rendering. Thin: it calls the pipeline and prints.
 
-`app.py` owns the app and the exit policy; `features.py` registers features on it, `login.py` login, `weekly.py` train
+`app.py` owns the app and the exit policy; `features.py` registers features on it, `login.py` login, `candidates.py` train
 and candidates, `demo.py` the demo (the only command that imports the sandbox), `status.py` and `report.py`
 what the loop has done so far (the report's plots in `report_plots.py`, drawn with the SVG kit of `svgplot.py`).
 Importing this package registers every command.
@@ -13,7 +13,7 @@ module, whose import at the top would register its commands ahead of the importe
 # registers every command on the app, in the order `--help` lists them
 from spotify_modeling.cli import features  # noqa: F401, I001
 from spotify_modeling.cli import login  # noqa: F401, I001
-from spotify_modeling.cli import weekly  # noqa: F401, I001
+from spotify_modeling.cli import candidates  # noqa: F401, I001
 from spotify_modeling.cli import demo  # noqa: F401, I001
 from spotify_modeling.cli import status, report  # noqa: F401, I001
 from spotify_modeling.cli.app import app, console, err_console, main, run

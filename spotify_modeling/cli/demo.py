@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from spotify_modeling.cli.app import app, console, print_path, require_writable
-from spotify_modeling.cli.weekly import _num, print_weekly_report
+from spotify_modeling.cli.candidates import _num, print_weekly_report
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
 

@@ -128,7 +128,7 @@ class ConsoleReporter:
         _print_enrich_summary(report, rows)
 
     def trained(self, retrain) -> None:
-        from spotify_modeling.cli.weekly import print_train_report   # not at the top: `--help` would list train first
+        from spotify_modeling.cli.candidates import print_train_report   # not at the top: `--help` would list train first
 
         if retrain.report is not None:
             print_train_report(retrain.report)

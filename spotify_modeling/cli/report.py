@@ -161,7 +161,7 @@ def collect_report(h: Home, now: datetime | None = None) -> dict:
     batch_dates: dict = {}
     for p in pushes:
         batch_dates.setdefault(p["batch"], p["pushed_at"])
-    from spotify_modeling.pipeline.weekly import PUSH_RESERVE, WeeklyConfig
+    from spotify_modeling.pipeline.weekly_run import PUSH_RESERVE, WeeklyConfig
 
     try:
         cfg = WeeklyConfig.from_home(h)

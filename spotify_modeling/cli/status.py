@@ -200,7 +200,7 @@ def _next_run(h: Home, export: dict, models: dict, labels: dict, pool: int, last
         return {"first": "nothing to work on yet: import your export with `spotify-model features EXPORT`",
                 "then": []}
     try:
-        from spotify_modeling.pipeline.weekly import WeeklyConfig
+        from spotify_modeling.pipeline.weekly_run import WeeklyConfig
 
         cfg = WeeklyConfig.from_home(h)
     except BadInput as err:

@@ -38,7 +38,7 @@ FEATURE_RANGES: dict[str, tuple[float, float, bool]] = {
     "loudness": (-60.0, 6.0, False), "tempo": (0.0, 300.0, False),
     "key": (-1, 11, True), "mode": (0, 1, True), "time_signature": (0, 12, True),
 }
-# What the user's own listening says about a track (see `tracktable`): passed through when present, else NaN.
+# What the user's own listening says about a track (see `model_table`): passed through when present, else NaN.
 CONTEXT_FEATURES: list[str] = ["artist_plays"]
 # Input columns whose *presence* says where a row's metadata came from, not what the person likes: a history track
 # identified by the export's URI is a stub (no explicit flag, no release date) while one found by search carries

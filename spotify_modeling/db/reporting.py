@@ -125,7 +125,7 @@ def label_counts(store: Store) -> dict:
         "SELECT coalesce(sum(label = 1), 0), coalesce(sum(label = 0), 0), coalesce(sum(label IS NULL), 0) "
         "FROM labels").fetchone()
     by_status = dict(store.conn.execute("SELECT status, count(*) FROM pushes GROUP BY status"))
-    from spotify_modeling.db.loop import label_kind_counts
+    from spotify_modeling.db.pushes_and_labels import label_kind_counts
 
     return {"likes": likes, "dislikes": dislikes, "conflicts": conflicts,
             "pushed": sum(by_status.values()), "pending": by_status.get("pending", 0),
@@ -155,7 +155,7 @@ def runs(store: Store, command: str = "candidates", limit: int | None = None) ->
 
     A run killed before its batch landed (`interrupted`, see `loop.start_run`) is not a weekly run and is left out.
     """
-    from spotify_modeling.db.loop import COUNTED_RUN
+    from spotify_modeling.db.pushes_and_labels import COUNTED_RUN
 
     rows = store.conn.execute(
         "SELECT r.run_id, r.command, r.started_at, r.finished_at, r.status, r.summary, "

@@ -34,7 +34,7 @@ from spotify_modeling.core.normalize import norm_artist
 from spotify_modeling.db import history, library, tracks
 from spotify_modeling.db.store import Store
 from spotify_modeling.db.tracks import FEATURE_COLUMNS
-from spotify_modeling.db.tracktable import (KV_FEATURES_CSV, KV_FEATURES_SOURCE, KV_GENRES_SOURCE, coverage,
+from spotify_modeling.db.model_table import (KV_FEATURES_CSV, KV_FEATURES_SOURCE, KV_GENRES_SOURCE, coverage,
                                              describe_tracks)
 from spotify_modeling.sources import MusicBrainzClient
 from spotify_modeling.sources.errors import ApiError, Forbidden, RateLimited

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from spotify_modeling.core.records import PlaylistItem
 from spotify_modeling.db import library
-from spotify_modeling.db import loop as loop_db
+from spotify_modeling.db import pushes_and_labels as loop_db
 from spotify_modeling.db.store import Store
 from spotify_modeling.errors import NeedsLogin
 from spotify_modeling.sources.errors import Forbidden

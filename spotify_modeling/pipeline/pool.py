@@ -26,7 +26,7 @@ import numpy as np
 from spotify_modeling.errors import QuotaExhausted
 from spotify_modeling.core.normalize import name_key
 from spotify_modeling.core.selection.sources import pool_reason
-from spotify_modeling.db import loop as loop_db
+from spotify_modeling.db import pushes_and_labels as loop_db
 from spotify_modeling.db import tracks
 from spotify_modeling.db.store import Store
 from spotify_modeling.core.records import TrackRecord

@@ -18,9 +18,9 @@ from spotify_modeling.core.models import MIN_ROWS, AffinityModel, LikeabilityMod
 from spotify_modeling.core.provenance import provenance_guard
 from spotify_modeling.core.targets import MIN_POOL_FOR_AFFINITY, affinity_table
 from spotify_modeling.db import history, library, tracks
-from spotify_modeling.db.loop import random_sample_ids
+from spotify_modeling.db.pushes_and_labels import random_sample_ids
 from spotify_modeling.db.store import Store
-from spotify_modeling.db.tracktable import has_features, track_table
+from spotify_modeling.db.model_table import has_features, track_table
 from spotify_modeling.pipeline.persist import save_model
 from spotify_modeling.atomic import write_csv
 

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from spotify_modeling.db.store import Store
-from spotify_modeling.db.tracktable import track_table
+from spotify_modeling.db.model_table import track_table
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home
 from spotify_modeling.pipeline.features import Clients, FeaturesOptions, run_features
-from spotify_modeling.pipeline.weekly import PoolEnricher, WeeklyConfig, WeeklyRun
+from spotify_modeling.pipeline.weekly_run import PoolEnricher, WeeklyConfig, WeeklyRun
 from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
 from spotify_modeling.sources import DeezerClient, ReccoBeatsClient, SpotifyClient

@@ -26,17 +26,17 @@ from spotify_modeling.pipeline.playlists import (LabelSync, add_one_tap_labels, 
                                                  read_tool_playlist, sync_labels, vanished_ids)
 from spotify_modeling.core.selection import CompositeScorer, hit_rates
 from spotify_modeling.core.selection import sources as sources_mod
-from spotify_modeling.core.selection.weekly import (affinity_fit_data, choose_batch, composite_from_labels,
+from spotify_modeling.core.selection.decisions import (affinity_fit_data, choose_batch, composite_from_labels,
                                                     forward_chained, history_family_shares, rounded, score_pool,
                                                     stage2_prior_weight)
 from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS
 from spotify_modeling.db import library
-from spotify_modeling.db import loop as loop_db
+from spotify_modeling.db import pushes_and_labels as loop_db
 from spotify_modeling.db.store import Store
 from spotify_modeling.sources.errors import ApiError, RateLimited
 from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline.train import history_window, training_data
-from spotify_modeling.db.tracktable import has_features, track_table
+from spotify_modeling.db.model_table import has_features, track_table
 
 #: Spotify calls kept back for the push (read data_candidates once, add ≤ 30 URIs, maybe one removal).
 PUSH_RESERVE = 4
@@ -561,7 +561,7 @@ class WeeklyRun:
                 # read at the start of this run valid); stored together, so the next run need not read them again
                 # (were the playlist changed in between, the stored snapshot is the older one: a re-read, never
                 # a stale copy)
-                cand.snapshot_id = (self.spotify.playlist(cand.id, fields="snapshot_id") or {}).get("snapshot_id")
+                cand.snapshot_id = self.spotify.playlist_snapshot_id(cand.id)
                 cand.created = False
                 landed = set(read_tool_playlist(self.spotify, self.store, cand).track_ids)
             except Exception:  # cannot tell now: keep the records; the next run settles them (settle_unconfirmed_push)

@@ -230,7 +230,7 @@ def candidates(
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (reproducible sampling)."),
 ) -> None:
     """The weekly run: read your labels, fit stage 2, sample the catalog, push the best to data_candidates."""
-    from spotify_modeling.pipeline.weekly import run_candidates
+    from spotify_modeling.pipeline.weekly_run import run_candidates
 
     h = Home.from_env(home)
     if h.db_path.exists():  # else run_candidates says there is no store yet
