@@ -339,6 +339,7 @@ def bench_demo(sizes: Sizes, workdir: Path) -> dict:
     from spotify_modeling.db.store import Store
     from spotify_modeling.home import Home
     from spotify_modeling.sandbox.demo import run_demo
+    from spotify_modeling.sources.endpoints import spotify_calls
 
     root = workdir / "demo_home"
     t = time.perf_counter()
@@ -347,7 +348,7 @@ def bench_demo(sizes: Sizes, workdir: Path) -> dict:
     wall = time.perf_counter() - t
     with Store(Home(root.resolve()).db_path) as store:
         summaries = loop_db.run_summaries(store, "candidates")
-        total_spotify = sum(n for g, n in store.usage_all_days().items() if g != "reccobeats")
+        total_spotify = spotify_calls(store.usage_all_days())
     weeks = [{"week": r.week, "calls": r.calls, "by_group": s.get("calls_by_group", {}), "pushed": r.pushed}
              for r, s in zip(rows, summaries)]
     weekly = sum(w["calls"] for w in weeks)

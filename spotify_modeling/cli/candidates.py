@@ -142,6 +142,7 @@ def _batches(batches) -> str:
 
 def print_weekly_report(r) -> None:
     from spotify_modeling.core.selection.sources import SOURCE_NAMES
+    from spotify_modeling.sources.endpoints import OTHER_SERVICES
 
     lab = r.labels or {}
     console.print(f"[bold]Weekly run {r.number or r.run_id}[/bold]" + (" (dry run: nothing written to Spotify)" if r.dry_run else ""))
@@ -212,7 +213,7 @@ def print_weekly_report(r) -> None:
         console.print(f"leftover calls on the features backlog: {r.backlog['calls']}")
     for n in r.notes:
         console.print(f"[yellow]note:[/yellow] {escape(n)}")
-    groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()) if g != "reccobeats")
+    groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()) if g not in OTHER_SERVICES)
     if r.calls_by_group.get("reccobeats"):
         groups += f"; plus {r.calls_by_group['reccobeats']} ReccoBeats calls (no Spotify quota)"
     today = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_today.items()))

@@ -395,12 +395,14 @@ def plot_pool(data: dict) -> tuple[str | None, str | None]:
 
 
 def plot_calls(data: dict) -> tuple[str | None, str | None]:
+    from spotify_modeling.sources.endpoints import OTHER_SERVICES, spotify_calls   # not at --help: sources loads spotipy
+
     runs = [r for r in data["runs"] if r["summary"].get("calls_by_group") is not None]
     if not runs:
         return None, "No weekly run yet: the Spotify calls each run spends appear here after the first one."
-    groups = sorted({g for r in runs for g in r["summary"]["calls_by_group"] if g != "reccobeats"},
+    groups = sorted({g for r in runs for g in r["summary"]["calls_by_group"] if g not in OTHER_SERVICES},
                     key=lambda g: (list(GROUP_COLOURS).index(g) if g in GROUP_COLOURS else 99, g))
-    totals = [sum(v for g, v in r["summary"]["calls_by_group"].items() if g != "reccobeats") for r in runs]
+    totals = [spotify_calls(r["summary"]["calls_by_group"]) for r in runs]
     budget = data["budget"]
     ticks = nice_ticks(0, max(totals + [budget["calls"]]) * 1.1, 5)
     p = Plot(height=270)

@@ -33,6 +33,7 @@ from spotify_modeling.core.selection.composite import DEFAULT_PRIOR_WEIGHTS
 from spotify_modeling.db import library
 from spotify_modeling.db import pushes_and_labels as loop_db
 from spotify_modeling.db.store import Store
+from spotify_modeling.sources.endpoints import OTHER_SERVICES, spotify_calls
 from spotify_modeling.sources.errors import ApiError, RateLimited
 from spotify_modeling.pipeline.settings import WeeklyConfig
 from spotify_modeling.pipeline.train import history_window, training_data
@@ -600,8 +601,8 @@ class WeeklyRun:
         after = self.store.usage_today()
         used = {g: after.get(g, 0) - self._usage_before.get(g, 0) for g in after}
         self.report.calls_by_group = {g: n for g, n in used.items() if n}
-        self.report.calls_today = {g: n for g, n in after.items() if g != "reccobeats"}
-        self.report.calls_total = sum(v for g, v in used.items() if g != "reccobeats")
+        self.report.calls_today = {g: n for g, n in after.items() if g not in OTHER_SERVICES}
+        self.report.calls_total = spotify_calls(used)
         hist = labelled_pushes(self.store)
         if len(hist):
             hr = hit_rates(hist.assign(label=hist["label"].where(hist["status"] != "expired")))
@@ -664,7 +665,7 @@ class PoolEnricher:
                                            genres_source=self.genres_source, features_source=self.features_source,
                                            features_csv=self.features_csv, deezer=self.deezer,
                                            deezer_details_calls=BACKLOG_DEEZER_CALLS)
-        return {"calls": sum(n for g, n in report.calls_this_run.items() if g != "reccobeats"),
+        return {"calls": spotify_calls(report.calls_this_run),
                 "stopped": report.stopped, "coverage": report.coverage.get("with_genres")}
 
     def genres(self, artist_ids: list[str], max_calls: int) -> int:

@@ -26,6 +26,7 @@ from spotify_modeling.sandbox import simulate
 from spotify_modeling.sandbox.standin import StandInServer, StandInState
 from spotify_modeling.sources import DeezerClient, ReccoBeatsClient, SpotifyClient
 from spotify_modeling.sources.auth import SCOPES, PrivateCacheFileHandler
+from spotify_modeling.sources.endpoints import spotify_calls
 
 MARKER = ".spotify-model-demo"
 #: Deezer's pace in the demo: its 50 requests a window, the window ten times shorter than the real 5 s
@@ -184,7 +185,7 @@ class DemoFeaturesReporter:
     quiet = warn = note
 
     def enriched(self, report, rows: int) -> None:
-        calls = sum(n for g, n in report.calls_this_run.items() if g not in ("reccobeats", "deezer"))
+        calls = spotify_calls(report.calls_this_run)
         self.say(f"features: enriched with {calls} Spotify calls; {_coverage_line(report.coverage)}")
 
     def trained(self, retrain) -> None:

@@ -9,6 +9,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 GROUPS = ("search", "tracks", "artists", "albums", "playlists", "me", "audio_features", "reccobeats", "token", "other")
+#: the groups the store also counts that are not Spotify's (no Spotify quota): left out of every "Spotify calls" figure
+OTHER_SERVICES = ("reccobeats", "deezer", "musicbrainz")
+
+
+def spotify_calls(by_group: dict[str, int]) -> int:
+    """The Spotify calls of a {group: calls} count (the other services' groups left out)."""
+    return sum(n for g, n in by_group.items() if g not in OTHER_SERVICES)
 
 
 def endpoint_group(method: str, path: str) -> str:
