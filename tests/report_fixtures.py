@@ -125,7 +125,9 @@ def build_home(root: Path, now: datetime | None = None) -> Home:
         today, yesterday = now.strftime("%Y-%m-%d"), (now - timedelta(days=1)).strftime("%Y-%m-%d")
         c.executemany("INSERT INTO api_usage(day, endpoint_group, status, calls) VALUES (?, ?, ?, ?)",
                       [(today, "search", 200, 50), (today, "search", 429, 1), (today, "playlists", 200, 6),
-                       (today, "reccobeats", 200, 10), (yesterday, "tracks", 200, 99)])
+                       (today, "reccobeats", 200, 10), (yesterday, "tracks", 200, 99),
+                       # the other services: no Spotify quota, never counted as Spotify calls
+                       (today, "deezer", 200, 40), (today, "deezer", 429, 2), (today, "musicbrainz", 200, 5)])
     cards = {
         "playlist": {"name": "playlist", "format_version": 1, "trained_at": t["d40"], "rows": 682,
                      "metrics": {"metric": "roc_auc", "value": 0.63, "ci_low": 0.58, "ci_high": 0.67},

@@ -56,3 +56,30 @@ def test_deezer_details_stop_at_their_limit_most_played_first(tmp_path):
     step = fill_details_deezer(store, ["T2", "T0", "T1"], deezer, limit=2)
     assert deezer.asked == ["QZ000000002", "QZ000000000"]
     assert "1 left for later runs" in step.message
+
+
+def test_reccobeats_down_in_the_names_step_is_not_blamed_on_deezer(tmp_path, monkeypatch):
+    # the names step asks Deezer and ReccoBeats: ReccoBeats down stops the run (69) but says nothing of Deezer,
+    # and does not make the release-date step skip Deezer as if it were down
+    from spotify_modeling.errors import ServiceUnavailable
+    from spotify_modeling.pipeline import enrich
+
+    def names_step(store, deezer, reccobeats, progress, step):
+        raise ServiceUnavailable("ReccoBeats answered 503. Gave up after 4 tries.", "try again later")
+
+    details_asked = []
+
+    def details_step(store, ids, deezer, progress, step, limit=None):
+        details_asked.append(limit)
+        return step
+
+    class DownReccoBeats:
+        def __getattr__(self, name):
+            raise ServiceUnavailable("ReccoBeats answered 503.", "try again later")
+
+    monkeypatch.setattr(enrich, "resolve_names_deezer", names_step)
+    monkeypatch.setattr(enrich, "fill_details_deezer", details_step)
+    report = enrich.enrich_history(_store(tmp_path), None, DownReccoBeats(), deezer=object(), genres_source="none")
+    assert report.stopped == "unavailable"
+    assert details_asked, "the release-date step skipped Deezer although only ReccoBeats was down"
+    assert not any("Deezer" in w for w in report.warnings), report.warnings

@@ -175,6 +175,7 @@ def _quota_wall(last_run: dict | None, refused: dict, now: datetime) -> dict | N
 
 def _calls_today(store, now: datetime, last_run: dict | None) -> dict:
     from spotify_modeling.db import reporting
+    from spotify_modeling.sources.endpoints import OTHER_SERVICES
 
     day = now.strftime("%Y-%m-%d")
     by_group: dict[str, int] = {}
@@ -183,6 +184,8 @@ def _calls_today(store, now: datetime, last_run: dict | None) -> dict:
     for row in reporting.api_usage(store, day):
         if row["endpoint_group"] == "reccobeats":
             recco += row["calls"]
+            continue
+        if row["endpoint_group"] in OTHER_SERVICES:   # Deezer, MusicBrainz: no Spotify quota either
             continue
         by_group[row["endpoint_group"]] = by_group.get(row["endpoint_group"], 0) + row["calls"]
         if row["status"] == 429:

@@ -834,7 +834,7 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     if deezer is not None and reccobeats is not None:
         step = report.step(DEEZER_STEP)
         _guard(run, step, lambda: resolve_names_deezer(store, deezer, reccobeats, run.progress, step))
-        deezer_down = step.stopped == "unavailable"
+        deezer_down = step.stopped == "unavailable" and report.stopped is None   # (ReccoBeats down stops the run)
         if deezer_down and report.stopped is None:   # Deezer down (not ReccoBeats: that stops the run): one note,
             report.warnings.append(step.message)     # Spotify search after
     step = report.step("track ids")
@@ -853,8 +853,7 @@ def enrich_history(store: Store, spotify=None, reccobeats=None, *, genres_source
     if limit != 0 and deezer is not None:
         step = report.step(DEEZER_DETAILS_STEP)
         if deezer_down:
-            step.stopped = "skipped"
-            step.message = "Deezer was down earlier in this run: release dates left for Spotify and later runs"
+            step.stopped, step.message = "skipped", None   # said once, by the names step's note
         else:
             _guard(run, step, lambda: fill_details_deezer(store, ids, deezer, run.progress, step,
                                                           limit=None if release_dates else deezer_details_calls))

@@ -3,7 +3,7 @@
 `BatchSettings` is the one place the product's defaults live; the weekly run's settings
 (`pipeline.settings.WeeklyConfig`) are a `BatchSettings` with the run's other settings added, read from the settings
 file and the flags, and that one object is what the selection is handed: `BatchSettings.slice_sizes` splits the batch
-(once), then `weekly.choose_batch` fills the slices (`batch.select_batch`).
+(once), then `decisions.choose_batch` fills the slices (`batch.select_batch`).
 
 Each number carries its range beside it (`setting(default, lowest, highest)`): the settings file is checked against
 it before anything runs (`ranges`).
