@@ -26,7 +26,7 @@ from spotify_modeling.pipeline import pool as pool_mod
 from spotify_modeling.core.featurize import genre_family
 from spotify_modeling.pipeline.ingest import import_export
 from spotify_modeling.core.models import AffinityModel, LabelModel, LikeabilityModel, PlaylistModel
-from spotify_modeling.core.selection import CompositeScorer, batch_sizes, select_batch, select_original, select_random
+from spotify_modeling.core.selection import CompositeScorer, select_batch, select_original, select_random
 from spotify_modeling.sandbox.simulate import GENRE_FAMILIES, PERSONAS, Catalog, Persona, World, build_world, make_listener
 from spotify_modeling.sandbox.simulate import world_from_listener
 from spotify_modeling.core.featurize import AUDIO_FEATURES
@@ -919,8 +919,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
         if extra_ids:   # the batch is sized as without the uniform extras
             pushed = states["ours"].pushed if "ours" in states else set()
             n_avail -= int((pool_pre["track_id"].isin(extra_ids) & ~pool_pre["track_id"].isin(pushed)).sum())
-        sizes = batch_sizes(n_avail, cfg.top_fraction, cfg.explore_share, cfg.control_share,
-                            min_total=cfg.min_batch, max_total=cfg.max_batch)
+        sizes = cfg.slice_sizes(n_avail)   # as the product: the settings split the batch, once
         n_total = int(sum(sizes.values()))
         if settings.genre_fetch:  # as the product: genres for the first artists of the prior-composite top
             pre = loop.score_pool(pool_pre, stage1)
@@ -1002,7 +1001,7 @@ def run_one(world: World, settings: SimSettings, seed: int) -> dict:
                     labelled = pd.concat(st.rows, ignore_index=True)
                     avail = avail.assign(artist_evidence=src.artist_evidence_column(
                         avail["artist_ids"], None, labelled["artist_ids"], st.y, st.w))
-                chosen = loop.choose_batch(avail, comp, cfg, n_total, rng,
+                chosen = loop.choose_batch(avail, comp, cfg, sizes, rng,
                                            family_shares if settings.family_headroom else None)
                 ranking.append({"week": week, **top_decile_quality(avail, comp.decision_function(avail),
                                                                    cat.positions(avail["track_id"].tolist()),
