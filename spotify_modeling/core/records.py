@@ -23,7 +23,8 @@ def _flag(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """`value` as an int, None when it is none (a payload's number may be missing, null or a string)."""
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -274,19 +275,19 @@ class DeezerTrack:
 
     @classmethod
     def from_api(cls, obj: dict) -> "DeezerTrack | None":
-        if not isinstance(obj, dict) or _int(obj.get("id")) is None:
+        if not isinstance(obj, dict) or as_int(obj.get("id")) is None:
             return None
         artist = obj.get("artist") if isinstance(obj.get("artist"), dict) else {}
         album = obj.get("album") if isinstance(obj.get("album"), dict) else {}
-        seconds = _int(obj.get("duration"))
+        seconds = as_int(obj.get("duration"))
         explicit = obj.get("explicit_lyrics")
         isrc = str(obj.get("isrc") or "").strip().upper() or None
         contributors = tuple(str(c.get("name")) for c in obj.get("contributors") or []
                              if isinstance(c, dict) and c.get("name"))
         bpm = _float(obj.get("bpm"))
         return cls(id=int(obj["id"]), title=obj.get("title"), title_short=obj.get("title_short"),
-                   artist=artist.get("name"), artist_id=_int(artist.get("id")), album=album.get("title"),
-                   duration_ms=seconds * 1000 if seconds else None, rank=_int(obj.get("rank")),
+                   artist=artist.get("name"), artist_id=as_int(artist.get("id")), album=album.get("title"),
+                   duration_ms=seconds * 1000 if seconds else None, rank=as_int(obj.get("rank")),
                    explicit=None if explicit is None else bool(explicit), isrc=isrc,
                    release_date=_date(obj.get("release_date") or album.get("release_date")),
                    contributors=contributors, bpm=bpm if bpm else None, gain=_float(obj.get("gain")))
@@ -318,5 +319,5 @@ class DeezerTrack:
                            release_date=self.release_date, explicit=self.explicit, isrc=self.isrc)
 
 
-__all__ = ["ArtistRecord", "ArtistRef", "AudioFeatures", "CreditedArtist", "DeezerTrack", "IsrcFeatures",
+__all__ = ["as_int", "ArtistRecord", "ArtistRef", "AudioFeatures", "CreditedArtist", "DeezerTrack", "IsrcFeatures",
            "PlaylistItem", "PlaylistRecord", "TrackRecord", "item_kind", "track_from_reccobeats", "track_from_spotify"]

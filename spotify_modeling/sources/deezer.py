@@ -22,7 +22,7 @@ from typing import Any, Callable
 import requests
 
 from spotify_modeling.core.matching import deezer_query
-from spotify_modeling.core.records import DeezerTrack  # noqa: F401 (parsed in core, below db/ and sources/)
+from spotify_modeling.core.records import DeezerTrack, as_int  # noqa: F401 (DeezerTrack re-exported)
 from spotify_modeling.sources._http import BodyError, get_json
 from spotify_modeling.sources.errors import NotFound
 
@@ -43,19 +43,12 @@ def deezer_url_from_env() -> str | None:
     return (value or DEFAULT_URL).rstrip("/")
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _body_error(data: Any) -> BodyError | None:
     """Deezer's 200-with-an-error-body answers, as the status each stands for."""
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
         return None
     err = data["error"]
-    code = _int(err.get("code"))
+    code = as_int(err.get("code"))
     message = f"{err.get('message') or err.get('type') or 'error'} (code {code})"
     if code == 4:
         return BodyError(429, message, retry_after=QUOTA_WAIT)
