@@ -147,6 +147,13 @@ def plot_labels(data: dict) -> tuple[str | None, str | None]:
     return p.svg("cumulative labels"), None
 
 
+def _runs_axis(p: Plot, runs: list[dict]) -> None:
+    """The x axis of a plot with one position per run: "run N" and its date, on every k-th so labels do not touch."""
+    k = p.every(len(runs))
+    p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
+              for i, r in enumerate(runs)])
+
+
 def plot_auc(data: dict) -> tuple[str | None, str | None]:
     runs = data["runs"]
     fitted = [r for r in runs if (r["summary"].get("stage2") or {}).get("fitted")]
@@ -159,9 +166,7 @@ def plot_auc(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=270)
     p.domain((0.4, len(runs) + 0.6), (0, 1))
     p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:.2f}", "ROC AUC")
-    k = p.every(len(runs))
-    p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
-              for i, r in enumerate(runs)])
+    _runs_axis(p, runs)
     p.hline(0.5, "#9ca3af", label="chance")
     series = (("cv", "cross-validated (by artist)", SLICE_COLOURS["exploit"], -0.18),
               ("forward", "stage 2, forward-chained", SLICE_COLOURS["explore"], 0.0),
@@ -223,9 +228,7 @@ def plot_weights(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=240)
     p.domain((0.4, len(runs) + 0.6), (0, 1))
     p.y_axis([0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:g}", "weight")
-    k = p.every(len(runs))
-    p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
-              for i, r in enumerate(runs)])
+    _runs_axis(p, runs)
     names = [n for n in MODEL_COLOURS if any(n in r["summary"]["weights"] for r in runs)]
     names += sorted({n for r in runs for n in r["summary"]["weights"]} - set(names))
     width = min(0.7, 56 / (p.X(1) - p.X(0)))
@@ -408,9 +411,7 @@ def plot_calls(data: dict) -> tuple[str | None, str | None]:
     p = Plot(height=270)
     p.domain((0.4, len(runs) + 0.6), (0, ticks[-1]))
     p.y_axis(ticks, lambda v: f"{v:g}", "Spotify calls")
-    k = p.every(len(runs))
-    p.x_axis([(i + 1, f"run {r['run_id']}\n{short_date(r['started_at'])}" if i % k == 0 else "")
-              for i, r in enumerate(runs)])
+    _runs_axis(p, runs)
     width = min(0.7, 56 / (p.X(1) - p.X(0)))
     for i, r in enumerate(runs):
         y = 0.0
