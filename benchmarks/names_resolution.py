@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager, redirect_stdout
+from unittest import mock
 from io import StringIO
 from pathlib import Path
 
@@ -47,17 +48,6 @@ WORLD = {"seed": 11, "persona": "eclectic", "n_tracks": 80_000, "n_plays": 12_00
 SEARCH_QUOTA = 400
 DEEZER_RATE = (50, 5.0)
 CATALOG_GROUPS = ("search", "tracks", "artists", "albums")
-
-
-@contextmanager
-def _environment(values: dict[str, str]):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 @contextmanager
@@ -119,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     home = root / "home"
     (home / "data").mkdir(parents=True, exist_ok=True)
     token = home / "data" / ".tc"
-    with StandInServer(state) as server, _environment({**server.env(), "SPOTIFY_MODEL_HOME": str(home),
-                                                       "SPOTIPY_CLIENT_ID": "benchmark",
-                                                       "SPOTIFY_MODEL_TOKEN_CACHE": str(token)}), \
+    env = {"SPOTIFY_MODEL_HOME": str(home), "SPOTIPY_CLIENT_ID": "benchmark", "SPOTIFY_MODEL_TOKEN_CACHE": str(token)}
+    with StandInServer(state) as server, mock.patch.dict(os.environ, {**server.env(), **env}), \
             _deezer_pace(args.pace_scale):
         PrivateCacheFileHandler(cache_path=str(token)).save_token_to_cache(server.issue_token(SCOPES))
         out = StringIO()
