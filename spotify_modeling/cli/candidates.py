@@ -214,8 +214,7 @@ def print_weekly_report(r) -> None:
     for n in r.notes:
         console.print(f"[yellow]note:[/yellow] {escape(n)}")
     groups = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_by_group.items()) if g not in OTHER_SERVICES)
-    others = {"reccobeats": "ReccoBeats", "deezer": "Deezer", "musicbrainz": "MusicBrainz"}
-    other = ", ".join(f"{r.calls_by_group[g]} {name}" for g, name in others.items() if r.calls_by_group.get(g))
+    other = ", ".join(f"{r.calls_by_group[g]} {name}" for g, name in OTHER_SERVICES.items() if r.calls_by_group.get(g))
     if other:
         groups += f"; plus {other} calls (no Spotify quota)"
     today = ", ".join(f"{g} {n}" for g, n in sorted(r.calls_today.items()))

@@ -398,7 +398,7 @@ def plot_pool(data: dict) -> tuple[str | None, str | None]:
 
 
 def plot_calls(data: dict) -> tuple[str | None, str | None]:
-    from spotify_modeling.sources.endpoints import OTHER_SERVICES, spotify_calls   # not at --help: sources loads spotipy
+    from spotify_modeling.sources.endpoints import OTHER_SERVICES, spotify_calls   # lazy: sources loads spotipy
 
     runs = [r for r in data["runs"] if r["summary"].get("calls_by_group") is not None]
     if not runs:

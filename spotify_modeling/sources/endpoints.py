@@ -9,8 +9,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 GROUPS = ("search", "tracks", "artists", "albums", "playlists", "me", "audio_features", "reccobeats", "token", "other")
-#: the groups the store also counts that are not Spotify's (no Spotify quota): left out of every "Spotify calls" figure
-OTHER_SERVICES = ("reccobeats", "deezer", "musicbrainz")
+#: the groups the store also counts that are not Spotify's (no Spotify quota): left out of every "Spotify calls" figure;
+#: {group: the service's name as the user reads it}
+OTHER_SERVICES = {"reccobeats": "ReccoBeats", "deezer": "Deezer", "musicbrainz": "MusicBrainz"}
 
 
 def spotify_calls(by_group: dict[str, int]) -> int:
