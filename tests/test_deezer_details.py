@@ -8,7 +8,7 @@ from spotify_modeling.db import tracks
 from spotify_modeling.db.store import Store, utc_now
 from spotify_modeling.pipeline.enrich import fill_details_deezer
 from spotify_modeling.sources.deezer import DeezerTrack
-from spotify_modeling.sources.records import TrackRecord
+from spotify_modeling.core.records import TrackRecord
 
 
 class FakeDeezer:

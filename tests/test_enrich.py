@@ -14,7 +14,7 @@ import responses
 from spotify_modeling.db import history, tracks
 from spotify_modeling.db.model_table import TRACK_COLUMNS, describe_tracks
 from spotify_modeling.pipeline import enrich
-from spotify_modeling.sources.records import track_from_spotify
+from spotify_modeling.core.records import track_from_spotify
 from spotify_modeling.sources.auth import SCOPES
 from spotify_modeling.errors import BadInput
 from spotify_modeling.home import Home

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import requests
 
 from spotify_modeling.core.matching import deezer_query
-from spotify_modeling.core.records import DeezerTrack, as_int  # noqa: F401 (DeezerTrack re-exported)
+from spotify_modeling.core.records import DeezerTrack, as_int
 from spotify_modeling.sources._http import BodyError, get_json
 from spotify_modeling.sources.errors import NotFound
 
